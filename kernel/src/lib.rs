@@ -1,0 +1,1 @@
+//! The kmicro kernel: CLI and supervisor.
