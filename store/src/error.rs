@@ -8,7 +8,9 @@ use crate::types::{LeaseId, Revision};
 #[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The requested revision has been compacted away (the API answers 410 Gone).
-    #[error("revision {requested} has been compacted; the oldest retained revision is {compact_revision}")]
+    #[error(
+        "revision {requested} has been compacted; the oldest retained revision is {compact_revision}"
+    )]
     Compacted {
         /// The revision asked for.
         requested: Revision,

@@ -8,8 +8,8 @@ use futures::Stream;
 
 use crate::Result;
 use crate::types::{
-    CasOutcome, Compare, KeyRange, KeyValue, LeaseId, Op, OpResponse, RangeRequest,
-    RangeResponse, Revision, Txn, TxnResponse, WatchRequest, WatchResponse,
+    CasOutcome, Compare, KeyRange, KeyValue, LeaseId, Op, OpResponse, RangeRequest, RangeResponse,
+    Revision, Txn, TxnResponse, WatchRequest, WatchResponse,
 };
 
 /// The events of one watch. It ends with an error item when the store cancels the watch
