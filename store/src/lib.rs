@@ -29,7 +29,7 @@ pub use compactor::{CompactionPolicy, compact_once, spawn_compactor};
 pub use error::StoreError;
 #[cfg(feature = "etcd")]
 pub use etcd::EtcdStore;
-pub use redb::{RedbConfig, RedbStore};
+pub use redb::{RedbConfig, RedbStats, RedbStore};
 pub use store::{Store, WatchStream};
 pub use types::*;
 

@@ -126,7 +126,7 @@ fn open_error(path: &Path, err: DatabaseError) -> StoreError {
             path: path.to_path_buf(),
         },
         DatabaseError::Storage(StorageError::Io(e)) => {
-            corrupt(path, format!("cannot be read as a kmicro store: {e}"))
+            corrupt(path, format!("is not a kmicro store: {e}"))
         }
         other => corrupt(
             path,
