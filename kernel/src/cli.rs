@@ -1,0 +1,61 @@
+//! The command line. Flag names follow k3s wherever k3s has the same flag.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::bench;
+
+/// kmicro: a small Kubernetes for small boards.
+#[derive(Debug, Parser)]
+#[command(name = "kmicro", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Log filter (`error`, `warn`, `info`, `debug`, or per-crate directives); RUST_LOG wins.
+    #[arg(long, global = true, default_value = "warn", env = "KMICRO_LOG_LEVEL")]
+    pub log_level: String,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Measure kmicro's subsystems against their peers.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `kmicro bench …`
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// The state store: durable write throughput and watch latency, optionally against a real
+    /// etcd started for the run.
+    Store(bench::store::StoreBenchArgs),
+}
+
+/// Parses the command line, runs it, and reports errors the way users expect.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::logging::init(&cli.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("kmicro: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Bench(BenchCommand::Store(args)) => bench::store::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("kmicro: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian machine (root, Rust via rustup):
+#   1. installs what the tests need (Debian packages; rustup adds the targets listed in
+#      rust-toolchain.toml by itself),
+#   2. checks formatting and lints,
+#   3. runs every test (the store conformance suite starts real etcd servers on loopback),
+#   4. cross-builds kmicro for armv7, prints its stripped size, and runs it under qemu-arm.
+# CI (.ci/run) calls exactly this. Set CARGO_TARGET_DIR to keep builds between runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing test dependencies"
+tests/install-deps.sh
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, all features, and the kernel without etcd)"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo clippy -p kmicro --no-default-features -- -D warnings
+
+step "cargo test"
+cargo test --workspace --all-features
+
+step "armv7: cross build, size, run under qemu-arm"
+tests/armv7.sh
