@@ -46,7 +46,7 @@ pub(super) fn open(path: &Path, cache_size: usize) -> Result<Opened> {
         builder.open(path)
     }
     .map_err(|e| open_error(path, e))?;
-    let counters = initialize_or_check(path, &db, fresh)?;
+    let counters = initialize_or_check(path, &db)?;
     let rtx = db.begin_read().ctx("reading the store")?;
     let log = rtx.open_table(LOG).ctx("reading the revision log")?;
     let compaction_pending = compaction_pending(&log, &counters)?;
@@ -71,7 +71,7 @@ pub(super) fn open(path: &Path, cache_size: usize) -> Result<Opened> {
 }
 
 /// Creates the tables of a fresh store, or checks the format of an existing one.
-fn initialize_or_check(path: &Path, db: &Database, fresh: bool) -> Result<Counters> {
+fn initialize_or_check(path: &Path, db: &Database) -> Result<Counters> {
     let wtx = db.begin_write().ctx("opening the store")?;
     let tables: Vec<String> = wtx
         .list_tables()
@@ -79,7 +79,7 @@ fn initialize_or_check(path: &Path, db: &Database, fresh: bool) -> Result<Counte
         .map(|t| t.name().to_string())
         .collect();
     let has_meta = tables.iter().any(|t| t == META.name());
-    if !has_meta && !(fresh || tables.is_empty()) {
+    if !has_meta && !tables.is_empty() {
         return Err(corrupt(
             path,
             format!(
