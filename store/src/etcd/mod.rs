@@ -1,4 +1,5 @@
-//! The etcd v3 backend: [`EtcdStore`] maps the [`Store`] trait onto an etcd cluster.
+//! The etcd v3 backend: [`EtcdStore`] maps the [`Store`] trait onto an etcd cluster, and
+//! [`LocalEtcd`] runs a throwaway etcd server for tests and benchmarks.
 //!
 //! The store's model is etcd's, so most operations are one etcd request. The exceptions:
 //!
@@ -14,6 +15,7 @@
 //!   etcd-client keeps the TTL of the first answer to itself.
 
 mod convert;
+mod local;
 mod watch;
 
 use std::time::Duration;
@@ -21,6 +23,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use etcd_client as etcd;
 use futures::{StreamExt, stream};
+
+pub use local::LocalEtcd;
 
 use self::convert::{Failure, classify, etcd_range, get_options, range_response};
 use crate::store::{Store, WatchStream};
