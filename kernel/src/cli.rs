@@ -39,7 +39,10 @@ pub enum BenchCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     crate::logging::init(&cli.log_level);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("kmicro: cannot start the async runtime: {err}");

@@ -13,7 +13,15 @@ fn kmicro(args: &[&str]) -> std::process::Output {
 #[test]
 fn bench_store_vs_etcd_ends_with_a_json_line() {
     let out = kmicro(&[
-        "bench", "store", "--vs", "etcd", "--json", "--puts", "2000", "--watch-puts", "200",
+        "bench",
+        "store",
+        "--vs",
+        "etcd",
+        "--json",
+        "--puts",
+        "2000",
+        "--watch-puts",
+        "200",
     ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -31,18 +39,28 @@ fn bench_store_vs_etcd_ends_with_a_json_line() {
         "redb_watch_p99_ms",
         "etcd_watch_p99_ms",
     ] {
-        let value = json[field].as_f64().unwrap_or_else(|| panic!("{field} missing: {last}"));
+        let value = json[field]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{field} missing: {last}"));
         assert!(value > 0.0, "{field} = {value}");
     }
-    let ratio = json["redb_writes_per_s"].as_f64().unwrap() / json["etcd_writes_per_s"].as_f64().unwrap();
+    let ratio =
+        json["redb_writes_per_s"].as_f64().unwrap() / json["etcd_writes_per_s"].as_f64().unwrap();
     assert!((ratio - json["ratio"].as_f64().unwrap()).abs() < 0.01);
-    assert!(stdout.contains("redb") && stdout.contains("etcd"), "a readable table too");
+    assert!(
+        stdout.contains("redb") && stdout.contains("etcd"),
+        "a readable table too"
+    );
 }
 
 #[test]
 fn bench_store_alone_prints_a_table() {
     let out = kmicro(&["bench", "store", "--puts", "300", "--watch-puts", "50"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.lines().any(|l| l.starts_with("redb ")), "{stdout}");
 }

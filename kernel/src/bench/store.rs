@@ -160,7 +160,10 @@ async fn measure(target: &Target, args: &StoreBenchArgs) -> anyhow::Result<Figur
 }
 
 /// `puts` creates from `concurrency` writers; returns writes per second and put latencies.
-async fn write_phase(store: Arc<dyn Store>, args: &StoreBenchArgs) -> anyhow::Result<(f64, Latencies)> {
+async fn write_phase(
+    store: Arc<dyn Store>,
+    args: &StoreBenchArgs,
+) -> anyhow::Result<(f64, Latencies)> {
     let value: Arc<[u8]> = vec![b'x'; args.value_size].into();
     let next = Arc::new(AtomicUsize::new(0));
     let total = args.puts;
@@ -201,12 +204,15 @@ async fn watch_phase(store: &dyn Store, args: &StoreBenchArgs) -> anyhow::Result
         .watch(WatchRequest::new(KeyRange::prefix(PREFIX)))
         .await
         .context("starting the watch")?;
-    let sent: Vec<std::sync::OnceLock<Instant>> =
-        (0..args.watch_puts).map(|_| std::sync::OnceLock::new()).collect();
+    let sent: Vec<std::sync::OnceLock<Instant>> = (0..args.watch_puts)
+        .map(|_| std::sync::OnceLock::new())
+        .collect();
     let producer = async {
         for (i, slot) in sent.iter().enumerate() {
             let _ = slot.set(Instant::now());
-            store.put(format!("{PREFIX}{i:08}").as_bytes(), &value).await?;
+            store
+                .put(format!("{PREFIX}{i:08}").as_bytes(), &value)
+                .await?;
         }
         anyhow::Ok(())
     };
