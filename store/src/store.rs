@@ -91,11 +91,7 @@ pub trait Store: Send + Sync {
     async fn create(&self, key: &[u8], value: &[u8], lease: LeaseId) -> Result<CasOutcome> {
         let txn = Txn {
             compares: vec![Compare::absent(key)],
-            success: vec![Op::Put {
-                key: key.to_vec(),
-                value: value.to_vec(),
-                lease,
-            }],
+            success: vec![Op::put_with_lease(key, value, lease)],
             failure: vec![Op::get(key)],
         };
         Ok(cas_outcome(self.txn(txn).await?))
@@ -111,11 +107,7 @@ pub trait Store: Send + Sync {
     ) -> Result<CasOutcome> {
         let txn = Txn {
             compares: vec![Compare::mod_revision(key, revision)],
-            success: vec![Op::Put {
-                key: key.to_vec(),
-                value: value.to_vec(),
-                lease,
-            }],
+            success: vec![Op::put_with_lease(key, value, lease)],
             failure: vec![Op::get(key)],
         };
         Ok(cas_outcome(self.txn(txn).await?))

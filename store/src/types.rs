@@ -250,6 +250,19 @@ impl Op {
         }
     }
 
+    /// A put attached to `lease` (0: none).
+    pub fn put_with_lease(
+        key: impl Into<Vec<u8>>,
+        value: impl Into<Vec<u8>>,
+        lease: LeaseId,
+    ) -> Self {
+        Self::Put {
+            key: key.into(),
+            value: value.into(),
+            lease,
+        }
+    }
+
     /// A delete of one key.
     pub fn delete(key: impl Into<Vec<u8>>) -> Self {
         Self::Delete(KeyRange::Key(key.into()))

@@ -333,11 +333,7 @@ pub async fn txn_rejects_bad_requests_without_writing(store: &dyn Store) {
         Txn {
             success: vec![
                 Op::put("/c", "1"),
-                Op::Put {
-                    key: b"/d".to_vec(),
-                    value: b"1".to_vec(),
-                    lease: 424242,
-                },
+                Op::put_with_lease(b"/d".to_vec(), b"1".to_vec(), 424242),
             ],
             ..Txn::default()
         },
@@ -611,11 +607,11 @@ pub async fn lease_revoke_deletes_attached_keys(store: &dyn Store) {
     for key in ["/l/1", "/l/2"] {
         store
             .txn(Txn {
-                success: vec![Op::Put {
-                    key: key.as_bytes().to_vec(),
-                    value: b"x".to_vec(),
+                success: vec![Op::put_with_lease(
+                    key.as_bytes().to_vec(),
+                    b"x".to_vec(),
                     lease,
-                }],
+                )],
                 ..Txn::default()
             })
             .await
@@ -652,11 +648,11 @@ pub async fn lease_expiry_deletes_keys_and_emits_delete_events(store: &dyn Store
         .unwrap();
     store
         .txn(Txn {
-            success: vec![Op::Put {
-                key: b"/ttl/event".to_vec(),
-                value: b"x".to_vec(),
+            success: vec![Op::put_with_lease(
+                b"/ttl/event".to_vec(),
+                b"x".to_vec(),
                 lease,
-            }],
+            )],
             ..Txn::default()
         })
         .await
@@ -680,11 +676,7 @@ pub async fn lease_keep_alive_and_unknown_leases(store: &dyn Store) {
     ));
     let put = store
         .txn(Txn {
-            success: vec![Op::Put {
-                key: b"/x".to_vec(),
-                value: b"x".to_vec(),
-                lease: 987654,
-            }],
+            success: vec![Op::put_with_lease(b"/x".to_vec(), b"x".to_vec(), 987654)],
             ..Txn::default()
         })
         .await;
@@ -699,11 +691,7 @@ pub async fn put_without_lease_detaches_the_key(store: &dyn Store) {
     let lease = store.lease_grant(Duration::from_secs(60)).await.unwrap();
     store
         .txn(Txn {
-            success: vec![Op::Put {
-                key: b"/d".to_vec(),
-                value: b"1".to_vec(),
-                lease,
-            }],
+            success: vec![Op::put_with_lease(b"/d".to_vec(), b"1".to_vec(), lease)],
             ..Txn::default()
         })
         .await
