@@ -1,0 +1,16 @@
+//! Kubernetes API semantics with no I/O: what the API server needs to know about objects, kept
+//! apart from HTTP and storage so it is testable on its own and reusable by modules.
+//!
+//! - [`registry`]: the resources served and their properties;
+//! - [`selector`]: label and field selectors;
+//! - [`table`]: server-side printing (`kubectl get` columns);
+//! - [`rules`]: per-kind decoding, defaulting and validation;
+//! - [`status`]: `Status` causes shared by validation and the API server.
+//!
+//! This crate never performs I/O and never depends on the store or the HTTP stack.
+
+pub mod registry;
+pub mod rules;
+pub mod selector;
+pub mod status;
+pub mod table;

@@ -1,0 +1,194 @@
+//! The resource table: every API resource kmicro serves, with what discovery, routing and
+//! storage need to know about it.
+
+/// One API resource (a plural name within a group-version).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResourceInfo {
+    /// API group; empty for the core group.
+    pub group: &'static str,
+    /// API version within the group.
+    pub version: &'static str,
+    /// Kind of one object.
+    pub kind: &'static str,
+    /// Plural name, used in URLs (`pods`).
+    pub plural: &'static str,
+    /// Singular name (`pod`).
+    pub singular: &'static str,
+    /// Whether objects live in a namespace.
+    pub namespaced: bool,
+    /// Short names kubectl accepts (`po`).
+    pub short_names: &'static [&'static str],
+    /// Categories (`all`).
+    pub categories: &'static [&'static str],
+    /// Whether the resource has a `status` subresource.
+    pub status: bool,
+    /// Whether the resource has a `scale` subresource.
+    pub scale: bool,
+}
+
+/// Verbs every served resource supports.
+pub const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+impl ResourceInfo {
+    /// `group/version`, or just `version` for the core group.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_string()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The kind of a list of these objects (`PodList`).
+    pub fn list_kind(&self) -> String {
+        format!("{}List", self.kind)
+    }
+
+    /// The storage key prefix of all objects of this resource, ending in `/`:
+    /// `/registry/<group>/<plural>/` (`core` for the core group).
+    pub fn key_prefix(&self) -> String {
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
+        format!("/registry/{group}/{}/", self.plural)
+    }
+
+    /// The storage key prefix of the objects in one namespace (or all, for cluster scope).
+    pub fn namespace_prefix(&self, namespace: Option<&str>) -> String {
+        match (self.namespaced, namespace) {
+            (true, Some(ns)) => format!("{}{ns}/", self.key_prefix()),
+            _ => self.key_prefix(),
+        }
+    }
+
+    /// The storage key of one object.
+    pub fn key(&self, namespace: Option<&str>, name: &str) -> String {
+        match (self.namespaced, namespace) {
+            (true, Some(ns)) => format!("{}{ns}/{name}", self.key_prefix()),
+            _ => format!("{}{name}", self.key_prefix()),
+        }
+    }
+}
+
+macro_rules! resource {
+    ($group:expr, $version:expr, $kind:expr, $plural:expr, $singular:expr, namespaced: $ns:expr,
+     short: [$($short:expr),*], categories: [$($cat:expr),*], status: $status:expr, scale: $scale:expr) => {
+        ResourceInfo {
+            group: $group,
+            version: $version,
+            kind: $kind,
+            plural: $plural,
+            singular: $singular,
+            namespaced: $ns,
+            short_names: &[$($short),*],
+            categories: &[$($cat),*],
+            status: $status,
+            scale: $scale,
+        }
+    };
+}
+
+/// Every built-in resource kmicro serves, grouped by group-version in discovery order.
+pub static BUILTIN: &[ResourceInfo] = &[
+    // core/v1
+    resource!("", "v1", "Namespace", "namespaces", "namespace", namespaced: false, short: ["ns"], categories: [], status: true, scale: false),
+    resource!("", "v1", "Node", "nodes", "node", namespaced: false, short: ["no"], categories: [], status: true, scale: false),
+    resource!("", "v1", "Pod", "pods", "pod", namespaced: true, short: ["po"], categories: ["all"], status: true, scale: false),
+    resource!("", "v1", "Service", "services", "service", namespaced: true, short: ["svc"], categories: ["all"], status: true, scale: false),
+    resource!("", "v1", "Endpoints", "endpoints", "endpoints", namespaced: true, short: ["ep"], categories: [], status: false, scale: false),
+    resource!("", "v1", "ConfigMap", "configmaps", "configmap", namespaced: true, short: ["cm"], categories: [], status: false, scale: false),
+    resource!("", "v1", "Secret", "secrets", "secret", namespaced: true, short: [], categories: [], status: false, scale: false),
+    resource!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", namespaced: true, short: ["sa"], categories: [], status: false, scale: false),
+    resource!("", "v1", "Event", "events", "event", namespaced: true, short: ["ev"], categories: [], status: false, scale: false),
+    resource!("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", namespaced: false, short: ["pv"], categories: [], status: true, scale: false),
+    resource!("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", "persistentvolumeclaim", namespaced: true, short: ["pvc"], categories: [], status: true, scale: false),
+    resource!("", "v1", "ResourceQuota", "resourcequotas", "resourcequota", namespaced: true, short: ["quota"], categories: [], status: true, scale: false),
+    resource!("", "v1", "LimitRange", "limitranges", "limitrange", namespaced: true, short: ["limits"], categories: [], status: false, scale: false),
+    // apps/v1
+    resource!("apps", "v1", "Deployment", "deployments", "deployment", namespaced: true, short: ["deploy"], categories: ["all"], status: true, scale: true),
+    resource!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", namespaced: true, short: ["rs"], categories: ["all"], status: true, scale: true),
+    resource!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", namespaced: true, short: ["ds"], categories: ["all"], status: true, scale: false),
+    resource!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", namespaced: true, short: ["sts"], categories: ["all"], status: true, scale: true),
+    resource!("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", namespaced: true, short: [], categories: [], status: false, scale: false),
+    // batch/v1
+    resource!("batch", "v1", "Job", "jobs", "job", namespaced: true, short: [], categories: ["all"], status: true, scale: false),
+    resource!("batch", "v1", "CronJob", "cronjobs", "cronjob", namespaced: true, short: ["cj"], categories: ["all"], status: true, scale: false),
+    // coordination.k8s.io/v1
+    resource!("coordination.k8s.io", "v1", "Lease", "leases", "lease", namespaced: true, short: [], categories: [], status: false, scale: false),
+    // discovery.k8s.io/v1
+    resource!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", namespaced: true, short: [], categories: [], status: false, scale: false),
+    // events.k8s.io/v1
+    resource!("events.k8s.io", "v1", "Event", "events", "event", namespaced: true, short: ["ev"], categories: [], status: false, scale: false),
+    // networking.k8s.io/v1
+    resource!("networking.k8s.io", "v1", "Ingress", "ingresses", "ingress", namespaced: true, short: ["ing"], categories: [], status: true, scale: false),
+    resource!("networking.k8s.io", "v1", "IngressClass", "ingressclasses", "ingressclass", namespaced: false, short: [], categories: [], status: false, scale: false),
+    resource!("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", namespaced: true, short: ["netpol"], categories: [], status: false, scale: false),
+    // policy/v1
+    resource!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", namespaced: true, short: ["pdb"], categories: [], status: true, scale: false),
+    // storage.k8s.io/v1
+    resource!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", namespaced: false, short: ["sc"], categories: [], status: false, scale: false),
+    // scheduling.k8s.io/v1
+    resource!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", namespaced: false, short: ["pc"], categories: [], status: false, scale: false),
+];
+
+/// Finds a built-in resource by group, version and plural name.
+pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
+    BUILTIN
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
+}
+
+/// The group-versions served, in discovery order (core `v1` first).
+pub fn group_versions() -> Vec<(&'static str, &'static str)> {
+    let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    for r in BUILTIN {
+        if !out.contains(&(r.group, r.version)) {
+            out.push((r.group, r.version));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_follow_the_registry_layout() {
+        let pods = find("", "v1", "pods").unwrap();
+        assert_eq!(
+            pods.key(Some("default"), "web"),
+            "/registry/core/pods/default/web"
+        );
+        assert_eq!(pods.namespace_prefix(None), "/registry/core/pods/");
+        let nodes = find("", "v1", "nodes").unwrap();
+        assert_eq!(nodes.key(None, "n1"), "/registry/core/nodes/n1");
+        let deploy = find("apps", "v1", "deployments").unwrap();
+        assert_eq!(deploy.api_version(), "apps/v1");
+        assert_eq!(deploy.list_kind(), "DeploymentList");
+    }
+
+    #[test]
+    fn plural_names_are_unique_per_group_version() {
+        for (i, a) in BUILTIN.iter().enumerate() {
+            for b in &BUILTIN[i + 1..] {
+                assert!(
+                    (a.group, a.version, a.plural) != (b.group, b.version, b.plural),
+                    "{} listed twice",
+                    a.plural
+                );
+            }
+        }
+    }
+}

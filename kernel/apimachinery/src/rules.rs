@@ -1,0 +1,1 @@
+//! Per-kind decoding, defaulting and validation (to be written).

@@ -1,0 +1,1 @@
+//! kmicro's cluster PKI (to be written).
