@@ -1,1 +1,25 @@
-//! The API server (to be written).
+//! kmicro's Kubernetes API server: the REST API kubectl and client libraries use, over
+//! [`kmicro_store`].
+//!
+//! A request flows [`server`] (TLS, HTTP) → [`api`] (route, authenticate, authorize, body) →
+//! `handlers` (the verbs) → [`storage`] (objects as JSON in the store). Kubernetes semantics
+//! that need no I/O (resources, selectors, tables, defaulting, validation) come from
+//! `kmicro-apimachinery`.
+
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod discovery;
+pub mod error;
+mod handlers;
+pub mod object;
+pub mod query;
+pub mod render;
+pub mod response;
+pub mod route;
+pub mod server;
+pub mod storage;
+
+pub use api::Api;
+pub use server::Server;
+pub use storage::Storage;

@@ -1,0 +1,150 @@
+//! One request, end to end: route, authenticate, authorize, read the body, dispatch, answer.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use kmicro_pki::TokenFile;
+use serde_json::json;
+
+use crate::auth::{self, User};
+use crate::discovery;
+use crate::error::{ApiError, ApiResult};
+use crate::handlers::{self, Ctx};
+use crate::query::Query;
+use crate::render::Format;
+use crate::response::{self, Body};
+use crate::route::{self, Route, RouteError};
+use crate::storage::Storage;
+
+/// The largest request body accepted (kube-apiserver's limit).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// The API: storage plus the server's identity settings.
+pub struct Api {
+    storage: Storage,
+    tokens: Option<TokenFile>,
+    server_address: String,
+    ready: AtomicBool,
+}
+
+impl Api {
+    /// An API over `storage`; `server_address` (`host:port`) is what discovery advertises.
+    pub fn new(storage: Storage, tokens: Option<TokenFile>, server_address: String) -> Self {
+        Self {
+            storage,
+            tokens,
+            server_address,
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// The object storage.
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    /// Marks the API ready (`/readyz` answers ok from then on).
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::SeqCst);
+    }
+
+    /// Answers one request. `cert_user` is who the connection's client certificate names.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, cert_user: Option<User>) -> Response<Body> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let started = std::time::Instant::now();
+        let resp = match self.route_and_run(req, cert_user).await {
+            Ok(resp) => resp,
+            Err(err) => response::error(&err),
+        };
+        tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+        resp
+    }
+
+    async fn route_and_run(&self, req: Request<Incoming>, cert_user: Option<User>) -> ApiResult<Response<Body>> {
+        let query = Query::parse(req.uri().query())?;
+        let route = route::route(req.method(), req.uri().path(), query.watch).map_err(|e| match e {
+            RouteError::NotFound => ApiError::path_not_found(),
+            RouteError::MethodNotAllowed => ApiError::method_not_allowed(),
+        })?;
+        match &route {
+            Route::Version => return Ok(response::json(StatusCode::OK, &version())),
+            Route::Health(check) => return Ok(self.health(check)),
+            _ => {}
+        }
+        let user = auth::authenticate(cert_user.as_ref(), req.headers(), self.tokens.as_ref())?
+            .ok_or_else(auth::unauthorized)?;
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let aggregated = discovery::wants_aggregated(&accept);
+        match route {
+            Route::CoreVersions if aggregated => Ok(response::json_with_type(StatusCode::OK, &discovery::aggregated(true), discovery::AGGREGATED_V2)),
+            Route::CoreVersions => Ok(response::json(StatusCode::OK, &discovery::core_versions(&self.server_address))),
+            Route::CoreResources => Ok(response::json(StatusCode::OK, &discovery::resource_list("", "v1"))),
+            Route::Groups if aggregated => Ok(response::json_with_type(StatusCode::OK, &discovery::aggregated(false), discovery::AGGREGATED_V2)),
+            Route::Groups => Ok(response::json(StatusCode::OK, &discovery::groups())),
+            Route::Group(g) => discovery::group_document(&g)
+                .map(|doc| response::json(StatusCode::OK, &doc))
+                .ok_or_else(ApiError::path_not_found),
+            Route::GroupResources(g, v) => Ok(response::json(StatusCode::OK, &discovery::resource_list(&g, &v))),
+            Route::Resource(rr) => {
+                auth::authorize(&user, &rr)?;
+                let (parts, body) = req.into_parts();
+                let body = read_body(body).await?;
+                let ctx = Ctx {
+                    storage: &self.storage,
+                    rr: &rr,
+                    query: &query,
+                    headers: &parts.headers,
+                    format: Format::from_accept(&accept),
+                };
+                handlers::dispatch(&ctx, body).await
+            }
+            Route::Version | Route::Health(_) => Err(ApiError::path_not_found()),
+        }
+    }
+
+    fn health(&self, check: &str) -> Response<Body> {
+        let ready = self.ready.load(Ordering::SeqCst);
+        if check.starts_with("readyz") && !ready {
+            return response::text(StatusCode::SERVICE_UNAVAILABLE, "[-]kmicro-bootstrap failed: not finished\nreadyz check failed");
+        }
+        response::text(StatusCode::OK, "ok")
+    }
+}
+
+/// Reads a request body, refusing more than [`MAX_BODY`] bytes with 413.
+async fn read_body(body: Incoming) -> ApiResult<Bytes> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            "the server has received a request that is too large",
+        )),
+        Err(err) => Err(ApiError::bad_request(format!("reading the request body: {err}"))),
+    }
+}
+
+/// `/version`: Kubernetes 1.35 with a `+kmicro` suffix.
+fn version() -> serde_json::Value {
+    json!({
+        "major": "1",
+        "minor": "35",
+        "gitVersion": format!("v1.35.0+kmicro.{}", env!("CARGO_PKG_VERSION")),
+        "gitCommit": "",
+        "gitTreeState": "clean",
+        "buildDate": "",
+        "goVersion": "",
+        "compiler": "rustc",
+        "platform": format!("linux/{}", match std::env::consts::ARCH { "x86_64" => "amd64", "aarch64" => "arm64", "arm" => "arm", other => other }),
+    })
+}

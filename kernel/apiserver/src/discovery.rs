@@ -1,0 +1,195 @@
+//! Discovery documents: the older per-group lists and aggregated discovery (apidiscovery v2).
+
+use kmicro_apimachinery::registry::{self, BUILTIN, ResourceInfo, VERBS};
+use serde_json::{Value, json};
+
+/// The content type that tells kubectl the answer is aggregated discovery.
+pub const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// Whether the Accept header asks for aggregated discovery (v2).
+pub fn wants_aggregated(accept: &str) -> bool {
+    accept.split(',').any(|part| {
+        let part = part.replace(' ', "");
+        part.contains("g=apidiscovery.k8s.io") && part.contains("v=v2") && part.contains("as=APIGroupDiscoveryList")
+    })
+}
+
+/// `/api`: the core group's versions.
+pub fn core_versions(server_address: &str) -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server_address}],
+    })
+}
+
+/// `/apis`: every non-core group.
+pub fn groups() -> Value {
+    let groups: Vec<Value> = non_core_groups().into_iter().map(group).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+}
+
+/// `/apis/<group>`, or `None` when the group is not served.
+pub fn group_document(name: &str) -> Option<Value> {
+    non_core_groups().into_iter().find(|g| *g == name).map(group)
+}
+
+fn non_core_groups() -> Vec<&'static str> {
+    let mut out: Vec<&'static str> = Vec::new();
+    for (g, _) in registry::group_versions() {
+        if !g.is_empty() && !out.contains(&g) {
+            out.push(g);
+        }
+    }
+    out
+}
+
+fn group(name: &'static str) -> Value {
+    let versions: Vec<Value> = registry::group_versions()
+        .into_iter()
+        .filter(|(g, _)| *g == name)
+        .map(|(g, v)| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+        .collect();
+    let preferred = versions.first().cloned().unwrap_or(Value::Null);
+    json!({"kind": "APIGroup", "apiVersion": "v1", "name": name, "versions": versions, "preferredVersion": preferred})
+}
+
+/// `/api/v1` or `/apis/<group>/<version>`: the resources of one group-version.
+pub fn resource_list(group: &str, version: &str) -> Value {
+    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let mut resources = Vec::new();
+    for r in BUILTIN.iter().filter(|r| r.group == group && r.version == version) {
+        let mut entry = json!({
+            "name": r.plural,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": VERBS,
+        });
+        if !r.short_names.is_empty() {
+            entry["shortNames"] = json!(r.short_names);
+        }
+        if !r.categories.is_empty() {
+            entry["categories"] = json!(r.categories);
+        }
+        resources.push(entry);
+        for sub in subresources(r) {
+            let mut entry = json!({
+                "name": format!("{}/{}", r.plural, sub.name),
+                "singularName": "",
+                "namespaced": r.namespaced,
+                "kind": sub.kind,
+                "verbs": ["get", "patch", "update"],
+            });
+            if let Some(g) = sub.group {
+                entry["group"] = json!(g);
+                entry["version"] = json!(sub.version);
+            }
+            resources.push(entry);
+        }
+    }
+    json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
+}
+
+/// A subresource as discovery describes it.
+struct Subresource {
+    name: &'static str,
+    kind: &'static str,
+    group: Option<&'static str>,
+    version: &'static str,
+}
+
+fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
+    let mut out = Vec::new();
+    if r.status {
+        out.push(Subresource { name: "status", kind: r.kind, group: None, version: r.version });
+    }
+    if r.scale {
+        out.push(Subresource { name: "scale", kind: "Scale", group: Some("autoscaling"), version: "v1" });
+    }
+    out
+}
+
+/// Aggregated discovery for `/api` (`core == true`) or `/apis`.
+pub fn aggregated(core: bool) -> Value {
+    let mut items = Vec::new();
+    let mut names: Vec<&'static str> = Vec::new();
+    for (g, _) in registry::group_versions() {
+        if g.is_empty() == core && !names.contains(&g) {
+            names.push(g);
+        }
+    }
+    for name in names {
+        let versions: Vec<Value> = registry::group_versions()
+            .into_iter()
+            .filter(|(g, _)| *g == name)
+            .map(|(g, v)| aggregated_version(g, v))
+            .collect();
+        let mut metadata = json!({"creationTimestamp": null});
+        if !name.is_empty() {
+            metadata["name"] = json!(name);
+        }
+        items.push(json!({"metadata": metadata, "versions": versions}));
+    }
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
+fn aggregated_version(group: &str, version: &str) -> Value {
+    let resources: Vec<Value> = BUILTIN
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .map(|r| {
+            let subs: Vec<Value> = subresources(r)
+                .into_iter()
+                .map(|s| {
+                    json!({
+                        "subresource": s.name,
+                        "responseKind": {"group": s.group.unwrap_or(r.group), "version": s.version, "kind": s.kind},
+                        "verbs": ["get", "patch", "update"],
+                    })
+                })
+                .collect();
+            let mut entry = json!({
+                "resource": r.plural,
+                "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+                "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                "singularResource": r.singular,
+                "verbs": VERBS,
+            });
+            if !r.short_names.is_empty() {
+                entry["shortNames"] = json!(r.short_names);
+            }
+            if !r.categories.is_empty() {
+                entry["categories"] = json!(r.categories);
+            }
+            if !subs.is_empty() {
+                entry["subresources"] = json!(subs);
+            }
+            entry
+        })
+        .collect();
+    json!({"version": version, "resources": resources, "freshness": "Current"})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployments_scale_is_discoverable() {
+        let apps = resource_list("apps", "v1");
+        let names: Vec<&str> = apps["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert!(names.contains(&"deployments/scale"));
+        let agg = aggregated(false);
+        let apps = agg["items"].as_array().unwrap().iter().find(|g| g["metadata"]["name"] == "apps").unwrap();
+        let deploy = apps["versions"][0]["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "deployments").unwrap();
+        assert!(deploy["subresources"].as_array().unwrap().iter().any(|s| s["subresource"] == "scale"));
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        assert!(wants_aggregated("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"));
+        assert!(!wants_aggregated("application/json"));
+        assert!(aggregated(true)["items"][0]["metadata"].get("name").is_none());
+    }
+}

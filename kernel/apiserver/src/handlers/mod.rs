@@ -1,0 +1,121 @@
+//! The verbs on resources: one module per group of verbs, all over [`Storage`].
+
+mod delete;
+mod read;
+mod scale;
+mod watch;
+mod write;
+
+use bytes::Bytes;
+use http::{HeaderMap, Response, StatusCode, header};
+use kmicro_apimachinery::registry::ResourceInfo;
+use kmicro_apimachinery::selector::{FieldSelector, LabelSelector};
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::query::Query;
+use crate::render::Format;
+use crate::response::{self, Body};
+use crate::route::{ResourceRequest, Verb};
+use crate::storage::Storage;
+
+/// Everything a handler needs about one request.
+pub(crate) struct Ctx<'a> {
+    /// Object storage.
+    pub storage: &'a Storage,
+    /// What is asked for.
+    pub rr: &'a ResourceRequest,
+    /// Query parameters.
+    pub query: &'a Query,
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// Object or Table answers.
+    pub format: Format,
+}
+
+impl Ctx<'_> {
+    /// The resource.
+    pub fn resource(&self) -> &'static ResourceInfo {
+        self.rr.resource
+    }
+
+    /// The namespace in the path.
+    pub fn namespace(&self) -> Option<&str> {
+        self.rr.namespace.as_deref()
+    }
+
+    /// The object name in the path ("" for collections).
+    pub fn name(&self) -> &str {
+        self.rr.name.as_deref().unwrap_or("")
+    }
+
+    /// The request's content type, without parameters.
+    pub fn content_type(&self) -> String {
+        self.headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .unwrap_or_default()
+    }
+
+    /// The label and field selectors of a list, watch or deletecollection.
+    pub fn selectors(&self) -> ApiResult<Selectors> {
+        let label = match &self.query.label_selector {
+            Some(s) => LabelSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            None => LabelSelector::parse("").map_err(|e| ApiError::bad_request(e.to_string()))?,
+        };
+        let field = match &self.query.field_selector {
+            Some(s) => FieldSelector::parse(s, self.resource()).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            None => FieldSelector::parse("", self.resource()).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        };
+        Ok(Selectors { label, field })
+    }
+}
+
+/// A list's selectors.
+pub(crate) struct Selectors {
+    label: LabelSelector,
+    field: FieldSelector,
+}
+
+impl Selectors {
+    /// Whether the object passes both.
+    pub fn matches(&self, obj: &Value) -> bool {
+        self.label.matches_object(obj) && self.field.matches(obj)
+    }
+
+    /// Whether neither selects anything.
+    pub fn is_empty(&self) -> bool {
+        self.label.is_empty() && self.field.is_empty()
+    }
+}
+
+/// Runs a resource request.
+pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<Body>> {
+    match (ctx.rr.verb, ctx.rr.subresource.as_deref()) {
+        (Verb::Get, Some("scale")) => scale::get(ctx).await,
+        (Verb::Update, Some("scale")) => scale::update(ctx, &body).await,
+        (Verb::Patch, Some("scale")) => scale::patch(ctx, &body).await,
+        (Verb::Get, _) => read::get(ctx).await,
+        (Verb::List, _) => read::list(ctx).await,
+        (Verb::Watch, _) => watch::watch(ctx).await,
+        (Verb::Create, _) => write::create(ctx, &body).await,
+        (Verb::Update, _) => write::update(ctx, &body).await,
+        (Verb::Patch, _) => write::patch(ctx, &body).await,
+        (Verb::Delete, _) => delete::delete(ctx, &body).await,
+        (Verb::DeleteCollection, _) => delete::delete_collection(ctx, &body).await,
+    }
+}
+
+/// A JSON answer of an object (or its Table).
+pub(crate) fn answer(ctx: &Ctx<'_>, status: StatusCode, obj: Value) -> Response<Body> {
+    response::json(status, &crate::render::object(ctx.resource(), obj, ctx.format, ctx.query))
+}
+
+/// Parses a JSON body.
+pub(crate) fn parse_body(body: &[u8]) -> ApiResult<Value> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request("the request body is empty"));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("couldn't decode the request body as JSON: {e}")))
+}

@@ -1,0 +1,340 @@
+//! create, update and patch (of objects and their status).
+
+use http::{Response, StatusCode};
+use kmicro_apimachinery::registry::{self, ResourceInfo};
+use kmicro_apimachinery::rules::{self, RulesError};
+use kmicro_apimachinery::status::Cause;
+use serde_json::{Value, json};
+
+use super::{Ctx, answer, parse_body};
+use crate::error::{ApiError, ApiResult};
+use crate::object::{self, meta_mut};
+use crate::response::Body;
+use crate::storage::{Stored, Write};
+
+/// How often a patch is retried when the object changes underneath it.
+const PATCH_RETRIES: usize = 5;
+
+/// POST: create an object.
+pub(super) async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
+    let r = ctx.resource();
+    let mut obj = parse_body(body)?;
+    check_type(r, &mut obj)?;
+    check_namespace(ctx, &mut obj)?;
+    if object::resource_version(&obj).is_some() {
+        return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
+    }
+    resolve_name(r, &mut obj)?;
+    let name = object::name(&obj).to_string();
+    if let Some(ns) = ctx.namespace() {
+        ensure_namespace_open(ctx, ns).await?;
+    }
+    stamp_new(r, &mut obj);
+    let obj = prepare(r, &name, rules::prepare_create(r, obj))?;
+    if ctx.query.dry_run {
+        return Ok(answer(ctx, StatusCode::CREATED, obj));
+    }
+    match ctx.storage.create(r, ctx.namespace(), &name, &obj).await? {
+        Write::Done(stored) => Ok(answer(ctx, StatusCode::CREATED, stored.obj)),
+        Write::Conflict(_) => Err(ApiError::already_exists(r, &name)),
+    }
+}
+
+/// PUT: replace an object (or its status).
+pub(super) async fn update(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
+    let mut obj = parse_body(body)?;
+    check_type(ctx.resource(), &mut obj)?;
+    check_namespace(ctx, &mut obj)?;
+    check_name(ctx, &obj)?;
+    let current = get_current(ctx).await?;
+    let expected = match object::resource_version(&obj) {
+        Some(rv) => rv.map_err(ApiError::bad_request)?,
+        None => current.revision,
+    };
+    if expected != current.revision {
+        return Err(ApiError::stale(ctx.resource(), ctx.name()));
+    }
+    let (status, obj) = replace(ctx, &current, obj).await?;
+    Ok(answer(ctx, status, obj))
+}
+
+/// PATCH: apply a JSON merge patch or JSON patch to an object (or its status).
+pub(super) async fn patch(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
+    let patch = Patch::parse(&ctx.content_type(), body)?;
+    for _ in 0..PATCH_RETRIES {
+        let current = get_current(ctx).await?;
+        let patched = patch.apply(&current.obj)?;
+        // A resourceVersion in the patch is a precondition; otherwise the patch applies to
+        // whatever is current, retried if it changes in between.
+        let pinned = match object::resource_version(&patched) {
+            Some(rv) => Some(rv.map_err(ApiError::bad_request)?),
+            None => None,
+        };
+        if pinned.is_some_and(|rv| rv != current.revision) {
+            return Err(ApiError::stale(ctx.resource(), ctx.name()));
+        }
+        let mut patched = patched;
+        check_type(ctx.resource(), &mut patched)?;
+        match replace(ctx, &current, patched).await {
+            Err(err) if err.reason == "Conflict" && pinned.is_none() => continue,
+            other => return other.map(|(status, obj)| answer(ctx, status, obj)),
+        }
+    }
+    Err(ApiError::stale(ctx.resource(), ctx.name()))
+}
+
+/// A parsed patch body.
+pub(super) enum Patch {
+    /// RFC 7386.
+    Merge(Value),
+    /// RFC 6902.
+    Json(json_patch::Patch),
+}
+
+impl Patch {
+    /// Parses a patch of the given content type.
+    pub(super) fn parse(content_type: &str, body: &[u8]) -> ApiResult<Self> {
+        match content_type {
+            "application/merge-patch+json" => Ok(Patch::Merge(parse_body(body)?)),
+            "application/json-patch+json" => serde_json::from_slice(body)
+                .map(Patch::Json)
+                .map_err(|e| ApiError::bad_request(format!("the JSON patch is invalid: {e}"))),
+            other => Err(ApiError::unsupported_media_type(other)),
+        }
+    }
+
+    /// The patched document.
+    pub(super) fn apply(&self, doc: &Value) -> ApiResult<Value> {
+        let mut out = doc.clone();
+        match self {
+            Patch::Merge(p) => json_patch::merge(&mut out, p),
+            Patch::Json(p) => json_patch::patch(&mut out, p).map_err(|e| {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", format!("the JSON patch could not be applied: {e}"))
+            })?,
+        }
+        Ok(out)
+    }
+}
+
+/// Reads the object the request addresses, or 404.
+pub(super) async fn get_current(ctx: &Ctx<'_>) -> ApiResult<Stored> {
+    ctx.storage
+        .get(ctx.resource(), ctx.namespace(), ctx.name())
+        .await?
+        .ok_or_else(|| ApiError::not_found(ctx.resource(), ctx.name()))
+}
+
+/// Writes `new` over `current` with update semantics: server fields kept, status or spec
+/// protected depending on the subresource, generation bumped on spec changes, validated,
+/// compare-and-swapped at `current`'s revision. An object being deleted whose last finalizer
+/// goes away is deleted.
+pub(super) async fn replace(ctx: &Ctx<'_>, current: &Stored, new: Value) -> ApiResult<(StatusCode, Value)> {
+    let r = ctx.resource();
+    let name = ctx.name();
+    let mut new = match ctx.rr.subresource.as_deref() {
+        Some("status") => with_status_of(&current.obj, &new),
+        _ if r.status => with_status_of(&new, &current.obj),
+        _ => new,
+    };
+    keep_server_fields(&mut new, &current.obj);
+    let new = prepare(r, name, rules::prepare_update(r, new, &current.obj))?;
+    if ctx.query.dry_run {
+        return Ok((StatusCode::OK, new));
+    }
+    if object::is_terminating(&new) && object::finalizers(&new).is_empty() {
+        return match ctx.storage.delete(r, ctx.namespace(), name, current.revision).await? {
+            Write::Done(_) => Ok((StatusCode::OK, new)),
+            Write::Conflict(_) => Err(ApiError::stale(r, name)),
+        };
+    }
+    if without_rv(&new) == without_rv(&current.obj) {
+        return Ok((StatusCode::OK, current.obj.clone()));
+    }
+    match ctx.storage.update(r, ctx.namespace(), name, &new, current.revision).await? {
+        Write::Done(stored) => Ok((StatusCode::OK, stored.obj)),
+        Write::Conflict(None) => Err(ApiError::not_found(r, name)),
+        Write::Conflict(Some(_)) => Err(ApiError::stale(r, name)),
+    }
+}
+
+fn without_rv(obj: &Value) -> Value {
+    let mut obj = obj.clone();
+    meta_mut(&mut obj).remove("resourceVersion");
+    obj
+}
+
+/// `base` with the `status` of `source`.
+fn with_status_of(base: &Value, source: &Value) -> Value {
+    let mut out = base.clone();
+    if let Some(map) = out.as_object_mut() {
+        match source.get("status") {
+            Some(status) => map.insert("status".into(), status.clone()),
+            None => map.remove("status"),
+        };
+    }
+    out
+}
+
+/// Carries the fields only the server sets from the stored object, and bumps `generation`
+/// when the spec changed.
+fn keep_server_fields(new: &mut Value, current: &Value) {
+    let generation = current["metadata"]["generation"].as_i64();
+    let spec_changed = new.get("spec") != current.get("spec");
+    let meta = meta_mut(new);
+    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+        match current["metadata"].get(field) {
+            Some(v) => meta.insert(field.into(), v.clone()),
+            None => meta.remove(field),
+        };
+    }
+    meta.remove("generation");
+    if let Some(generation) = generation {
+        let next = if spec_changed { generation + 1 } else { generation };
+        meta.insert("generation".into(), json!(next));
+    }
+}
+
+/// Turns the rules' verdict into the object or the API error.
+fn prepare(r: &ResourceInfo, name: &str, result: Result<Value, RulesError>) -> ApiResult<Value> {
+    result.map_err(|err| match err {
+        RulesError::Decode(message) => ApiError::bad_request(message),
+        RulesError::Invalid(causes) => ApiError::invalid(r, name, causes),
+    })
+}
+
+/// Checks (or fills in) `kind` and `apiVersion` against the endpoint.
+fn check_type(r: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
+    let Some(map) = obj.as_object_mut() else {
+        return Err(ApiError::bad_request("the request body must be a JSON object"));
+    };
+    let api_version = r.api_version();
+    match map.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("apiVersion".into(), json!(api_version));
+        }
+        Some(v) if v == api_version => {}
+        Some(v) => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({api_version})"
+            )));
+        }
+    }
+    match map.get("kind").and_then(Value::as_str) {
+        None | Some("") => {
+            map.insert("kind".into(), json!(r.kind));
+        }
+        Some(k) if k == r.kind => {}
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({})",
+                r.kind
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Fills `metadata.namespace` from the path, refusing a different one.
+fn check_namespace(ctx: &Ctx<'_>, obj: &mut Value) -> ApiResult<()> {
+    let in_body = object::meta_str(obj, "namespace").unwrap_or("").to_string();
+    match ctx.namespace() {
+        Some(ns) if in_body.is_empty() => {
+            meta_mut(obj).insert("namespace".into(), json!(ns));
+        }
+        Some(ns) if in_body != ns => {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        None if !in_body.is_empty() && !ctx.resource().namespaced => {
+            meta_mut(obj).remove("namespace");
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Refuses a body whose name differs from the URL's.
+fn check_name(ctx: &Ctx<'_>, obj: &Value) -> ApiResult<()> {
+    let in_body = object::name(obj);
+    if !in_body.is_empty() && in_body != ctx.name() {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({in_body}) does not match the name on the URL ({})",
+            ctx.name()
+        )));
+    }
+    Ok(())
+}
+
+/// Sets `metadata.name` from `generateName` when only that is given.
+fn resolve_name(r: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
+    if !object::name(obj).is_empty() {
+        return Ok(());
+    }
+    let Some(prefix) = object::meta_str(obj, "generateName").map(str::to_string).filter(|p| !p.is_empty()) else {
+        return Err(ApiError::invalid(
+            r,
+            "",
+            vec![Cause::new("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")],
+        ));
+    };
+    let name = format!("{prefix}{}", random_suffix());
+    meta_mut(obj).insert("name".into(), json!(name));
+    Ok(())
+}
+
+/// Five characters from kube's alphabet for generated names (no vowels, no look-alikes).
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    bytes[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+}
+
+/// Sets the fields the server owns on a new object and resets what a create may not set.
+fn stamp_new(r: &ResourceInfo, obj: &mut Value) {
+    let has_spec = obj.get("spec").is_some();
+    let meta = meta_mut(obj);
+    meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
+    for field in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "generation"] {
+        meta.remove(field);
+    }
+    if has_spec {
+        meta.insert("generation".into(), json!(1));
+    }
+    reset_status_on_create(r, obj);
+}
+
+/// Status is written by controllers through the status subresource, never by a create
+/// (pods start Pending).
+fn reset_status_on_create(r: &ResourceInfo, obj: &mut Value) {
+    let Some(map) = obj.as_object_mut() else { return };
+    match (r.group, r.kind) {
+        ("", "Pod") => {
+            map.insert("status".into(), json!({"phase": "Pending"}));
+        }
+        ("", "Node") | ("", "Namespace") | ("", "PersistentVolume") | ("", "PersistentVolumeClaim") => {}
+        _ if r.status => {
+            map.remove("status");
+        }
+        _ => {}
+    }
+}
+
+/// Refuses creates in a namespace that does not exist or is being deleted.
+async fn ensure_namespace_open(ctx: &Ctx<'_>, ns: &str) -> ApiResult<()> {
+    let namespaces = registry::find("", "v1", "namespaces").expect("namespaces are built in");
+    match ctx.storage.get(namespaces, None, ns).await? {
+        None => Err(ApiError::not_found(namespaces, ns)),
+        Some(stored) if object::is_terminating(&stored.obj) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                crate::error::qualified(ctx.resource()),
+                object::name(&stored.obj)
+            ),
+        )),
+        Some(_) => Ok(()),
+    }
+}

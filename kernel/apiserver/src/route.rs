@@ -1,0 +1,203 @@
+//! Mapping a request path and method to what it asks for.
+
+use http::Method;
+use kmicro_apimachinery::registry::{self, ResourceInfo};
+
+/// What a request is for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Route {
+    /// `/version`
+    Version,
+    /// `/healthz`, `/livez`, `/readyz` (and their sub-checks).
+    Health(String),
+    /// `/api`
+    CoreVersions,
+    /// `/api/v1`
+    CoreResources,
+    /// `/apis`
+    Groups,
+    /// `/apis/<group>`
+    Group(String),
+    /// `/apis/<group>/<version>`
+    GroupResources(String, String),
+    /// A request on a resource.
+    Resource(ResourceRequest),
+}
+
+/// The verbs of resource requests (kube's authorization verbs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verb {
+    /// Read one object.
+    Get,
+    /// Read a collection.
+    List,
+    /// Stream changes to a collection (or one object).
+    Watch,
+    /// POST to a collection.
+    Create,
+    /// PUT an object.
+    Update,
+    /// PATCH an object.
+    Patch,
+    /// DELETE an object.
+    Delete,
+    /// DELETE a collection.
+    DeleteCollection,
+}
+
+impl Verb {
+    /// The verb's name in discovery and authorization.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Get => "get",
+            Verb::List => "list",
+            Verb::Watch => "watch",
+            Verb::Create => "create",
+            Verb::Update => "update",
+            Verb::Patch => "patch",
+            Verb::Delete => "delete",
+            Verb::DeleteCollection => "deletecollection",
+        }
+    }
+}
+
+/// A request on a resource, a collection or a subresource.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResourceRequest {
+    /// The resource.
+    pub resource: &'static ResourceInfo,
+    /// The namespace in the path, if any.
+    pub namespace: Option<String>,
+    /// The object's name, for requests on one object.
+    pub name: Option<String>,
+    /// `status` or `scale`.
+    pub subresource: Option<String>,
+    /// The verb.
+    pub verb: Verb,
+}
+
+/// Why a path or method was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RouteError {
+    /// No such endpoint (404).
+    NotFound,
+    /// The endpoint exists but not for this method (405).
+    MethodNotAllowed,
+}
+
+/// Routes `path` (no query) for `method`; `watch` is the `watch` query parameter.
+pub fn route(method: &Method, path: &str, watch: bool) -> Result<Route, RouteError> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        ["version"] => Ok(Route::Version),
+        [first, rest @ ..] if matches!(*first, "healthz" | "livez" | "readyz") => {
+            Ok(Route::Health(format!("{first}{}", rest.iter().map(|s| format!("/{s}")).collect::<String>())))
+        }
+        ["api"] => Ok(Route::CoreVersions),
+        ["api", "v1"] => Ok(Route::CoreResources),
+        ["api", "v1", rest @ ..] => resource_route(method, "", "v1", rest, watch),
+        ["apis"] => Ok(Route::Groups),
+        ["apis", group] => Ok(Route::Group((*group).to_string())),
+        ["apis", group, version] => {
+            if registry::group_versions().contains(&(*group, *version)) {
+                Ok(Route::GroupResources((*group).to_string(), (*version).to_string()))
+            } else {
+                Err(RouteError::NotFound)
+            }
+        }
+        ["apis", group, version, rest @ ..] => resource_route(method, group, version, rest, watch),
+        _ => Err(RouteError::NotFound),
+    }
+}
+
+fn resource_route(method: &Method, group: &str, version: &str, rest: &[&str], watch: bool) -> Result<Route, RouteError> {
+    // `namespaces/<ns>/<resource>…` unless it is the namespace object itself.
+    let (namespace, rest) = match rest {
+        ["namespaces", ns, resource, tail @ ..] if !(group.is_empty() && matches!(*resource, "status" | "finalize")) => {
+            (Some((*ns).to_string()), {
+                let mut v = vec![*resource];
+                v.extend_from_slice(tail);
+                v
+            })
+        }
+        other => (None, other.to_vec()),
+    };
+    let (plural, name, subresource) = match rest.as_slice() {
+        [plural] => (*plural, None, None),
+        [plural, name] => (*plural, Some((*name).to_string()), None),
+        [plural, name, sub] => (*plural, Some((*name).to_string()), Some((*sub).to_string())),
+        _ => return Err(RouteError::NotFound),
+    };
+    let resource = registry::find(group, version, plural).ok_or(RouteError::NotFound)?;
+    // A cluster-scoped resource never has a namespace; a namespaced one is addressed without a
+    // namespace only to list or watch across all namespaces (checked below).
+    if !resource.namespaced && namespace.is_some() || resource.namespaced && namespace.is_none() && name.is_some() {
+        return Err(RouteError::NotFound);
+    }
+    match subresource.as_deref() {
+        None => {}
+        Some("status") if resource.status => {}
+        Some("scale") if resource.scale => {}
+        Some(_) => return Err(RouteError::NotFound),
+    }
+    let verb = match (method, name.is_some(), subresource.is_some()) {
+        (&Method::GET, true, _) if watch => Verb::Watch,
+        (&Method::GET, true, _) => Verb::Get,
+        (&Method::GET, false, _) if watch => Verb::Watch,
+        (&Method::GET, false, _) => Verb::List,
+        (&Method::POST, false, false) => Verb::Create,
+        (&Method::PUT, true, _) => Verb::Update,
+        (&Method::PATCH, true, _) => Verb::Patch,
+        (&Method::DELETE, true, false) => Verb::Delete,
+        (&Method::DELETE, false, false) => Verb::DeleteCollection,
+        _ => return Err(RouteError::MethodNotAllowed),
+    };
+    if resource.namespaced && namespace.is_none() && !matches!(verb, Verb::List | Verb::Watch) {
+        return Err(RouteError::NotFound);
+    }
+    Ok(Route::Resource(ResourceRequest { resource, namespace, name, subresource, verb }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resource(method: Method, path: &str) -> ResourceRequest {
+        match route(&method, path, false) {
+            Ok(Route::Resource(r)) => r,
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn namespaced_and_cluster_paths() {
+        let r = resource(Method::GET, "/api/v1/namespaces/default/pods/web");
+        assert_eq!((r.resource.plural, r.namespace.as_deref(), r.name.as_deref(), r.verb), ("pods", Some("default"), Some("web"), Verb::Get));
+        let r = resource(Method::GET, "/api/v1/pods");
+        assert_eq!((r.namespace, r.verb), (None, Verb::List));
+        let r = resource(Method::GET, "/api/v1/namespaces/kube-system");
+        assert_eq!((r.resource.plural, r.name.as_deref()), ("namespaces", Some("kube-system")));
+        let r = resource(Method::PUT, "/api/v1/namespaces/kube-system/status");
+        assert_eq!((r.resource.plural, r.subresource.as_deref()), ("namespaces", Some("status")));
+        let r = resource(Method::PATCH, "/apis/apps/v1/namespaces/default/deployments/web/scale");
+        assert_eq!((r.subresource.as_deref(), r.verb), (Some("scale"), Verb::Patch));
+        let r = resource(Method::DELETE, "/api/v1/namespaces/default/configmaps");
+        assert_eq!(r.verb, Verb::DeleteCollection);
+    }
+
+    #[test]
+    fn refusals() {
+        assert_eq!(route(&Method::GET, "/api/v1/namespaces/default/nodes/n1", false), Err(RouteError::NotFound));
+        assert_eq!(route(&Method::GET, "/api/v1/namespaces/default/pods/web/scale", false), Err(RouteError::NotFound));
+        assert_eq!(route(&Method::GET, "/apis/nope/v1/things", false), Err(RouteError::NotFound));
+        assert_eq!(route(&Method::POST, "/api/v1/namespaces/default/pods/web", false), Err(RouteError::MethodNotAllowed));
+        assert_eq!(route(&Method::GET, "/api/v1/namespaces/default/pods/web/log/extra", false), Err(RouteError::NotFound));
+    }
+
+    #[test]
+    fn watch_and_discovery() {
+        assert_eq!(route(&Method::GET, "/api/v1/namespaces/default/pods", true).map(|r| matches!(r, Route::Resource(ResourceRequest { verb: Verb::Watch, .. }))), Ok(true));
+        assert_eq!(route(&Method::GET, "/apis/apps/v1", false), Ok(Route::GroupResources("apps".into(), "v1".into())));
+        assert_eq!(route(&Method::GET, "/readyz", false), Ok(Route::Health("readyz".into())));
+    }
+}

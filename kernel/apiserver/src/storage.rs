@@ -1,0 +1,268 @@
+//! Objects in the store: keys, encoding, compare-and-swap writes and paged lists.
+//!
+//! Objects are stored as JSON without `metadata.resourceVersion`; on the way out the key's mod
+//! revision becomes the resourceVersion, so the two can never disagree.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use kmicro_apimachinery::registry::ResourceInfo;
+use kmicro_store::{CasOutcome, KeyRange, KeyValue, LeaseId, RangeRequest, Revision, Store};
+use serde_json::{Value, json};
+
+use crate::error::{ApiError, ApiResult};
+use crate::object;
+
+/// An object as read from the store.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    /// The object, with `metadata.resourceVersion` set.
+    pub obj: Value,
+    /// Its mod revision.
+    pub revision: Revision,
+}
+
+/// What a compare-and-swap write found.
+pub enum Write {
+    /// Written; the object as stored.
+    Done(Stored),
+    /// The object changed (or vanished, or already existed): the current one, if any.
+    Conflict(Option<Stored>),
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct Page {
+    /// Matching objects, in key order.
+    pub items: Vec<Value>,
+    /// The revision the list was read at (its resourceVersion).
+    pub revision: Revision,
+    /// The token for the next page, if the limit cut the list short.
+    pub continue_token: Option<String>,
+    /// How many objects remain after this page (only when unfiltered).
+    pub remaining: Option<i64>,
+}
+
+/// How to read a list.
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions {
+    /// At most this many items (0: all).
+    pub limit: usize,
+    /// A continue token from a previous page.
+    pub continue_token: Option<String>,
+    /// Read at exactly this revision (0: now).
+    pub revision: Revision,
+}
+
+/// Objects of every resource, over the store.
+pub struct Storage {
+    store: Arc<dyn Store>,
+    event_leases: EventLeases,
+}
+
+impl Storage {
+    /// Storage over `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            event_leases: EventLeases::new(store.clone()),
+            store,
+        }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Reads one object.
+    pub async fn get(&self, r: &ResourceInfo, ns: Option<&str>, name: &str) -> ApiResult<Option<Stored>> {
+        let kv = self.store.get(r.key(ns, name).as_bytes()).await?;
+        kv.map(|kv| decode(r, &kv)).transpose()
+    }
+
+    /// Creates an object if its key is free. Events get a one-hour lease.
+    pub async fn create(&self, r: &ResourceInfo, ns: Option<&str>, name: &str, obj: &Value) -> ApiResult<Write> {
+        let key = r.key(ns, name);
+        let lease = if r.kind == "Event" { self.event_leases.lease().await? } else { 0 };
+        let bytes = encode(obj)?;
+        match self.store.create(key.as_bytes(), &bytes, lease).await? {
+            CasOutcome::Written(rev) => Ok(Write::Done(stored(obj.clone(), rev))),
+            CasOutcome::Conflict(current) => Ok(Write::Conflict(current.map(|kv| decode(r, &kv)).transpose()?)),
+        }
+    }
+
+    /// Replaces an object if it is still at `revision`.
+    pub async fn update(&self, r: &ResourceInfo, ns: Option<&str>, name: &str, obj: &Value, revision: Revision) -> ApiResult<Write> {
+        let key = r.key(ns, name);
+        let lease = if r.kind == "Event" { self.event_leases.lease().await? } else { 0 };
+        let bytes = encode(obj)?;
+        match self.store.update(key.as_bytes(), &bytes, revision, lease).await? {
+            CasOutcome::Written(rev) => Ok(Write::Done(stored(obj.clone(), rev))),
+            CasOutcome::Conflict(current) => Ok(Write::Conflict(current.map(|kv| decode(r, &kv)).transpose()?)),
+        }
+    }
+
+    /// Deletes an object if it is still at `revision`.
+    pub async fn delete(&self, r: &ResourceInfo, ns: Option<&str>, name: &str, revision: Revision) -> ApiResult<Write> {
+        let key = r.key(ns, name);
+        match self.store.delete_if(key.as_bytes(), revision).await? {
+            CasOutcome::Written(rev) => Ok(Write::Done(Stored { obj: Value::Null, revision: rev })),
+            CasOutcome::Conflict(current) => Ok(Write::Conflict(current.map(|kv| decode(r, &kv)).transpose()?)),
+        }
+    }
+
+    /// Lists objects under `prefix` that pass `filter`, a page at a time.
+    pub async fn list(
+        &self,
+        r: &ResourceInfo,
+        prefix: &str,
+        opts: &ListOptions,
+        filter: &(dyn Fn(&Value) -> bool + Sync),
+        filtered: bool,
+    ) -> ApiResult<Page> {
+        let (mut revision, mut start) = match &opts.continue_token {
+            Some(token) => {
+                let (rev, start) = decode_continue(token)?;
+                (rev, format!("{prefix}{start}").into_bytes())
+            }
+            None => (opts.revision, prefix.as_bytes().to_vec()),
+        };
+        let end = kmicro_store::prefix_end(prefix.as_bytes()).unwrap_or_default();
+        let mut items = Vec::new();
+        let mut remaining = None;
+        loop {
+            let mut req = RangeRequest::new(KeyRange::Range { start: start.clone(), end: end.clone() })
+                .at_revision(revision);
+            if opts.limit > 0 {
+                req = req.with_limit(opts.limit - items.len() + usize::from(filtered) * opts.limit);
+            }
+            let resp = self.store.range(req).await.map_err(|e| continue_error(e, opts))?;
+            if revision == 0 {
+                revision = resp.revision;
+            }
+            let page_len = resp.kvs.len();
+            for (i, kv) in resp.kvs.iter().enumerate() {
+                let obj = decode(r, kv)?.obj;
+                if !filter(&obj) {
+                    continue;
+                }
+                items.push(obj);
+                if opts.limit > 0 && items.len() == opts.limit {
+                    let more = i + 1 < page_len || resp.more;
+                    if !more {
+                        return Ok(Page { items, revision, continue_token: None, remaining: None });
+                    }
+                    let after = &kv.key[prefix.len()..];
+                    if !filtered {
+                        remaining = Some(resp.count - (i as i64 + 1));
+                    }
+                    let token = encode_continue(revision, after);
+                    return Ok(Page { items, revision, continue_token: Some(token), remaining });
+                }
+            }
+            if !resp.more {
+                return Ok(Page { items, revision, continue_token: None, remaining: None });
+            }
+            let last = resp.kvs.last().map(|kv| kv.key.clone()).unwrap_or_default();
+            start = last;
+            start.push(0);
+        }
+    }
+}
+
+fn stored(mut obj: Value, revision: Revision) -> Stored {
+    object::set_resource_version(&mut obj, revision);
+    Stored { obj, revision }
+}
+
+/// The stored form: JSON without resourceVersion.
+fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
+    let mut obj = obj.clone();
+    object::meta_mut(&mut obj).remove("resourceVersion");
+    serde_json::to_vec(&obj).map_err(|e| ApiError::internal(format!("encoding an object: {e}")))
+}
+
+/// An object from its stored form.
+pub fn decode(r: &ResourceInfo, kv: &KeyValue) -> ApiResult<Stored> {
+    let mut obj: Value = serde_json::from_slice(&kv.value).map_err(|e| {
+        ApiError::internal(format!(
+            "stored object {} is not valid JSON: {e}",
+            String::from_utf8_lossy(&kv.key)
+        ))
+    })?;
+    object::set_type_meta(&mut obj, r.kind, &r.api_version());
+    Ok(stored(obj, kv.mod_revision))
+}
+
+/// kube's continue token: base64 of `{"v":"meta.k8s.io/v1","rv":N,"start":"KEY-SUFFIX\0"}`.
+fn encode_continue(revision: Revision, after: &[u8]) -> String {
+    let mut start = String::from_utf8_lossy(after).into_owned();
+    start.push('\0');
+    let token = json!({"v": "meta.k8s.io/v1", "rv": revision, "start": start});
+    base64::engine::general_purpose::URL_SAFE.encode(token.to_string())
+}
+
+fn decode_continue(token: &str) -> ApiResult<(Revision, String)> {
+    let bad = || ApiError::bad_request(format!("invalid continue token: {token:?}"));
+    let raw = base64::engine::general_purpose::URL_SAFE
+        .decode(token)
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(token))
+        .map_err(|_| bad())?;
+    let value: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
+    let rev = value["rv"].as_i64().filter(|r| *r > 0).ok_or_else(bad)?;
+    let start = value["start"].as_str().ok_or_else(bad)?;
+    Ok((rev, start.to_string()))
+}
+
+fn continue_error(err: kmicro_store::StoreError, opts: &ListOptions) -> ApiError {
+    match (&err, &opts.continue_token) {
+        (kmicro_store::StoreError::Compacted { .. }, Some(_)) => ApiError::expired(
+            "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+        ),
+        _ => err.into(),
+    }
+}
+
+/// One lease shared by the events of a minute, so that events expire after an hour without a
+/// lease per event (kube-apiserver reuses leases the same way).
+struct EventLeases {
+    store: Arc<dyn Store>,
+    current: Mutex<Option<(LeaseId, Instant)>>,
+}
+
+/// How long events live.
+const EVENT_TTL: Duration = Duration::from_secs(3600);
+/// How long one lease is reused for new events.
+const LEASE_REUSE: Duration = Duration::from_secs(60);
+
+impl EventLeases {
+    fn new(store: Arc<dyn Store>) -> Self {
+        Self { store, current: Mutex::new(None) }
+    }
+
+    async fn lease(&self) -> ApiResult<LeaseId> {
+        if let Some((id, granted)) = *self.current.lock().unwrap_or_else(PoisonError::into_inner) {
+            if granted.elapsed() < LEASE_REUSE {
+                return Ok(id);
+            }
+        }
+        let id = self.store.lease_grant(EVENT_TTL + LEASE_REUSE).await?;
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some((id, Instant::now()));
+        Ok(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn continue_tokens_round_trip_and_reject_garbage() {
+        let token = encode_continue(42, b"web-1");
+        assert_eq!(decode_continue(&token).unwrap(), (42, "web-1\0".to_string()));
+        assert!(decode_continue("not base64!").is_err());
+        let no_rv = base64::engine::general_purpose::URL_SAFE.encode(r#"{"start":"x"}"#);
+        assert!(decode_continue(&no_rv).is_err());
+    }
+}
