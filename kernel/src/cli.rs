@@ -11,7 +11,7 @@ use crate::bench;
 #[command(name = "kmicro", version, about, propagate_version = true)]
 pub struct Cli {
     /// Log filter (`error`, `warn`, `info`, `debug`, or per-crate directives); RUST_LOG wins.
-    #[arg(long, global = true, default_value = "warn", env = "KMICRO_LOG_LEVEL")]
+    #[arg(long, global = true, default_value = "info", env = "KMICRO_LOG_LEVEL")]
     pub log_level: String,
 
     /// What to do.
@@ -22,6 +22,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a single-node cluster: the store and the Kubernetes API server.
+    #[command(alias = "server")]
+    Run(crate::run::RunArgs),
     /// Measure kmicro's subsystems against their peers.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Run(args) => crate::run::run(args).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args).await,
         }
     });

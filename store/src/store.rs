@@ -46,6 +46,12 @@ pub trait Store: Send + Sync {
     /// Renews a lease; returns its TTL.
     async fn lease_keep_alive(&self, id: LeaseId) -> Result<Duration>;
 
+    /// Finishes pending writes and releases the backend. Later calls may fail with
+    /// [`StoreError::Closed`](crate::StoreError::Closed).
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// The store's current revision.
     async fn current_revision(&self) -> Result<Revision> {
         Ok(self

@@ -76,7 +76,7 @@ pub struct RedbStats {
 pub struct RedbStore {
     db: Arc<Database>,
     writer: mpsc::Sender<Message>,
-    writer_thread: Option<std::thread::JoinHandle<()>>,
+    writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     expiry: JoinHandle<()>,
     hub: Arc<WatchHub>,
     leases: Arc<LeaseClock>,
@@ -114,7 +114,7 @@ impl RedbStore {
         Ok(Self {
             db,
             writer: tx,
-            writer_thread: Some(writer_thread),
+            writer_thread: std::sync::Mutex::new(Some(writer_thread)),
             expiry,
             hub,
             leases,
@@ -122,11 +122,16 @@ impl RedbStore {
     }
 
     /// Commits everything queued, stops the writer and releases the file (once no watch
-    /// stream still holds it).
-    pub async fn close(mut self) -> Result<()> {
+    /// stream still holds it). Later requests fail with [`StoreError::Closed`].
+    pub async fn close(&self) -> Result<()> {
         self.expiry.abort();
         let _ = self.writer.send(Message::Shutdown).await;
-        if let Some(thread) = self.writer_thread.take() {
+        let thread = self
+            .writer_thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(thread) = thread {
             tokio::task::spawn_blocking(move || thread.join())
                 .await
                 .map_err(|e| StoreError::backend("stopping the store writer", e))?
@@ -251,5 +256,9 @@ impl Store for RedbStore {
 
     async fn lease_keep_alive(&self, id: LeaseId) -> Result<Duration> {
         self.leases.keep_alive(id)
+    }
+
+    async fn close(&self) -> Result<()> {
+        RedbStore::close(self).await
     }
 }

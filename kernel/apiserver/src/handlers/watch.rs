@@ -87,7 +87,7 @@ pub(super) async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|bytes| (Ok::<_, std::io::Error>(Frame::data(bytes)), rx))
     });
-    let mut resp = Response::new(StreamBody::new(stream).boxed());
+    let mut resp = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     *resp.status_mut() = StatusCode::OK;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(resp)

@@ -1,0 +1,181 @@
+//! `kmicro run`: a whole single-node cluster in this process (today: the store and the API
+//! server). Flags follow k3s's `server` command.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use kmicro_apiserver::{Api, Server, Storage, bootstrap};
+use kmicro_pki::{KubeconfigOptions, Pki, PkiConfig, TokenFile};
+use kmicro_store::{CompactionPolicy, RedbConfig, RedbStore, Store, spawn_compactor};
+
+/// Arguments of `kmicro run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Where kmicro keeps its state, certificates and kubeconfig.
+    #[arg(long, short = 'd', default_value = "/var/lib/kmicro", env = "KMICRO_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// The HTTPS port of the API server.
+    #[arg(long, default_value_t = 6443)]
+    pub https_listen_port: u16,
+    /// The address the API server listens on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// Extra host names or IP addresses for the serving certificate (repeatable or
+    /// comma-separated).
+    #[arg(long = "tls-san", value_delimiter = ',')]
+    pub tls_san: Vec<String>,
+    /// This node's name (default: the host name); the node agent registers under it.
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Also write the admin kubeconfig here.
+    #[arg(long, short = 'o')]
+    pub write_kubeconfig: Option<PathBuf>,
+    /// File mode of the written kubeconfigs, in octal.
+    #[arg(long, default_value = "600", value_parser = parse_mode)]
+    pub write_kubeconfig_mode: u32,
+    /// Where cluster state lives: empty for the embedded store, or `etcd://host:port[,…]`.
+    #[arg(long, env = "KMICRO_DATASTORE_ENDPOINT")]
+    pub datastore_endpoint: Option<String>,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{s:?} is not an octal file mode such as 600 or 644"))
+}
+
+/// Runs the cluster until SIGINT or SIGTERM.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let data_dir = absolute(&args.data_dir)?;
+    create_private_dir(&data_dir)?;
+    let _lock = lock_data_dir(&data_dir)?;
+
+    let store = open_store(&data_dir, args.datastore_endpoint.as_deref()).await?;
+    let compactor = spawn_compactor(store.clone(), CompactionPolicy::default());
+
+    let server_dir = data_dir.join("server");
+    let pki = Pki::load_or_create(&PkiConfig { dir: server_dir.join("tls"), sans: args.tls_san.clone() })
+        .context("preparing the cluster certificates")?;
+    let tokens = TokenFile::load_or_create(&server_dir.join("tokens.csv")).context("preparing the token file")?;
+
+    let addr = SocketAddr::new(args.bind_address, args.https_listen_port);
+    let client_host = match args.bind_address {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    let storage = Storage::new(store.clone());
+    let api = Arc::new(Api::new(storage, Some(tokens), format!("{client_host}:{}", args.https_listen_port)));
+    bootstrap::ensure_defaults(api.storage()).await.map_err(|e| anyhow::anyhow!(e.message)).context("creating the default namespaces")?;
+
+    let tls = pki.server_config().context("configuring TLS")?;
+    let server = Server::bind(addr, tls, api.clone())
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    let bound = server.local_addr()?;
+    let url = match client_host {
+        IpAddr::V6(ip) => format!("https://[{ip}]:{}", bound.port()),
+        IpAddr::V4(ip) => format!("https://{ip}:{}", bound.port()),
+    };
+    let kubeconfig = KubeconfigOptions {
+        server: url.clone(),
+        ca_pem: pki.server_ca_pem().to_string(),
+        client_cert_pem: pki.admin_cert_pem().to_string(),
+        client_key_pem: pki.admin_key_pem().to_string(),
+        mode: args.write_kubeconfig_mode,
+    };
+    let default_kubeconfig = data_dir.join("kubeconfig.yaml");
+    kmicro_pki::write_kubeconfig(&default_kubeconfig, &kubeconfig).context("writing the kubeconfig")?;
+    if let Some(extra) = &args.write_kubeconfig {
+        kmicro_pki::write_kubeconfig(&absolute(extra)?, &kubeconfig).context("writing --write-kubeconfig")?;
+    }
+    api.set_ready();
+    let node = args.node_name.clone().unwrap_or_else(hostname);
+    tracing::info!(%url, node = %node, "API server ready");
+    eprintln!("kmicro is running: API server {url}, node {node}");
+    eprintln!("kubeconfig: {}", default_kubeconfig.display());
+
+    server.serve(shutdown_signal()).await;
+    eprintln!("kmicro: stopping");
+    compactor.abort();
+    drop(api);
+    store.close().await.context("closing the store")?;
+    Ok(())
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(err) => {
+            tracing::warn!(%err, "cannot watch SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+async fn open_store(data_dir: &Path, endpoint: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+    match endpoint.filter(|e| !e.is_empty()) {
+        None => {
+            let path = data_dir.join("server").join("db").join("state.redb");
+            let store = RedbStore::open(RedbConfig::new(&path)).await.context("opening the embedded store")?;
+            Ok(Arc::new(store))
+        }
+        #[cfg(feature = "etcd")]
+        Some(url) if url.starts_with("etcd://") || url.starts_with("http://") => {
+            let store = kmicro_store::EtcdStore::from_url(url).await.with_context(|| format!("connecting to {url}"))?;
+            store.current_revision().await.with_context(|| format!("reaching etcd at {url}"))?;
+            Ok(Arc::new(store))
+        }
+        Some(other) => bail!("--datastore-endpoint {other:?} is not supported: use etcd://host:port, or leave it empty for the embedded store"),
+    }
+}
+
+/// Holds an exclusive lock on the data dir for as long as it lives.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("kmicro.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "another kmicro is already running with data dir {} (it holds {}); stop it first or pass a different --data-dir",
+            dir.display(),
+            path.display()
+        ),
+        Err(std::fs::TryLockError::Error(err)) => Err(err).with_context(|| format!("locking {}", path.display())),
+    }
+}
+
+fn create_private_dir(dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating data dir {}", dir.display()))
+}
+
+fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "kmicro".to_string())
+}

@@ -1,0 +1,138 @@
+//! A `kmicro run` started for a test, and a kubectl pointed at it.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `kmicro run` on loopback with its own data dir.
+pub struct Cluster {
+    pub child: Child,
+    pub data_dir: PathBuf,
+    pub port: u16,
+    pub kubeconfig: PathBuf,
+    cache_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Cluster {
+    /// Starts a cluster in a fresh temp dir and waits until it is ready.
+    pub fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut cluster = Self::start_in(&data_dir, free_port());
+        cluster._tmp = Some(tmp);
+        cluster
+    }
+
+    /// Starts a cluster on `data_dir` (kept) and waits until it is ready.
+    pub fn start_in(data_dir: &Path, port: u16) -> Self {
+        let child = spawn(data_dir, port);
+        let cluster = Self {
+            child,
+            data_dir: data_dir.to_path_buf(),
+            port,
+            kubeconfig: data_dir.join("kubeconfig.yaml"),
+            cache_dir: data_dir.with_extension("kubecache"),
+            _tmp: None,
+        };
+        cluster.wait_ready();
+        cluster
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if self.kubeconfig.exists() {
+                let out = self.kubectl(&["get", "--raw", "/readyz"]);
+                if out.status.success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "kmicro did not become ready");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs kubectl against the cluster.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        self.kubectl_with_stdin(args, None)
+    }
+
+    /// Runs kubectl with `stdin` as its input.
+    pub fn kubectl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new("kubectl");
+        cmd.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", &self.cache_dir)
+            .arg("--cache-dir")
+            .arg(&self.cache_dir)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("run kubectl");
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs kubectl and returns stdout, failing the test if kubectl fails.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(out.status.success(), "kubectl {args:?} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl with stdin and returns stdout, failing the test if kubectl fails.
+    pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
+        let out = self.kubectl_with_stdin(args, Some(stdin));
+        assert!(out.status.success(), "kubectl {args:?} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl expecting failure; returns stderr.
+    pub fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.kubectl_with_stdin(args, stdin);
+        assert!(!out.status.success(), "kubectl {args:?} should have failed:\n{}", String::from_utf8_lossy(&out.stdout));
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// The API server's URL.
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILLs the process.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `kmicro run` without waiting.
+pub fn spawn(data_dir: &Path, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_kmicro"))
+        .args(["run", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
+        .arg(data_dir)
+        .env("KMICRO_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kmicro run")
+}
