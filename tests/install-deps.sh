@@ -52,6 +52,13 @@ with zipfile.ZipFile(io.BytesIO(layer)) as z:
 PY
   rm -rf "$tmp"
 fi
+# The official Python Kubernetes client, in a private environment.
+if [ ! -x "$tools/venv/bin/python" ] || ! "$tools/venv/bin/python" -c "import kubernetes" 2>/dev/null; then
+  echo "installing the Python Kubernetes client (PyPI: kubernetes)"
+  $sudo python3 -m venv "$tools/venv"
+  $sudo "$tools/venv/bin/pip" install -q "kubernetes==37.0.2"
+fi
+
 # Tests use `kubectl` from PATH: the machine's own if it has one, else this 1.35.
 if ! command -v kubectl >/dev/null 2>&1; then
   $sudo ln -sf "$tools/v35/kubectl/kubectl" /usr/local/bin/kubectl

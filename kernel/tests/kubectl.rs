@@ -115,7 +115,7 @@ fn errors_read_like_kube_apiserver() {
 #[test]
 fn all_namespaces_tables_and_chunked_lists() {
     let c = Cluster::start();
-    c.ok(&["create", "namespace", "team"]);
+    c.ok_stdin(&["create", "--validate=false", "-f", "-"], "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n");
     for i in 0..25 {
         let ns = if i % 2 == 0 { "default" } else { "team" };
         let cm = CONFIGMAP.replace("name: settings", &format!("name: cm-{i:02}")).replace("namespace: default", &format!("namespace: {ns}"));

@@ -112,6 +112,14 @@ pub(crate) fn answer(ctx: &Ctx<'_>, status: StatusCode, obj: Value) -> Response<
     response::json(status, &crate::render::object(ctx.resource(), obj, ctx.format, ctx.query))
 }
 
+/// Parses the JSON object body of a create or update, refusing other media types with 415.
+pub(crate) fn object_body(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Value> {
+    match ctx.content_type().as_str() {
+        "" | "application/json" | "*/*" => parse_body(body),
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
 /// Parses a JSON body.
 pub(crate) fn parse_body(body: &[u8]) -> ApiResult<Value> {
     if body.is_empty() {

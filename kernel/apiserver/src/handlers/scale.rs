@@ -6,7 +6,7 @@ use kmicro_apimachinery::status::Cause;
 use serde_json::{Value, json};
 
 use super::write::{Patch, get_current, replace};
-use super::{Ctx, parse_body};
+use super::{Ctx, object_body};
 use crate::error::{ApiError, ApiResult};
 use crate::object;
 use crate::response::{self, Body};
@@ -20,7 +20,7 @@ pub(super) async fn get(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
 
 /// PUT …/scale
 pub(super) async fn update(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
-    let scale = parse_body(body)?;
+    let scale = object_body(ctx, body)?;
     let current = get_current(ctx).await?;
     if let Some(rv) = object::resource_version(&scale) {
         if rv.map_err(ApiError::bad_request)? != current.revision {

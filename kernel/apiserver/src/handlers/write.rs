@@ -6,7 +6,7 @@ use kmicro_apimachinery::rules::{self, RulesError};
 use kmicro_apimachinery::status::Cause;
 use serde_json::{Value, json};
 
-use super::{Ctx, answer, parse_body};
+use super::{Ctx, answer, object_body, parse_body};
 use crate::error::{ApiError, ApiResult};
 use crate::object::{self, meta_mut};
 use crate::response::Body;
@@ -18,7 +18,7 @@ const PATCH_RETRIES: usize = 5;
 /// POST: create an object.
 pub(super) async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
     let r = ctx.resource();
-    let mut obj = parse_body(body)?;
+    let mut obj = object_body(ctx, body)?;
     check_type(r, &mut obj)?;
     check_namespace(ctx, &mut obj)?;
     if object::resource_version(&obj).is_some() {
@@ -42,7 +42,7 @@ pub(super) async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
 
 /// PUT: replace an object (or its status).
 pub(super) async fn update(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
-    let mut obj = parse_body(body)?;
+    let mut obj = object_body(ctx, body)?;
     check_type(ctx.resource(), &mut obj)?;
     check_namespace(ctx, &mut obj)?;
     check_name(ctx, &obj)?;

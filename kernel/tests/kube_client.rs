@@ -1,0 +1,97 @@
+//! The `kube` crate (kube-rs) against `kmicro run`: list, watch, create, patch, conflicts.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+async fn client(cluster: &common::Cluster) -> kube::Client {
+    let kubeconfig = Kubeconfig::read_from(&cluster.kubeconfig).expect("read kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    kube::Client::try_from(config).expect("client")
+}
+
+fn configmap(name: &str) -> ConfigMap {
+    ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.into()),
+            labels: Some(BTreeMap::from([("app".into(), "kube-rs".into())])),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([("a".into(), "1".into())])),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_lists_watches_creates_patches_and_conflicts() {
+    let cluster = common::Cluster::start();
+    let client = client(&cluster).await;
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let names: Vec<String> = namespaces
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    assert!(names.contains(&"kube-system".to_string()), "{names:?}");
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let list = cms.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.clone().unwrap();
+    let mut events = cms
+        .watch(&WatchParams::default().timeout(20), &rv)
+        .await
+        .unwrap()
+        .boxed();
+
+    let created = cms.create(&PostParams::default(), &configmap("rs")).await.unwrap();
+    assert!(created.metadata.uid.is_some());
+    let duplicate = cms.create(&PostParams::default(), &configmap("rs")).await.unwrap_err();
+    assert!(matches!(&duplicate, kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists"), "{duplicate:?}");
+
+    let patch = serde_json::json!({"data": {"b": "2"}});
+    let patched = cms
+        .patch("rs", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    assert_eq!(patched.data.unwrap().len(), 2);
+
+    let mut stale = created.clone();
+    stale.data = Some(BTreeMap::from([("c".into(), "3".into())]));
+    let conflict = cms.replace("rs", &PostParams::default(), &stale).await.unwrap_err();
+    assert!(matches!(&conflict, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict"), "{conflict:?}");
+
+    let selected = cms.list(&ListParams::default().labels("app=kube-rs")).await.unwrap();
+    assert_eq!(selected.items.len(), 1);
+    let paged = cms.list(&ListParams::default().limit(1)).await.unwrap();
+    assert_eq!(paged.items.len(), 1);
+
+    cms.delete("rs", &Default::default()).await.unwrap();
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(15), events.try_next())
+            .await
+            .expect("a watch event in time")
+            .unwrap()
+            .expect("the watch is still open");
+        match event {
+            WatchEvent::Added(cm) if cm.metadata.name.as_deref() == Some("rs") => kinds.push("ADDED"),
+            WatchEvent::Modified(cm) if cm.metadata.name.as_deref() == Some("rs") => kinds.push("MODIFIED"),
+            WatchEvent::Deleted(cm) if cm.metadata.name.as_deref() == Some("rs") => kinds.push("DELETED"),
+            WatchEvent::Error(e) => panic!("watch error: {e:?}"),
+            _ => {}
+        }
+    }
+    assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"]);
+}
