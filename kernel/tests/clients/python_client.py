@@ -50,7 +50,10 @@ try:
 except ApiException as e:
     check(e.status == 409 and "AlreadyExists" in e.body, f"duplicate create is 409 AlreadyExists: {e.status} {e.body}")
 
-patched = core.patch_namespaced_config_map("py", "default", {"data": {"b": "2"}})
+# Strategic merge patches (the client's default for dicts) arrive with the next API issue.
+patched = core.patch_namespaced_config_map(
+    "py", "default", {"data": {"b": "2"}}, _content_type="application/merge-patch+json"
+)
 check(patched.data == {"a": "1", "b": "2"}, f"patch merges: {patched.data}")
 
 stale = created
@@ -83,7 +86,9 @@ dep = client.V1Deployment(
     ),
 )
 apps.create_namespaced_deployment("default", dep)
-scale = apps.patch_namespaced_deployment_scale("web", "default", {"spec": {"replicas": 4}})
+scale = apps.patch_namespaced_deployment_scale(
+    "web", "default", {"spec": {"replicas": 4}}, _content_type="application/merge-patch+json"
+)
 check(scale.spec.replicas == 4, "scale subresource")
 check(apps.read_namespaced_deployment("web", "default").spec.replicas == 4, "scale reaches the deployment")
 
