@@ -54,7 +54,10 @@ fn default_namespaces_and_version() {
         assert!(out.contains(ns), "{out}");
     }
     assert!(out.starts_with("NAME"), "a table with headers: {out}");
-    assert!(out.contains("Active"), "namespaces print their STATUS: {out}");
+    assert!(
+        out.contains("Active"),
+        "namespaces print their STATUS: {out}"
+    );
     let version = c.ok(&["version", "-o", "json"]);
     assert!(version.contains("+kmicro"), "{version}");
 }
@@ -71,14 +74,30 @@ fn configmap_and_secret_lifecycle() {
 
     c.ok(&["label", "configmap", "settings", "tier=front"]);
     c.ok(&["annotate", "configmap", "settings", "owner=ops"]);
-    c.ok(&["patch", "configmap", "settings", "--type=merge", "-p", r#"{"data":{"size":"L"}}"#]);
+    c.ok(&[
+        "patch",
+        "configmap",
+        "settings",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"size":"L"}}"#,
+    ]);
     let json = c.ok(&["get", "cm", "settings", "-o", "json"]);
-    for want in ["\"tier\": \"front\"", "\"owner\": \"ops\"", "\"size\": \"L\"", "\"color\": \"blue\""] {
+    for want in [
+        "\"tier\": \"front\"",
+        "\"owner\": \"ops\"",
+        "\"size\": \"L\"",
+        "\"color\": \"blue\"",
+    ] {
         assert!(json.contains(want), "{want} missing: {json}");
     }
     let labelled = c.ok(&["get", "cm", "-l", "tier=front", "-o", "name"]);
     assert_eq!(labelled.trim(), "configmap/settings");
-    assert_eq!(c.ok(&["get", "cm", "-l", "tier!=front", "-o", "name"]).trim(), "");
+    assert_eq!(
+        c.ok(&["get", "cm", "-l", "tier!=front", "-o", "name"])
+            .trim(),
+        ""
+    );
 
     let secret = c.ok(&["get", "secret", "creds", "-o", "jsonpath={.data.password}"]);
     assert_eq!(secret, "aHVudGVyMg==", "stringData is folded into data");
@@ -88,7 +107,10 @@ fn configmap_and_secret_lifecycle() {
     c.ok(&["delete", "configmap", "settings"]);
     c.ok(&["delete", "secret", "creds"]);
     let err = c.fails(&["get", "configmap", "settings"], None);
-    assert!(err.contains("NotFound") || err.contains("not found"), "{err}");
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -96,17 +118,33 @@ fn errors_read_like_kube_apiserver() {
     let c = Cluster::start();
     c.ok_stdin(&["create", "--validate=false", "-f", "-"], CONFIGMAP);
     let err = c.fails(&["create", "--validate=false", "-f", "-"], Some(CONFIGMAP));
-    assert!(err.contains("AlreadyExists") || err.contains("already exists"), "{err}");
+    assert!(
+        err.contains("AlreadyExists") || err.contains("already exists"),
+        "{err}"
+    );
 
     let bad = CONFIGMAP.replace("name: settings", "name: Bad_Name");
     let err = c.fails(&["create", "--validate=false", "-f", "-"], Some(&bad));
-    assert!(err.contains("is invalid") && err.contains("metadata.name"), "{err}");
+    assert!(
+        err.contains("is invalid") && err.contains("metadata.name"),
+        "{err}"
+    );
 
     // A stale update (an old resourceVersion) is a conflict.
     let old = c.ok(&["get", "cm", "settings", "-o", "json"]);
-    c.ok(&["patch", "cm", "settings", "--type=merge", "-p", r#"{"data":{"color":"red"}}"#]);
+    c.ok(&[
+        "patch",
+        "cm",
+        "settings",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"color":"red"}}"#,
+    ]);
     let err = c.fails(&["replace", "--validate=false", "-f", "-"], Some(&old));
-    assert!(err.contains("Conflict") || err.contains("the object has been modified"), "{err}");
+    assert!(
+        err.contains("Conflict") || err.contains("the object has been modified"),
+        "{err}"
+    );
 
     let err = c.fails(&["get", "cm", "nope"], None);
     assert!(err.contains("\"nope\" not found"), "{err}");
@@ -115,29 +153,55 @@ fn errors_read_like_kube_apiserver() {
 #[test]
 fn all_namespaces_tables_and_chunked_lists() {
     let c = Cluster::start();
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n");
+    c.ok_stdin(
+        &["create", "--validate=false", "-f", "-"],
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n",
+    );
     for i in 0..25 {
         let ns = if i % 2 == 0 { "default" } else { "team" };
-        let cm = CONFIGMAP.replace("name: settings", &format!("name: cm-{i:02}")).replace("namespace: default", &format!("namespace: {ns}"));
+        let cm = CONFIGMAP
+            .replace("name: settings", &format!("name: cm-{i:02}"))
+            .replace("namespace: default", &format!("namespace: {ns}"));
         c.ok_stdin(&["create", "--validate=false", "-f", "-"], &cm);
     }
     let all = c.ok(&["get", "configmaps", "-A"]);
     let header = all.lines().next().unwrap();
     assert!(header.starts_with("NAMESPACE"), "{all}");
-    assert!(all.lines().any(|l| l.starts_with("team ") && l.contains("cm-01")), "{all}");
-    assert!(all.lines().any(|l| l.starts_with("default ") && l.contains("cm-00")), "{all}");
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("team ") && l.contains("cm-01")),
+        "{all}"
+    );
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("default ") && l.contains("cm-00")),
+        "{all}"
+    );
 
     let paged = c.ok(&["get", "configmaps", "-A", "--chunk-size=4", "-o", "name"]);
     let unpaged = c.ok(&["get", "configmaps", "-A", "-o", "name"]);
     assert_eq!(paged, unpaged);
-    assert!(paged.lines().filter(|l| l.starts_with("configmap/cm-")).count() == 25, "{paged}");
+    assert!(
+        paged
+            .lines()
+            .filter(|l| l.starts_with("configmap/cm-"))
+            .count()
+            == 25,
+        "{paged}"
+    );
 }
 
 #[test]
 fn watch_shows_changes_as_they_happen() {
     let c = Cluster::start();
     let mut watch = Command::new("kubectl")
-        .args(["get", "configmaps", "-w", "--output-watch-events", "--cache-dir"])
+        .args([
+            "get",
+            "configmaps",
+            "-w",
+            "--output-watch-events",
+            "--cache-dir",
+        ])
         .arg(c.data_dir.with_extension("watchcache"))
         .env("KUBECONFIG", &c.kubeconfig)
         .stdout(Stdio::piped())
@@ -168,7 +232,11 @@ fn watch_shows_changes_as_they_happen() {
     }
     let _ = watch.kill();
     let _ = watch.wait();
-    let kinds: Vec<&str> = seen.iter().filter(|l| l.contains("settings")).filter_map(|l| l.split_whitespace().next()).collect();
+    let kinds: Vec<&str> = seen
+        .iter()
+        .filter(|l| l.contains("settings"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"], "{seen:?}");
 }
 
@@ -177,24 +245,46 @@ fn scale_a_deployment() {
     let c = Cluster::start();
     c.ok_stdin(&["create", "--validate=false", "-f", "-"], DEPLOYMENT);
     c.ok(&["scale", "deployment", "web", "--replicas=3"]);
-    assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "3");
-    let generation = c.ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.generation}"]);
+    assert_eq!(
+        c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "3"
+    );
+    let generation = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.metadata.generation}",
+    ]);
     assert_eq!(generation, "2", "a spec change bumps the generation");
     let table = c.ok(&["get", "deployments"]);
-    assert!(table.starts_with("NAME") && table.contains("READY") && table.contains("UP-TO-DATE"), "{table}");
+    assert!(
+        table.starts_with("NAME") && table.contains("READY") && table.contains("UP-TO-DATE"),
+        "{table}"
+    );
 }
 
 #[test]
 fn a_second_run_on_the_same_data_dir_is_refused() {
     let c = Cluster::start();
     let out = Command::new(env!("CARGO_BIN_EXE_kmicro"))
-        .args(["run", "--bind-address", "127.0.0.1", "--https-listen-port", &common::free_port().to_string(), "--data-dir"])
+        .args([
+            "run",
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+            &common::free_port().to_string(),
+            "--data-dir",
+        ])
         .arg(&c.data_dir)
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("another kmicro is already running"), "{stderr}");
+    assert!(
+        stderr.contains("another kmicro is already running"),
+        "{stderr}"
+    );
     c.ok(&["get", "ns", "default"]);
 }
 
@@ -214,8 +304,23 @@ fn anonymous_requests_get_401_but_health_and_version_are_public() {
     assert_eq!(curl("/api", &[]), "401");
     assert_eq!(curl("/version", &[]), "200");
     assert_eq!(curl("/readyz", &[]), "200");
-    assert_eq!(curl("/api/v1/namespaces", &["-H", "Authorization: Bearer wrong"]), "401");
+    assert_eq!(
+        curl("/api/v1/namespaces", &["-H", "Authorization: Bearer wrong"]),
+        "401"
+    );
     let tokens = std::fs::read_to_string(c.data_dir.join("server/tokens.csv")).unwrap();
-    let token = tokens.lines().find(|l| !l.starts_with('#') && !l.is_empty()).unwrap().split(',').next().unwrap();
-    assert_eq!(curl("/api/v1/namespaces", &["-H", &format!("Authorization: Bearer {token}")]), "200");
+    let token = tokens
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap();
+    assert_eq!(
+        curl(
+            "/api/v1/namespaces",
+            &["-H", &format!("Authorization: Bearer {token}")]
+        ),
+        "200"
+    );
 }

@@ -53,7 +53,11 @@ impl Api {
     }
 
     /// Answers one request. `cert_user` is who the connection's client certificate names.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, cert_user: Option<User>) -> Response<Body> {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        cert_user: Option<User>,
+    ) -> Response<Body> {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let started = std::time::Instant::now();
@@ -65,12 +69,17 @@ impl Api {
         resp
     }
 
-    async fn route_and_run(&self, req: Request<Incoming>, cert_user: Option<User>) -> ApiResult<Response<Body>> {
+    async fn route_and_run(
+        &self,
+        req: Request<Incoming>,
+        cert_user: Option<User>,
+    ) -> ApiResult<Response<Body>> {
         let query = Query::parse(req.uri().query())?;
-        let route = route::route(req.method(), req.uri().path(), query.watch).map_err(|e| match e {
-            RouteError::NotFound => ApiError::path_not_found(),
-            RouteError::MethodNotAllowed => ApiError::method_not_allowed(),
-        })?;
+        let route =
+            route::route(req.method(), req.uri().path(), query.watch).map_err(|e| match e {
+                RouteError::NotFound => ApiError::path_not_found(),
+                RouteError::MethodNotAllowed => ApiError::method_not_allowed(),
+            })?;
         match &route {
             Route::Version => return Ok(response::json(StatusCode::OK, &version())),
             Route::Health(check) => return Ok(self.health(check)),
@@ -86,15 +95,32 @@ impl Api {
             .to_string();
         let aggregated = discovery::wants_aggregated(&accept);
         match route {
-            Route::CoreVersions if aggregated => Ok(response::json_with_type(StatusCode::OK, &discovery::aggregated(true), discovery::AGGREGATED_V2)),
-            Route::CoreVersions => Ok(response::json(StatusCode::OK, &discovery::core_versions(&self.server_address))),
-            Route::CoreResources => Ok(response::json(StatusCode::OK, &discovery::resource_list("", "v1"))),
-            Route::Groups if aggregated => Ok(response::json_with_type(StatusCode::OK, &discovery::aggregated(false), discovery::AGGREGATED_V2)),
+            Route::CoreVersions if aggregated => Ok(response::json_with_type(
+                StatusCode::OK,
+                &discovery::aggregated(true),
+                discovery::AGGREGATED_V2,
+            )),
+            Route::CoreVersions => Ok(response::json(
+                StatusCode::OK,
+                &discovery::core_versions(&self.server_address),
+            )),
+            Route::CoreResources => Ok(response::json(
+                StatusCode::OK,
+                &discovery::resource_list("", "v1"),
+            )),
+            Route::Groups if aggregated => Ok(response::json_with_type(
+                StatusCode::OK,
+                &discovery::aggregated(false),
+                discovery::AGGREGATED_V2,
+            )),
             Route::Groups => Ok(response::json(StatusCode::OK, &discovery::groups())),
             Route::Group(g) => discovery::group_document(&g)
                 .map(|doc| response::json(StatusCode::OK, &doc))
                 .ok_or_else(ApiError::path_not_found),
-            Route::GroupResources(g, v) => Ok(response::json(StatusCode::OK, &discovery::resource_list(&g, &v))),
+            Route::GroupResources(g, v) => Ok(response::json(
+                StatusCode::OK,
+                &discovery::resource_list(&g, &v),
+            )),
             Route::Resource(rr) => {
                 auth::authorize(&user, &rr)?;
                 let (parts, body) = req.into_parts();
@@ -115,7 +141,10 @@ impl Api {
     fn health(&self, check: &str) -> Response<Body> {
         let ready = self.ready.load(Ordering::SeqCst);
         if check.starts_with("readyz") && !ready {
-            return response::text(StatusCode::SERVICE_UNAVAILABLE, "[-]kmicro-bootstrap failed: not finished\nreadyz check failed");
+            return response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "[-]kmicro-bootstrap failed: not finished\nreadyz check failed",
+            );
         }
         response::text(StatusCode::OK, "ok")
     }
@@ -125,12 +154,20 @@ impl Api {
 async fn read_body(body: Incoming) -> ApiResult<Bytes> {
     match Limited::new(body, MAX_BODY).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
-            "the server has received a request that is too large",
-        )),
-        Err(err) => Err(ApiError::bad_request(format!("reading the request body: {err}"))),
+        Err(err)
+            if err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "RequestEntityTooLarge",
+                "the server has received a request that is too large",
+            ))
+        }
+        Err(err) => Err(ApiError::bad_request(format!(
+            "reading the request body: {err}"
+        ))),
     }
 }
 

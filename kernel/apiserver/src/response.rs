@@ -28,7 +28,11 @@ pub fn json(status: StatusCode, value: &Value) -> Response<Body> {
 }
 
 /// A JSON response with an explicit content type (aggregated discovery needs its own).
-pub fn json_with_type(status: StatusCode, value: &Value, content_type: &'static str) -> Response<Body> {
+pub fn json_with_type(
+    status: StatusCode,
+    value: &Value,
+    content_type: &'static str,
+) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = Response::new(full(bytes));
     *resp.status_mut() = status;
