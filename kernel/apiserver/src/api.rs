@@ -1,7 +1,7 @@
 //! One request, end to end: route, authenticate, authorize, read the body, dispatch, answer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
@@ -17,11 +17,16 @@ use crate::handlers::{self, Ctx};
 use crate::query::Query;
 use crate::render::Format;
 use crate::response::{self, Body};
-use crate::route::{self, Route, RouteError};
+use crate::route::{self, Route, RouteError, Verb};
 use crate::storage::Storage;
 
 /// The largest request body accepted (kube-apiserver's limit).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Read requests served at once before 429 (kube-apiserver's `--max-requests-inflight`).
+const MAX_READS_IN_FLIGHT: usize = 400;
+/// Writes served at once before 429 (`--max-mutating-requests-inflight`).
+const MAX_WRITES_IN_FLIGHT: usize = 200;
 
 /// The API: storage plus the server's identity settings.
 pub struct Api {
@@ -29,6 +34,8 @@ pub struct Api {
     tokens: Option<TokenFile>,
     server_address: String,
     ready: AtomicBool,
+    reads_in_flight: AtomicUsize,
+    writes_in_flight: AtomicUsize,
 }
 
 impl Api {
@@ -39,6 +46,8 @@ impl Api {
             tokens,
             server_address,
             ready: AtomicBool::new(false),
+            reads_in_flight: AtomicUsize::new(0),
+            writes_in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -123,6 +132,7 @@ impl Api {
             )),
             Route::Resource(rr) => {
                 auth::authorize(&user, &rr)?;
+                let _slot = self.admit(rr.verb)?;
                 let (parts, body) = req.into_parts();
                 let body = read_body(body).await?;
                 let ctx = Ctx {
@@ -138,6 +148,25 @@ impl Api {
         }
     }
 
+    /// Takes an in-flight slot for a request (watches are long-running and exempt), or
+    /// refuses it with 429 when the server is saturated.
+    fn admit(&self, verb: Verb) -> ApiResult<Option<InFlight<'_>>> {
+        let (counter, limit) = match verb {
+            Verb::Watch => return Ok(None),
+            Verb::Get | Verb::List => (&self.reads_in_flight, MAX_READS_IN_FLIGHT),
+            _ => (&self.writes_in_flight, MAX_WRITES_IN_FLIGHT),
+        };
+        if counter.fetch_add(1, Ordering::SeqCst) >= limit {
+            counter.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+            ));
+        }
+        Ok(Some(InFlight(counter)))
+    }
+
     fn health(&self, check: &str) -> Response<Body> {
         let ready = self.ready.load(Ordering::SeqCst);
         if check.starts_with("readyz") && !ready {
@@ -147,6 +176,15 @@ impl Api {
             );
         }
         response::text(StatusCode::OK, "ok")
+    }
+}
+
+/// An in-flight slot, released on drop.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -55,6 +55,10 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 /// The `Status` response of an error.
 pub fn error(err: &ApiError) -> Response<Body> {
     let mut resp = json(err.code, &err.to_status());
+    if err.code == StatusCode::TOO_MANY_REQUESTS {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     if err.code == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,
