@@ -16,6 +16,7 @@ use super::field::{Bad, Errors, Path, semantic_eq};
 use super::meta::{self, NameRule};
 use super::names;
 use super::pod::{self, default_str, s};
+use super::quantity;
 
 /// Annotation in which `apps/v1` daemon sets carry kube's internal template generation.
 const DS_TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";
@@ -414,10 +415,12 @@ impl Kind for StatefulSet {
         spec.revision_history_limit.get_or_insert(10);
         pod::default_template(&mut spec.template);
         for claim in spec.volume_claim_templates.iter_mut().flatten() {
-            default_str(
-                &mut claim.spec.get_or_insert_default().volume_mode,
-                "Filesystem",
-            );
+            let claim_spec = claim.spec.get_or_insert_default();
+            default_str(&mut claim_spec.volume_mode, "Filesystem");
+            if let Some(r) = &mut claim_spec.resources {
+                quantity::canonicalize_list(r.limits.as_mut());
+                quantity::canonicalize_list(r.requests.as_mut());
+            }
             default_str(&mut claim.status.get_or_insert_default().phase, "Pending");
         }
     }

@@ -78,11 +78,12 @@ impl Kind for Namespace {
 
 impl Kind for Node {
     fn set_defaults(&mut self) {
-        if let Some(status) = &mut self.status
-            && status.allocatable.is_none()
-            && status.capacity.is_some()
-        {
-            status.allocatable.clone_from(&status.capacity);
+        if let Some(status) = &mut self.status {
+            if status.allocatable.is_none() && status.capacity.is_some() {
+                status.allocatable.clone_from(&status.capacity);
+            }
+            quantity::canonicalize_list(status.capacity.as_mut());
+            quantity::canonicalize_list(status.allocatable.as_mut());
         }
     }
 
@@ -1205,6 +1206,7 @@ impl Kind for PersistentVolume {
         let spec = self.spec.get_or_insert_default();
         default_str(&mut spec.persistent_volume_reclaim_policy, "Retain");
         default_str(&mut spec.volume_mode, "Filesystem");
+        quantity::canonicalize_list(spec.capacity.as_mut());
         default_str(&mut self.status.get_or_insert_default().phase, "Pending");
     }
 
@@ -1469,6 +1471,16 @@ fn validate_quota_hard(hard: Option<&BTreeMap<String, Quantity>>, path: &Path, e
 }
 
 impl Kind for ResourceQuota {
+    fn set_defaults(&mut self) {
+        if let Some(spec) = &mut self.spec {
+            quantity::canonicalize_list(spec.hard.as_mut());
+        }
+        if let Some(status) = &mut self.status {
+            quantity::canonicalize_list(status.hard.as_mut());
+            quantity::canonicalize_list(status.used.as_mut());
+        }
+    }
+
     fn on_create(&mut self) {
         self.status = Some(ResourceQuotaStatus::default());
     }
@@ -1542,6 +1554,15 @@ impl Kind for ResourceQuota {
 impl Kind for LimitRange {
     fn set_defaults(&mut self) {
         for item in self.spec.iter_mut().flat_map(|s| s.limits.iter_mut()) {
+            for list in [
+                &mut item.max,
+                &mut item.min,
+                &mut item.default,
+                &mut item.default_request,
+                &mut item.max_limit_request_ratio,
+            ] {
+                quantity::canonicalize_list(list.as_mut());
+            }
             if item.type_ != "Container" {
                 continue;
             }

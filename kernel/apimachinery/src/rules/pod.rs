@@ -69,6 +69,7 @@ pub(crate) fn default_pod_spec(spec: &mut PodSpec) {
     for c in spec.ephemeral_containers.iter_mut().flatten() {
         default_ephemeral_container(c);
     }
+    quantity::canonicalize_list(spec.overhead.as_mut());
 }
 
 /// Defaults that kube applies to pods only, not to templates (`SetDefaults_Pod`).
@@ -151,6 +152,9 @@ fn default_volume(v: &mut Volume) {
     if volume_sources(v).iter().all(|(_, set)| !set) {
         v.empty_dir = Some(Default::default());
     }
+    if let Some(q) = v.empty_dir.as_mut().and_then(|e| e.size_limit.as_mut()) {
+        quantity::canonicalize(q, false);
+    }
     if let Some(hp) = &mut v.host_path
         && hp.type_.is_none()
     {
@@ -197,6 +201,10 @@ fn default_volume(v: &mut Volume) {
         && let Some(t) = &mut e.volume_claim_template
     {
         default_str(&mut t.spec.volume_mode, "Filesystem");
+        if let Some(r) = &mut t.spec.resources {
+            quantity::canonicalize_list(r.limits.as_mut());
+            quantity::canonicalize_list(r.requests.as_mut());
+        }
     }
     if let Some(img) = &mut v.image
         && s(&img.pull_policy).is_empty()
@@ -279,11 +287,16 @@ fn default_pull_policy(policy: &mut Option<String>, image: &Option<String>) {
     }
 }
 
+fn canonicalize_requirements(r: &mut ResourceRequirements) {
+    quantity::canonicalize_list(r.limits.as_mut());
+    quantity::canonicalize_list(r.requests.as_mut());
+}
+
 fn default_container(c: &mut Container) {
     default_pull_policy(&mut c.image_pull_policy, &c.image);
     default_str(&mut c.termination_message_path, "/dev/termination-log");
     default_str(&mut c.termination_message_policy, "File");
-    c.resources.get_or_insert_default();
+    canonicalize_requirements(c.resources.get_or_insert_default());
     default_ports_env_probes(
         c.ports.as_deref_mut(),
         c.env.as_deref_mut(),
@@ -300,7 +313,7 @@ fn default_ephemeral_container(c: &mut EphemeralContainer) {
     default_pull_policy(&mut c.image_pull_policy, &c.image);
     default_str(&mut c.termination_message_path, "/dev/termination-log");
     default_str(&mut c.termination_message_policy, "File");
-    c.resources.get_or_insert_default();
+    canonicalize_requirements(c.resources.get_or_insert_default());
     default_ports_env_probes(
         c.ports.as_deref_mut(),
         c.env.as_deref_mut(),

@@ -504,9 +504,14 @@ fn pod_defaults() {
     let guaranteed = create_ok(
         r,
         json!({"spec": {"containers": [{"name": "a", "image": "x:1",
-            "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}}}]}}),
+            "resources": {"limits": {"cpu": "0.5", "memory": "65536Ki"}}}]}}),
     );
     assert_eq!(guaranteed["status"]["qosClass"], "Guaranteed");
+    // Quantities come back in kube's canonical form, requests copied from limits.
+    assert_eq!(
+        guaranteed["spec"]["containers"][0]["resources"],
+        json!({"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "500m", "memory": "64Mi"}})
+    );
     let best_effort = create_ok(r, json!({"status": {"phase": "Running"}}));
     assert_eq!(
         best_effort["status"],
