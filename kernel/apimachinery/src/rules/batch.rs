@@ -105,6 +105,13 @@ impl Kind for Job {
             .or_insert(uid);
     }
 
+    fn on_update(&mut self, old: &Self) {
+        // The generated selector refers to the uid; a replacement may leave it to the server.
+        if self.metadata.uid.as_deref().is_none_or(str::is_empty) {
+            self.metadata.uid.clone_from(&old.metadata.uid);
+        }
+    }
+
     fn validate(&self, errs: &mut Errors) {
         let empty = Default::default();
         let spec = self.spec.as_ref().unwrap_or(&empty);

@@ -1566,19 +1566,23 @@ impl Kind for LimitRange {
             if item.type_ != "Container" {
                 continue;
             }
-            let max = item.max.clone().unwrap_or_default();
-            let min = item.min.clone().unwrap_or_default();
-            let default = item.default.get_or_insert_default();
-            for (k, v) in max {
-                default.entry(k).or_insert(v);
+            // Default limits from max, default requests from defaults then min; kube's empty
+            // maps are not printed, so none are added.
+            let mut default = item.default.clone().unwrap_or_default();
+            for (k, v) in item.max.iter().flatten() {
+                default.entry(k.clone()).or_insert_with(|| v.clone());
             }
-            let default = default.clone();
-            let default_request = item.default_request.get_or_insert_default();
-            for (k, v) in default {
-                default_request.entry(k).or_insert(v);
+            let mut default_request = item.default_request.clone().unwrap_or_default();
+            for (k, v) in default.iter().chain(item.min.iter().flatten()) {
+                default_request
+                    .entry(k.clone())
+                    .or_insert_with(|| v.clone());
             }
-            for (k, v) in min {
-                default_request.entry(k).or_insert(v);
+            if !default.is_empty() {
+                item.default = Some(default);
+            }
+            if !default_request.is_empty() {
+                item.default_request = Some(default_request);
             }
         }
     }

@@ -761,7 +761,7 @@ fn validate_containers(
             );
         }
     }
-    check_host_port_conflicts(containers, path, errs);
+    check_host_port_conflicts(containers, 0, path, errs);
 }
 
 fn validate_init_containers(
@@ -789,7 +789,7 @@ fn validate_init_containers(
         } else if !c.name.is_empty() {
             all.insert(c.name.as_str());
         }
-        check_host_port_conflicts(std::slice::from_ref(c), path, errs);
+        check_host_port_conflicts(std::slice::from_ref(c), i, path, errs);
         if restartable {
             if let Some(l) = &c.lifecycle {
                 validate_lifecycle(l, grace, &p.child("lifecycle"), errs);
@@ -813,7 +813,14 @@ fn validate_init_containers(
     }
 }
 
-fn check_host_port_conflicts(containers: &[Container], path: &Path, errs: &mut Errors) {
+/// Reports host ports used twice among `containers`, the first of which is at `first` in the
+/// list at `path`.
+fn check_host_port_conflicts(
+    containers: &[Container],
+    first: usize,
+    path: &Path,
+    errs: &mut Errors,
+) {
     let mut seen = BTreeSet::new();
     for (ci, c) in containers.iter().enumerate() {
         for (pi, port) in c.ports.iter().flatten().enumerate() {
@@ -824,7 +831,11 @@ fn check_host_port_conflicts(containers: &[Container], path: &Path, errs: &mut E
             let key = format!("{}/{}/{hp}", s(&port.protocol), s(&port.host_ip));
             if !seen.insert(key.clone()) {
                 errs.duplicate(
-                    &path.index(ci).child("ports").index(pi).child("hostPort"),
+                    &path
+                        .index(first + ci)
+                        .child("ports")
+                        .index(pi)
+                        .child("hostPort"),
                     key,
                 );
             }

@@ -644,6 +644,25 @@ fn pod_invalid() {
                 vec![("spec.initContainers[0].livenessProbe", "Forbidden")],
             ),
             (
+                "host port used twice",
+                json!({"spec": {"containers": [
+                    {"name": "a", "image": "x", "ports": [{"containerPort": 80, "hostPort": 8080}]},
+                    {"name": "b", "image": "x", "ports": [{"containerPort": 81, "hostPort": 8080}]},
+                ]}}),
+                vec![("spec.containers[1].ports[0].hostPort", "Duplicate")],
+            ),
+            (
+                "host port used twice in one init container",
+                json!({"spec": {"initContainers": [
+                    {"name": "i0", "image": "x"},
+                    {"name": "i1", "image": "x", "ports": [
+                        {"containerPort": 80, "hostPort": 8080},
+                        {"containerPort": 81, "hostPort": 8080},
+                    ]},
+                ]}}),
+                vec![("spec.initContainers[1].ports[1].hostPort", "Duplicate")],
+            ),
+            (
                 "toleration without key",
                 json!({"spec": {"tolerations": [{"operator": "Equal", "value": "x"}]}}),
                 vec![("spec.tolerations[0].operator", "Invalid")],
@@ -1133,6 +1152,9 @@ fn job_invalid_and_updates() {
     );
     let old = create_ok(r, json!({}));
     update_ok(r, &old, json!({"spec": {"parallelism": 4}}));
+    // A replacement without the uid keeps the stored one.
+    let without_uid = update_ok(r, &old, json!({"metadata": {"uid": null}}));
+    assert_eq!(without_uid["metadata"]["uid"], old["metadata"]["uid"]);
     invalid_updates(
         "batch",
         "jobs",
