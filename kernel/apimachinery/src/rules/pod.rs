@@ -586,6 +586,13 @@ pub(crate) fn validate_pod_spec(spec: &PodSpec, path: &Path, is_pod: bool, errs:
             errs.invalid_all(&path.child(field), v, names::is_dns1123_label(v));
         }
     }
+    validate_topology_spread(
+        spec.topology_spread_constraints
+            .as_deref()
+            .unwrap_or_default(),
+        &path.child("topologySpreadConstraints"),
+        errs,
+    );
     validate_tolerations(
         spec.tolerations.as_deref().unwrap_or_default(),
         &path.child("tolerations"),
@@ -1534,6 +1541,66 @@ fn validate_dns_config(
     for (i, o) in c.options.iter().flatten().enumerate() {
         if s(&o.name).is_empty() {
             errs.required(&path.child("options").index(i), "must not be empty");
+        }
+    }
+}
+
+fn validate_topology_spread(
+    constraints: &[k8s_openapi::api::core::v1::TopologySpreadConstraint],
+    path: &Path,
+    errs: &mut Errors,
+) {
+    let mut seen = BTreeSet::new();
+    for (i, c) in constraints.iter().enumerate() {
+        let p = path.index(i);
+        if c.max_skew <= 0 {
+            errs.invalid(&p.child("maxSkew"), c.max_skew, "must be greater than zero");
+        }
+        if c.topology_key.is_empty() {
+            errs.required(&p.child("topologyKey"), "can not be empty");
+        } else {
+            errs.invalid_all(
+                &p.child("topologyKey"),
+                &c.topology_key,
+                names::is_qualified_name(&c.topology_key),
+            );
+        }
+        let when = c.when_unsatisfiable.as_str();
+        if !matches!(when, "DoNotSchedule" | "ScheduleAnyway") {
+            errs.not_supported(
+                &p.child("whenUnsatisfiable"),
+                when,
+                &["DoNotSchedule", "ScheduleAnyway"],
+            );
+        }
+        if let Some(min) = c.min_domains {
+            if min <= 0 {
+                errs.invalid(&p.child("minDomains"), min, "must be greater than 0");
+            } else if when != "DoNotSchedule" {
+                errs.invalid(
+                    &p.child("minDomains"),
+                    min,
+                    &format!(
+                        "can only use minDomains if whenUnsatisfiable=DoNotSchedule, not {when}"
+                    ),
+                );
+            }
+        }
+        for (field, policy) in [
+            ("nodeAffinityPolicy", &c.node_affinity_policy),
+            ("nodeTaintsPolicy", &c.node_taints_policy),
+        ] {
+            if let Some(v) = policy
+                && !matches!(v.as_str(), "Honor" | "Ignore")
+            {
+                errs.not_supported(&p.child(field), v, &["Honor", "Ignore"]);
+            }
+        }
+        if let Some(sel) = &c.label_selector {
+            meta::validate_label_selector(sel, &p.child("labelSelector"), errs);
+        }
+        if !seen.insert((c.topology_key.as_str(), when)) {
+            errs.duplicate(&p, format!("{{{}, {when}}}", c.topology_key));
         }
     }
 }

@@ -663,6 +663,19 @@ fn pod_invalid() {
                 vec![("spec.initContainers[1].ports[1].hostPort", "Duplicate")],
             ),
             (
+                "topology spread",
+                json!({"spec": {"topologySpreadConstraints": [
+                    {"maxSkew": 0, "topologyKey": "zone", "whenUnsatisfiable": "Maybe"},
+                ]}}),
+                vec![
+                    ("spec.topologySpreadConstraints[0].maxSkew", "Invalid"),
+                    (
+                        "spec.topologySpreadConstraints[0].whenUnsatisfiable",
+                        "NotSupported",
+                    ),
+                ],
+            ),
+            (
                 "toleration without key",
                 json!({"spec": {"tolerations": [{"operator": "Equal", "value": "x"}]}}),
                 vec![("spec.tolerations[0].operator", "Invalid")],
