@@ -330,10 +330,31 @@ fn anonymous_requests_get_401_but_health_and_version_are_public() {
 fn http_errors_are_status_objects_with_the_right_code() {
     let c = Cluster::start();
     let tokens = std::fs::read_to_string(c.data_dir.join("server/tokens.csv")).unwrap();
-    let token = tokens.lines().find(|l| !l.starts_with('#') && !l.is_empty()).unwrap().split(',').next().unwrap().to_string();
-    let request = |method: &str, path: &str, content_type: &str, body: Option<&[u8]>| -> (String, serde_json::Value) {
+    let token = tokens
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let request = |method: &str,
+                   path: &str,
+                   content_type: &str,
+                   body: Option<&[u8]>|
+     -> (String, serde_json::Value) {
         let mut cmd = Command::new("curl");
-        cmd.args(["-sk", "-X", method, "-w", "\n%{http_code}", "-H", &format!("Authorization: Bearer {token}"), "-H", &format!("Content-Type: {content_type}")]);
+        cmd.args([
+            "-sk",
+            "-X",
+            method,
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            &format!("Content-Type: {content_type}"),
+        ]);
         if let Some(body) = body {
             let file = c.data_dir.with_extension("body");
             std::fs::write(&file, body).unwrap();
@@ -342,25 +363,114 @@ fn http_errors_are_status_objects_with_the_right_code() {
         let out = cmd.arg(format!("{}{path}", c.url())).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let (body, code) = text.rsplit_once('\n').unwrap();
-        (code.to_string(), serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+        (
+            code.to_string(),
+            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        )
     };
     let cms = "/api/v1/namespaces/default/configmaps";
     let bad_match = format!("{cms}?resourceVersion=1&resourceVersionMatch=Bogus");
     let bad_label = format!("{cms}?labelSelector=a%20in%20(");
     let bad_field = format!("{cms}?fieldSelector=spec.nope%3Dx");
-    let cases: Vec<(&str, &str, &str, Option<Vec<u8>>, &str, &str)> = vec![
-        ("GET", "/api/v1/nothing-here", "application/json", None, "404", "NotFound"),
-        ("GET", "/api/v1/namespaces/default/configmaps/missing", "application/json", None, "404", "NotFound"),
-        ("POST", "/api/v1/namespaces/default/configmaps/x", "application/json", Some(b"{}".to_vec()), "405", "MethodNotAllowed"),
-        ("POST", cms, "application/json", Some(b"{not json".to_vec()), "400", "BadRequest"),
-        ("POST", cms, "application/vnd.kubernetes.protobuf", Some(b"k8s\0".to_vec()), "415", "UnsupportedMediaType"),
-        ("POST", cms, "application/json", Some(br#"{"metadata":{"name":"UPPER"}}"#.to_vec()), "422", "Invalid"),
-        ("POST", cms, "application/json", Some(vec![b' '; 4 * 1024 * 1024]), "413", "RequestEntityTooLarge"),
-        ("POST", "/api/v1/namespaces/nope/configmaps", "application/json", Some(br#"{"metadata":{"name":"x"}}"#.to_vec()), "404", "NotFound"),
-        ("GET", &bad_match, "application/json", None, "400", "BadRequest"),
-        ("GET", &bad_label, "application/json", None, "400", "BadRequest"),
-        ("GET", &bad_field, "application/json", None, "400", "BadRequest"),
-        ("DELETE", "/api/v1/namespaces/default", "application/json", None, "403", "Forbidden"),
+    /// Method, path, content type, body, expected code, expected reason.
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<Vec<u8>>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "GET",
+            "/api/v1/nothing-here",
+            "application/json",
+            None,
+            "404",
+            "NotFound",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/default/configmaps/missing",
+            "application/json",
+            None,
+            "404",
+            "NotFound",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/default/configmaps/x",
+            "application/json",
+            Some(b"{}".to_vec()),
+            "405",
+            "MethodNotAllowed",
+        ),
+        (
+            "POST",
+            cms,
+            "application/json",
+            Some(b"{not json".to_vec()),
+            "400",
+            "BadRequest",
+        ),
+        (
+            "POST",
+            cms,
+            "application/vnd.kubernetes.protobuf",
+            Some(b"k8s\0".to_vec()),
+            "415",
+            "UnsupportedMediaType",
+        ),
+        (
+            "POST",
+            cms,
+            "application/json",
+            Some(br#"{"metadata":{"name":"UPPER"}}"#.to_vec()),
+            "422",
+            "Invalid",
+        ),
+        (
+            "POST",
+            cms,
+            "application/json",
+            Some(vec![b' '; 4 * 1024 * 1024]),
+            "413",
+            "RequestEntityTooLarge",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/nope/configmaps",
+            "application/json",
+            Some(br#"{"metadata":{"name":"x"}}"#.to_vec()),
+            "404",
+            "NotFound",
+        ),
+        (
+            "GET",
+            &bad_match,
+            "application/json",
+            None,
+            "400",
+            "BadRequest",
+        ),
+        (
+            "GET",
+            &bad_label,
+            "application/json",
+            None,
+            "400",
+            "BadRequest",
+        ),
+        (
+            "GET",
+            &bad_field,
+            "application/json",
+            None,
+            "400",
+            "BadRequest",
+        ),
+        (
+            "DELETE",
+            "/api/v1/namespaces/default",
+            "application/json",
+            None,
+            "403",
+            "Forbidden",
+        ),
     ];
     for (method, path, content_type, body, code, reason) in cases {
         let (got_code, status) = request(method, path, content_type, body.as_deref());
@@ -372,4 +482,39 @@ fn http_errors_are_status_objects_with_the_right_code() {
     // Nothing was written by any of them.
     let (_, list) = request("GET", cms, "application/json", None);
     assert_eq!(list["items"].as_array().unwrap().len(), 0, "{list}");
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_a_restart_keeps_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let port = common::free_port();
+    let mut c = Cluster::start_in(&data_dir, port);
+    c.ok_stdin(&["create", "--validate=false", "-f", "-"], CONFIGMAP);
+    let pid = c.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = c.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kmicro did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "a clean stop exits 0: {status:?}");
+    drop(c);
+    let c = Cluster::start_in(&data_dir, port);
+    assert_eq!(
+        c.ok(&["get", "cm", "settings", "-o", "jsonpath={.data.color}"]),
+        "blue"
+    );
 }

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use kmicro_pki::TokenFile;
 use serde_json::json;
@@ -83,6 +83,11 @@ impl Api {
         req: Request<Incoming>,
         cert_user: Option<User>,
     ) -> ApiResult<Response<Body>> {
+        // The body is read before anything can fail: an answer sent while a request body is
+        // still arriving is lost on some HTTP/2 clients.
+        let (parts, body) = req.into_parts();
+        let body = read_body(body).await;
+        let req = Request::from_parts(parts, ());
         let query = Query::parse(req.uri().query())?;
         let route =
             route::route(req.method(), req.uri().path(), query.watch).map_err(|e| match e {
@@ -133,16 +138,14 @@ impl Api {
             Route::Resource(rr) => {
                 auth::authorize(&user, &rr)?;
                 let _slot = self.admit(rr.verb)?;
-                let (parts, body) = req.into_parts();
-                let body = read_body(body).await?;
                 let ctx = Ctx {
                     storage: &self.storage,
                     rr: &rr,
                     query: &query,
-                    headers: &parts.headers,
+                    headers: req.headers(),
                     format: Format::from_accept(&accept),
                 };
-                handlers::dispatch(&ctx, body).await
+                handlers::dispatch(&ctx, body?).await
             }
             Route::Version | Route::Health(_) => Err(ApiError::path_not_found()),
         }
@@ -188,26 +191,36 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Reads a request body, refusing more than [`MAX_BODY`] bytes with 413.
-async fn read_body(body: Incoming) -> ApiResult<Bytes> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err)
-            if err
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "RequestEntityTooLarge",
-                "the server has received a request that is too large",
-            ))
+/// Reads a request body. More than [`MAX_BODY`] bytes is 413; the excess is read and
+/// discarded (up to a bound) so the client still sees the answer.
+async fn read_body(mut body: Incoming) -> ApiResult<Bytes> {
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total <= MAX_BODY {
+            buf.extend_from_slice(&data);
+        } else if total > DISCARD_LIMIT {
+            break;
         }
-        Err(err) => Err(ApiError::bad_request(format!(
-            "reading the request body: {err}"
-        ))),
     }
+    if total > MAX_BODY {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            "the server has received a request that is too large",
+        ));
+    }
+    Ok(Bytes::from(buf))
 }
+
+/// How much of an oversized body is read (and dropped) before giving up on the client.
+const DISCARD_LIMIT: usize = 64 * MAX_BODY;
 
 /// `/version`: Kubernetes 1.35 with a `+kmicro` suffix.
 fn version() -> serde_json::Value {

@@ -320,10 +320,11 @@ impl EventLeases {
     }
 
     async fn lease(&self) -> ApiResult<LeaseId> {
-        if let Some((id, granted)) = *self.current.lock().unwrap_or_else(PoisonError::into_inner) {
-            if granted.elapsed() < LEASE_REUSE {
-                return Ok(id);
-            }
+        let reusable = *self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((id, granted)) = reusable
+            && granted.elapsed() < LEASE_REUSE
+        {
+            return Ok(id);
         }
         let id = self.store.lease_grant(EVENT_TTL + LEASE_REUSE).await?;
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some((id, Instant::now()));

@@ -89,10 +89,10 @@ impl WatchCache {
     fn push(&self, event: CachedEvent) {
         let event = Arc::new(event);
         let mut inner = self.lock();
-        if inner.ring.len() == RING {
-            if let Some(old) = inner.ring.pop_front() {
-                inner.base = old.revision;
-            }
+        if inner.ring.len() == RING
+            && let Some(old) = inner.ring.pop_front()
+        {
+            inner.base = old.revision;
         }
         inner.ring.push_back(event.clone());
         let _ = inner.tx.send(event);

@@ -121,10 +121,11 @@ async fn delete_once(
         Some("Foreground") => Some("foregroundDeletion"),
         _ => None,
     };
-    if let Some(f) = add {
-        if !finalizers.iter().any(|x| x == f) && !object::is_terminating(&obj) {
-            finalizers.push(f.to_string());
-        }
+    if let Some(f) = add
+        && !finalizers.iter().any(|x| x == f)
+        && !object::is_terminating(&obj)
+    {
+        finalizers.push(f.to_string());
     }
     let grace = pod_grace_period(r, &obj, opts);
     if finalizers.is_empty() && grace.is_none() {
@@ -211,17 +212,17 @@ fn check_preconditions(
             ));
         }
     }
-    if let Some(rv) = &opts.precondition_rv {
-        if *rv != current.revision.to_string() {
-            return Err(ApiError::conflict(
-                r,
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    current.revision
-                ),
-            ));
-        }
+    if let Some(rv) = &opts.precondition_rv
+        && *rv != current.revision.to_string()
+    {
+        return Err(ApiError::conflict(
+            r,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                current.revision
+            ),
+        ));
     }
     Ok(())
 }

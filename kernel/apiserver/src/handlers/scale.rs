@@ -22,10 +22,10 @@ pub(super) async fn get(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
 pub(super) async fn update(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
     let scale = object_body(ctx, body)?;
     let current = get_current(ctx).await?;
-    if let Some(rv) = object::resource_version(&scale) {
-        if rv.map_err(ApiError::bad_request)? != current.revision {
-            return Err(ApiError::stale(ctx.resource(), ctx.name()));
-        }
+    if let Some(rv) = object::resource_version(&scale)
+        && rv.map_err(ApiError::bad_request)? != current.revision
+    {
+        return Err(ApiError::stale(ctx.resource(), ctx.name()));
     }
     set_replicas(ctx, &current, &scale).await
 }
