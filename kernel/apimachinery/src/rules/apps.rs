@@ -16,7 +16,7 @@ use super::field::{Bad, Errors, Path, semantic_eq};
 use super::meta::{self, NameRule};
 use super::names;
 use super::pod::{self, default_str, s};
-use super::quantity;
+use crate::quantity;
 
 /// Annotation in which `apps/v1` daemon sets carry kube's internal template generation.
 const DS_TEMPLATE_GENERATION: &str = "deprecated.daemonset.template.generation";

@@ -20,7 +20,7 @@ use super::field::{Bad, Errors, Path, diff, normalize, semantic_eq};
 use super::meta::{self, NameRule};
 use super::names;
 use super::pod::{self, default_str, s};
-use super::quantity;
+use crate::quantity;
 
 /// Largest total size of a ConfigMap's or Secret's data.
 pub(crate) const MAX_SECRET_SIZE: usize = 1024 * 1024;

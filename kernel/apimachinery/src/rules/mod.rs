@@ -19,7 +19,6 @@ mod meta;
 mod names;
 mod other;
 mod pod;
-mod quantity;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;

@@ -1,4 +1,5 @@
-//! Resource quantities (`500m`, `1Gi`, `2e3`): parsing to a number for comparisons.
+//! Resource quantities (`500m`, `1Gi`, `2e3`): parsing for comparisons and kube's canonical form
+//! (used when storing resource lists and when printing tables).
 
 /// What kube answers for a malformed quantity.
 pub(crate) const QUANTITY_ERROR: &str =
@@ -266,4 +267,15 @@ mod tests {
         );
         assert!(!is_integer(0.5));
     }
+}
+
+/// The canonical text of a quantity given as a JSON string or number, as tables print it; a
+/// value that does not parse as a quantity prints as given.
+pub(crate) fn canonical_json(v: &serde_json::Value) -> String {
+    let raw = match v {
+        serde_json::Value::String(s) => s.trim().to_string(),
+        serde_json::Value::Null => return "0".into(),
+        other => other.to_string(),
+    };
+    canonical(&raw, false).unwrap_or(raw)
 }
