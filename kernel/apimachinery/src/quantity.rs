@@ -215,6 +215,17 @@ pub(crate) fn canonicalize_list(
     }
 }
 
+/// The canonical text of a quantity given as a JSON string or number, as tables print it; a
+/// value that does not parse as a quantity prints as given.
+pub(crate) fn canonical_json(v: &serde_json::Value) -> String {
+    let raw = match v {
+        serde_json::Value::String(s) => s.trim().to_string(),
+        serde_json::Value::Null => return "0".into(),
+        other => other.to_string(),
+    };
+    canonical(&raw, false).unwrap_or(raw)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,15 +278,4 @@ mod tests {
         );
         assert!(!is_integer(0.5));
     }
-}
-
-/// The canonical text of a quantity given as a JSON string or number, as tables print it; a
-/// value that does not parse as a quantity prints as given.
-pub(crate) fn canonical_json(v: &serde_json::Value) -> String {
-    let raw = match v {
-        serde_json::Value::String(s) => s.trim().to_string(),
-        serde_json::Value::Null => return "0".into(),
-        other => other.to_string(),
-    };
-    canonical(&raw, false).unwrap_or(raw)
 }
