@@ -329,9 +329,22 @@ fn random_suffix() -> String {
         .collect()
 }
 
+/// Whether kube-apiserver tracks `metadata.generation` for a kind (its strategy sets it on
+/// create and bumps it when the spec changes).
+fn tracks_generation(r: &ResourceInfo) -> bool {
+    matches!(
+        (r.group, r.kind),
+        ("", "Pod")
+            | ("apps", _)
+            | ("batch", _)
+            | ("policy", "PodDisruptionBudget")
+            | ("networking.k8s.io", "Ingress" | "NetworkPolicy")
+    ) && r.kind != "ControllerRevision"
+}
+
 /// Sets the fields the server owns on a new object and resets what a create may not set.
 fn stamp_new(r: &ResourceInfo, obj: &mut Value) {
-    let has_spec = obj.get("spec").is_some();
+    let has_spec = tracks_generation(r);
     let meta = meta_mut(obj);
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
