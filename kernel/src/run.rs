@@ -14,7 +14,12 @@ use kmicro_store::{CompactionPolicy, RedbConfig, RedbStore, Store, spawn_compact
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Where kmicro keeps its state, certificates and kubeconfig.
-    #[arg(long, short = 'd', default_value = "/var/lib/kmicro", env = "KMICRO_DATA_DIR")]
+    #[arg(
+        long,
+        short = 'd',
+        default_value = "/var/lib/kmicro",
+        env = "KMICRO_DATA_DIR"
+    )]
     pub data_dir: PathBuf,
     /// The HTTPS port of the API server.
     #[arg(long, default_value_t = 6443)]
@@ -57,9 +62,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let compactor = spawn_compactor(store.clone(), CompactionPolicy::default());
 
     let server_dir = data_dir.join("server");
-    let pki = Pki::load_or_create(&PkiConfig { dir: server_dir.join("tls"), sans: args.tls_san.clone() })
-        .context("preparing the cluster certificates")?;
-    let tokens = TokenFile::load_or_create(&server_dir.join("tokens.csv")).context("preparing the token file")?;
+    let pki = Pki::load_or_create(&PkiConfig {
+        dir: server_dir.join("tls"),
+        sans: args.tls_san.clone(),
+    })
+    .context("preparing the cluster certificates")?;
+    let tokens = TokenFile::load_or_create(&server_dir.join("tokens.csv"))
+        .context("preparing the token file")?;
 
     let addr = SocketAddr::new(args.bind_address, args.https_listen_port);
     let client_host = match args.bind_address {
@@ -67,8 +76,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         ip => ip,
     };
     let storage = Storage::new(store.clone());
-    let api = Arc::new(Api::new(storage, Some(tokens), format!("{client_host}:{}", args.https_listen_port)));
-    bootstrap::ensure_defaults(api.storage()).await.map_err(|e| anyhow::anyhow!(e.message)).context("creating the default namespaces")?;
+    let api = Arc::new(Api::new(
+        storage,
+        Some(tokens),
+        format!("{client_host}:{}", args.https_listen_port),
+    ));
+    bootstrap::ensure_defaults(api.storage())
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))
+        .context("creating the default namespaces")?;
 
     let tls = pki.server_config().context("configuring TLS")?;
     let server = Server::bind(addr, tls, api.clone())
@@ -87,9 +103,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         mode: args.write_kubeconfig_mode,
     };
     let default_kubeconfig = data_dir.join("kubeconfig.yaml");
-    kmicro_pki::write_kubeconfig(&default_kubeconfig, &kubeconfig).context("writing the kubeconfig")?;
+    kmicro_pki::write_kubeconfig(&default_kubeconfig, &kubeconfig)
+        .context("writing the kubeconfig")?;
     if let Some(extra) = &args.write_kubeconfig {
-        kmicro_pki::write_kubeconfig(&absolute(extra)?, &kubeconfig).context("writing --write-kubeconfig")?;
+        kmicro_pki::write_kubeconfig(&absolute(extra)?, &kubeconfig)
+            .context("writing --write-kubeconfig")?;
     }
     api.set_ready();
     let node = args.node_name.clone().unwrap_or_else(hostname);
@@ -126,16 +144,25 @@ async fn open_store(data_dir: &Path, endpoint: Option<&str>) -> anyhow::Result<A
     match endpoint.filter(|e| !e.is_empty()) {
         None => {
             let path = data_dir.join("server").join("db").join("state.redb");
-            let store = RedbStore::open(RedbConfig::new(&path)).await.context("opening the embedded store")?;
+            let store = RedbStore::open(RedbConfig::new(&path))
+                .await
+                .context("opening the embedded store")?;
             Ok(Arc::new(store))
         }
         #[cfg(feature = "etcd")]
         Some(url) if url.starts_with("etcd://") || url.starts_with("http://") => {
-            let store = kmicro_store::EtcdStore::from_url(url).await.with_context(|| format!("connecting to {url}"))?;
-            store.current_revision().await.with_context(|| format!("reaching etcd at {url}"))?;
+            let store = kmicro_store::EtcdStore::from_url(url)
+                .await
+                .with_context(|| format!("connecting to {url}"))?;
+            store
+                .current_revision()
+                .await
+                .with_context(|| format!("reaching etcd at {url}"))?;
             Ok(Arc::new(store))
         }
-        Some(other) => bail!("--datastore-endpoint {other:?} is not supported: use etcd://host:port, or leave it empty for the embedded store"),
+        Some(other) => bail!(
+            "--datastore-endpoint {other:?} is not supported: use etcd://host:port, or leave it empty for the embedded store"
+        ),
     }
 }
 
@@ -155,7 +182,9 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<std::fs::File> {
             dir.display(),
             path.display()
         ),
-        Err(std::fs::TryLockError::Error(err)) => Err(err).with_context(|| format!("locking {}", path.display())),
+        Err(std::fs::TryLockError::Error(err)) => {
+            Err(err).with_context(|| format!("locking {}", path.display()))
+        }
     }
 }
 

@@ -40,17 +40,27 @@ fn creates_reported_successful_survive_sigkill() {
         }
         std::thread::sleep(Duration::from_secs(4));
         // SIGKILL while the writers are still creating.
-        let killed = std::process::Command::new("kill").args(["-9", &pid]).status().unwrap();
+        let killed = std::process::Command::new("kill")
+            .args(["-9", &pid])
+            .status()
+            .unwrap();
         assert!(killed.success());
         stop.store(true, Ordering::SeqCst);
     });
     cluster.kill9(); // reaps the killed process
     let created = created.lock().unwrap().clone();
-    assert!(created.len() >= 20, "only {} creates succeeded before the kill", created.len());
+    assert!(
+        created.len() >= 20,
+        "only {} creates succeeded before the kill",
+        created.len()
+    );
 
     let cluster = Cluster::start_in(&data_dir, port);
     let names = cluster.ok(&["get", "configmaps", "-o", "name"]);
     for name in &created {
-        assert!(names.contains(&format!("configmap/{name}\n")), "{name} was reported created but is gone");
+        assert!(
+            names.contains(&format!("configmap/{name}\n")),
+            "{name} was reported created but is gone"
+        );
     }
 }

@@ -55,10 +55,19 @@ async fn kube_rs_lists_watches_creates_patches_and_conflicts() {
         .unwrap()
         .boxed();
 
-    let created = cms.create(&PostParams::default(), &configmap("rs")).await.unwrap();
+    let created = cms
+        .create(&PostParams::default(), &configmap("rs"))
+        .await
+        .unwrap();
     assert!(created.metadata.uid.is_some());
-    let duplicate = cms.create(&PostParams::default(), &configmap("rs")).await.unwrap_err();
-    assert!(matches!(&duplicate, kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists"), "{duplicate:?}");
+    let duplicate = cms
+        .create(&PostParams::default(), &configmap("rs"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&duplicate, kube::Error::Api(s) if s.code == 409 && s.reason == "AlreadyExists"),
+        "{duplicate:?}"
+    );
 
     let patch = serde_json::json!({"data": {"b": "2"}});
     let patched = cms
@@ -69,10 +78,19 @@ async fn kube_rs_lists_watches_creates_patches_and_conflicts() {
 
     let mut stale = created.clone();
     stale.data = Some(BTreeMap::from([("c".into(), "3".into())]));
-    let conflict = cms.replace("rs", &PostParams::default(), &stale).await.unwrap_err();
-    assert!(matches!(&conflict, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict"), "{conflict:?}");
+    let conflict = cms
+        .replace("rs", &PostParams::default(), &stale)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&conflict, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict"),
+        "{conflict:?}"
+    );
 
-    let selected = cms.list(&ListParams::default().labels("app=kube-rs")).await.unwrap();
+    let selected = cms
+        .list(&ListParams::default().labels("app=kube-rs"))
+        .await
+        .unwrap();
     assert_eq!(selected.items.len(), 1);
     let paged = cms.list(&ListParams::default().limit(1)).await.unwrap();
     assert_eq!(paged.items.len(), 1);
@@ -86,12 +104,68 @@ async fn kube_rs_lists_watches_creates_patches_and_conflicts() {
             .unwrap()
             .expect("the watch is still open");
         match event {
-            WatchEvent::Added(cm) if cm.metadata.name.as_deref() == Some("rs") => kinds.push("ADDED"),
-            WatchEvent::Modified(cm) if cm.metadata.name.as_deref() == Some("rs") => kinds.push("MODIFIED"),
-            WatchEvent::Deleted(cm) if cm.metadata.name.as_deref() == Some("rs") => kinds.push("DELETED"),
+            WatchEvent::Added(cm) if cm.metadata.name.as_deref() == Some("rs") => {
+                kinds.push("ADDED")
+            }
+            WatchEvent::Modified(cm) if cm.metadata.name.as_deref() == Some("rs") => {
+                kinds.push("MODIFIED")
+            }
+            WatchEvent::Deleted(cm) if cm.metadata.name.as_deref() == Some("rs") => {
+                kinds.push("DELETED")
+            }
             WatchEvent::Error(e) => panic!("watch error: {e:?}"),
             _ => {}
         }
     }
     assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_from_old_and_recent_versions_see_every_change_in_order() {
+    let cluster = common::Cluster::start();
+    let client = client(&cluster).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    // Start the shared watch cache of configmaps, then write more than it keeps.
+    let first = cms
+        .create(&PostParams::default(), &configmap("c-000"))
+        .await
+        .unwrap();
+    let first_rv = first.metadata.resource_version.unwrap();
+    let _warm = cms
+        .watch(&WatchParams::default().timeout(5), &first_rv)
+        .await
+        .unwrap();
+    for i in 1..300 {
+        cms.create(&PostParams::default(), &configmap(&format!("c-{i:03}")))
+            .await
+            .unwrap();
+    }
+    let recent_rv = cms
+        .get("c-289")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    for (from, expected) in [(first_rv, 299), (recent_rv, 10)] {
+        let mut events = cms
+            .watch(&WatchParams::default().timeout(20), &from)
+            .await
+            .unwrap()
+            .boxed();
+        let mut names = Vec::new();
+        while names.len() < expected {
+            let event = tokio::time::timeout(Duration::from_secs(15), events.try_next())
+                .await
+                .expect("a watch event in time")
+                .unwrap()
+                .expect("the watch is still open");
+            match event {
+                WatchEvent::Added(cm) => names.push(cm.metadata.name.unwrap()),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let want: Vec<String> = (300 - expected..300).map(|i| format!("c-{i:03}")).collect();
+        assert_eq!(names, want, "every change after {from}, in order");
+    }
 }

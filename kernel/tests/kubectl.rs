@@ -54,7 +54,10 @@ fn default_namespaces_and_version() {
         assert!(out.contains(ns), "{out}");
     }
     assert!(out.starts_with("NAME"), "a table with headers: {out}");
-    assert!(out.contains("Active"), "namespaces print their STATUS: {out}");
+    assert!(
+        out.contains("Active"),
+        "namespaces print their STATUS: {out}"
+    );
     let version = c.ok(&["version", "-o", "json"]);
     assert!(version.contains("+kmicro"), "{version}");
 }
@@ -71,14 +74,30 @@ fn configmap_and_secret_lifecycle() {
 
     c.ok(&["label", "configmap", "settings", "tier=front"]);
     c.ok(&["annotate", "configmap", "settings", "owner=ops"]);
-    c.ok(&["patch", "configmap", "settings", "--type=merge", "-p", r#"{"data":{"size":"L"}}"#]);
+    c.ok(&[
+        "patch",
+        "configmap",
+        "settings",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"size":"L"}}"#,
+    ]);
     let json = c.ok(&["get", "cm", "settings", "-o", "json"]);
-    for want in ["\"tier\": \"front\"", "\"owner\": \"ops\"", "\"size\": \"L\"", "\"color\": \"blue\""] {
+    for want in [
+        "\"tier\": \"front\"",
+        "\"owner\": \"ops\"",
+        "\"size\": \"L\"",
+        "\"color\": \"blue\"",
+    ] {
         assert!(json.contains(want), "{want} missing: {json}");
     }
     let labelled = c.ok(&["get", "cm", "-l", "tier=front", "-o", "name"]);
     assert_eq!(labelled.trim(), "configmap/settings");
-    assert_eq!(c.ok(&["get", "cm", "-l", "tier!=front", "-o", "name"]).trim(), "");
+    assert_eq!(
+        c.ok(&["get", "cm", "-l", "tier!=front", "-o", "name"])
+            .trim(),
+        ""
+    );
 
     let secret = c.ok(&["get", "secret", "creds", "-o", "jsonpath={.data.password}"]);
     assert_eq!(secret, "aHVudGVyMg==", "stringData is folded into data");
@@ -88,7 +107,10 @@ fn configmap_and_secret_lifecycle() {
     c.ok(&["delete", "configmap", "settings"]);
     c.ok(&["delete", "secret", "creds"]);
     let err = c.fails(&["get", "configmap", "settings"], None);
-    assert!(err.contains("NotFound") || err.contains("not found"), "{err}");
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -96,17 +118,33 @@ fn errors_read_like_kube_apiserver() {
     let c = Cluster::start();
     c.ok_stdin(&["create", "--validate=false", "-f", "-"], CONFIGMAP);
     let err = c.fails(&["create", "--validate=false", "-f", "-"], Some(CONFIGMAP));
-    assert!(err.contains("AlreadyExists") || err.contains("already exists"), "{err}");
+    assert!(
+        err.contains("AlreadyExists") || err.contains("already exists"),
+        "{err}"
+    );
 
     let bad = CONFIGMAP.replace("name: settings", "name: Bad_Name");
     let err = c.fails(&["create", "--validate=false", "-f", "-"], Some(&bad));
-    assert!(err.contains("is invalid") && err.contains("metadata.name"), "{err}");
+    assert!(
+        err.contains("is invalid") && err.contains("metadata.name"),
+        "{err}"
+    );
 
     // A stale update (an old resourceVersion) is a conflict.
     let old = c.ok(&["get", "cm", "settings", "-o", "json"]);
-    c.ok(&["patch", "cm", "settings", "--type=merge", "-p", r#"{"data":{"color":"red"}}"#]);
+    c.ok(&[
+        "patch",
+        "cm",
+        "settings",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"color":"red"}}"#,
+    ]);
     let err = c.fails(&["replace", "--validate=false", "-f", "-"], Some(&old));
-    assert!(err.contains("Conflict") || err.contains("the object has been modified"), "{err}");
+    assert!(
+        err.contains("Conflict") || err.contains("the object has been modified"),
+        "{err}"
+    );
 
     let err = c.fails(&["get", "cm", "nope"], None);
     assert!(err.contains("\"nope\" not found"), "{err}");
@@ -115,29 +153,55 @@ fn errors_read_like_kube_apiserver() {
 #[test]
 fn all_namespaces_tables_and_chunked_lists() {
     let c = Cluster::start();
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n");
+    c.ok_stdin(
+        &["create", "--validate=false", "-f", "-"],
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n",
+    );
     for i in 0..25 {
         let ns = if i % 2 == 0 { "default" } else { "team" };
-        let cm = CONFIGMAP.replace("name: settings", &format!("name: cm-{i:02}")).replace("namespace: default", &format!("namespace: {ns}"));
+        let cm = CONFIGMAP
+            .replace("name: settings", &format!("name: cm-{i:02}"))
+            .replace("namespace: default", &format!("namespace: {ns}"));
         c.ok_stdin(&["create", "--validate=false", "-f", "-"], &cm);
     }
     let all = c.ok(&["get", "configmaps", "-A"]);
     let header = all.lines().next().unwrap();
     assert!(header.starts_with("NAMESPACE"), "{all}");
-    assert!(all.lines().any(|l| l.starts_with("team ") && l.contains("cm-01")), "{all}");
-    assert!(all.lines().any(|l| l.starts_with("default ") && l.contains("cm-00")), "{all}");
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("team ") && l.contains("cm-01")),
+        "{all}"
+    );
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with("default ") && l.contains("cm-00")),
+        "{all}"
+    );
 
     let paged = c.ok(&["get", "configmaps", "-A", "--chunk-size=4", "-o", "name"]);
     let unpaged = c.ok(&["get", "configmaps", "-A", "-o", "name"]);
     assert_eq!(paged, unpaged);
-    assert!(paged.lines().filter(|l| l.starts_with("configmap/cm-")).count() == 25, "{paged}");
+    assert!(
+        paged
+            .lines()
+            .filter(|l| l.starts_with("configmap/cm-"))
+            .count()
+            == 25,
+        "{paged}"
+    );
 }
 
 #[test]
 fn watch_shows_changes_as_they_happen() {
     let c = Cluster::start();
     let mut watch = Command::new("kubectl")
-        .args(["get", "configmaps", "-w", "--output-watch-events", "--cache-dir"])
+        .args([
+            "get",
+            "configmaps",
+            "-w",
+            "--output-watch-events",
+            "--cache-dir",
+        ])
         .arg(c.data_dir.with_extension("watchcache"))
         .env("KUBECONFIG", &c.kubeconfig)
         .stdout(Stdio::piped())
@@ -168,7 +232,11 @@ fn watch_shows_changes_as_they_happen() {
     }
     let _ = watch.kill();
     let _ = watch.wait();
-    let kinds: Vec<&str> = seen.iter().filter(|l| l.contains("settings")).filter_map(|l| l.split_whitespace().next()).collect();
+    let kinds: Vec<&str> = seen
+        .iter()
+        .filter(|l| l.contains("settings"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"], "{seen:?}");
 }
 
@@ -177,24 +245,46 @@ fn scale_a_deployment() {
     let c = Cluster::start();
     c.ok_stdin(&["create", "--validate=false", "-f", "-"], DEPLOYMENT);
     c.ok(&["scale", "deployment", "web", "--replicas=3"]);
-    assert_eq!(c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "3");
-    let generation = c.ok(&["get", "deploy", "web", "-o", "jsonpath={.metadata.generation}"]);
+    assert_eq!(
+        c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
+        "3"
+    );
+    let generation = c.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.metadata.generation}",
+    ]);
     assert_eq!(generation, "2", "a spec change bumps the generation");
     let table = c.ok(&["get", "deployments"]);
-    assert!(table.starts_with("NAME") && table.contains("READY") && table.contains("UP-TO-DATE"), "{table}");
+    assert!(
+        table.starts_with("NAME") && table.contains("READY") && table.contains("UP-TO-DATE"),
+        "{table}"
+    );
 }
 
 #[test]
 fn a_second_run_on_the_same_data_dir_is_refused() {
     let c = Cluster::start();
     let out = Command::new(env!("CARGO_BIN_EXE_kmicro"))
-        .args(["run", "--bind-address", "127.0.0.1", "--https-listen-port", &common::free_port().to_string(), "--data-dir"])
+        .args([
+            "run",
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+            &common::free_port().to_string(),
+            "--data-dir",
+        ])
         .arg(&c.data_dir)
         .output()
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("another kmicro is already running"), "{stderr}");
+    assert!(
+        stderr.contains("another kmicro is already running"),
+        "{stderr}"
+    );
     c.ok(&["get", "ns", "default"]);
 }
 
@@ -214,8 +304,217 @@ fn anonymous_requests_get_401_but_health_and_version_are_public() {
     assert_eq!(curl("/api", &[]), "401");
     assert_eq!(curl("/version", &[]), "200");
     assert_eq!(curl("/readyz", &[]), "200");
-    assert_eq!(curl("/api/v1/namespaces", &["-H", "Authorization: Bearer wrong"]), "401");
+    assert_eq!(
+        curl("/api/v1/namespaces", &["-H", "Authorization: Bearer wrong"]),
+        "401"
+    );
     let tokens = std::fs::read_to_string(c.data_dir.join("server/tokens.csv")).unwrap();
-    let token = tokens.lines().find(|l| !l.starts_with('#') && !l.is_empty()).unwrap().split(',').next().unwrap();
-    assert_eq!(curl("/api/v1/namespaces", &["-H", &format!("Authorization: Bearer {token}")]), "200");
+    let token = tokens
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap();
+    assert_eq!(
+        curl(
+            "/api/v1/namespaces",
+            &["-H", &format!("Authorization: Bearer {token}")]
+        ),
+        "200"
+    );
+}
+
+/// Raw HTTP: every error is a `Status` with kube's code and reason.
+#[test]
+fn http_errors_are_status_objects_with_the_right_code() {
+    let c = Cluster::start();
+    let tokens = std::fs::read_to_string(c.data_dir.join("server/tokens.csv")).unwrap();
+    let token = tokens
+        .lines()
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .to_string();
+    let request = |method: &str,
+                   path: &str,
+                   content_type: &str,
+                   body: Option<&[u8]>|
+     -> (String, serde_json::Value) {
+        let mut cmd = Command::new("curl");
+        cmd.args([
+            "-sk",
+            "-X",
+            method,
+            "-w",
+            "\n%{http_code}",
+            "-H",
+            &format!("Authorization: Bearer {token}"),
+            "-H",
+            &format!("Content-Type: {content_type}"),
+        ]);
+        if let Some(body) = body {
+            let file = c.data_dir.with_extension("body");
+            std::fs::write(&file, body).unwrap();
+            cmd.arg("--data-binary").arg(format!("@{}", file.display()));
+        }
+        let out = cmd.arg(format!("{}{path}", c.url())).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap();
+        (
+            code.to_string(),
+            serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        )
+    };
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let bad_match = format!("{cms}?resourceVersion=1&resourceVersionMatch=Bogus");
+    let bad_label = format!("{cms}?labelSelector=a%20in%20(");
+    let bad_field = format!("{cms}?fieldSelector=spec.nope%3Dx");
+    /// Method, path, content type, body, expected code, expected reason.
+    type Case<'a> = (&'a str, &'a str, &'a str, Option<Vec<u8>>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            "GET",
+            "/api/v1/nothing-here",
+            "application/json",
+            None,
+            "404",
+            "NotFound",
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/default/configmaps/missing",
+            "application/json",
+            None,
+            "404",
+            "NotFound",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/default/configmaps/x",
+            "application/json",
+            Some(b"{}".to_vec()),
+            "405",
+            "MethodNotAllowed",
+        ),
+        (
+            "POST",
+            cms,
+            "application/json",
+            Some(b"{not json".to_vec()),
+            "400",
+            "BadRequest",
+        ),
+        (
+            "POST",
+            cms,
+            "application/vnd.kubernetes.protobuf",
+            Some(b"k8s\0".to_vec()),
+            "415",
+            "UnsupportedMediaType",
+        ),
+        (
+            "POST",
+            cms,
+            "application/json",
+            Some(br#"{"metadata":{"name":"UPPER"}}"#.to_vec()),
+            "422",
+            "Invalid",
+        ),
+        (
+            "POST",
+            cms,
+            "application/json",
+            Some(vec![b' '; 4 * 1024 * 1024]),
+            "413",
+            "RequestEntityTooLarge",
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/nope/configmaps",
+            "application/json",
+            Some(br#"{"metadata":{"name":"x"}}"#.to_vec()),
+            "404",
+            "NotFound",
+        ),
+        (
+            "GET",
+            &bad_match,
+            "application/json",
+            None,
+            "400",
+            "BadRequest",
+        ),
+        (
+            "GET",
+            &bad_label,
+            "application/json",
+            None,
+            "400",
+            "BadRequest",
+        ),
+        (
+            "GET",
+            &bad_field,
+            "application/json",
+            None,
+            "400",
+            "BadRequest",
+        ),
+        (
+            "DELETE",
+            "/api/v1/namespaces/default",
+            "application/json",
+            None,
+            "403",
+            "Forbidden",
+        ),
+    ];
+    for (method, path, content_type, body, code, reason) in cases {
+        let (got_code, status) = request(method, path, content_type, body.as_deref());
+        assert_eq!(got_code, code, "{method} {path}: {status}");
+        assert_eq!(status["kind"], "Status", "{method} {path}: {status}");
+        assert_eq!(status["reason"], reason, "{method} {path}: {status}");
+        assert_eq!(status["code"].as_u64().unwrap().to_string(), code);
+    }
+    // Nothing was written by any of them.
+    let (_, list) = request("GET", cms, "application/json", None);
+    assert_eq!(list["items"].as_array().unwrap().len(), 0, "{list}");
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_a_restart_keeps_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let port = common::free_port();
+    let mut c = Cluster::start_in(&data_dir, port);
+    c.ok_stdin(&["create", "--validate=false", "-f", "-"], CONFIGMAP);
+    let pid = c.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = c.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kmicro did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "a clean stop exits 0: {status:?}");
+    drop(c);
+    let c = Cluster::start_in(&data_dir, port);
+    assert_eq!(
+        c.ok(&["get", "cm", "settings", "-o", "jsonpath={.data.color}"]),
+        "blue"
+    );
 }

@@ -10,7 +10,10 @@ const PYTHON: &str = "/opt/kmicro-test-tools/venv/bin/python";
 #[test]
 fn python_client_lists_watches_creates_patches_and_conflicts() {
     let cluster = common::Cluster::start();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/python_client.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/clients/python_client.py"
+    );
     let out = Command::new(PYTHON)
         .arg(script)
         .env("KUBECONFIG", &cluster.kubeconfig)

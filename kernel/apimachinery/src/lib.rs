@@ -9,6 +9,7 @@
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
 
+mod quantity;
 pub mod registry;
 pub mod rules;
 pub mod selector;

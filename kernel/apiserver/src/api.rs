@@ -1,11 +1,11 @@
 //! One request, end to end: route, authenticate, authorize, read the body, dispatch, answer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use kmicro_pki::TokenFile;
 use serde_json::json;
@@ -17,11 +17,16 @@ use crate::handlers::{self, Ctx};
 use crate::query::Query;
 use crate::render::Format;
 use crate::response::{self, Body};
-use crate::route::{self, Route, RouteError};
+use crate::route::{self, Route, RouteError, Verb};
 use crate::storage::Storage;
 
 /// The largest request body accepted (kube-apiserver's limit).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// Read requests served at once before 429 (kube-apiserver's `--max-requests-inflight`).
+const MAX_READS_IN_FLIGHT: usize = 400;
+/// Writes served at once before 429 (`--max-mutating-requests-inflight`).
+const MAX_WRITES_IN_FLIGHT: usize = 200;
 
 /// The API: storage plus the server's identity settings.
 pub struct Api {
@@ -29,6 +34,8 @@ pub struct Api {
     tokens: Option<TokenFile>,
     server_address: String,
     ready: AtomicBool,
+    reads_in_flight: AtomicUsize,
+    writes_in_flight: AtomicUsize,
 }
 
 impl Api {
@@ -39,6 +46,8 @@ impl Api {
             tokens,
             server_address,
             ready: AtomicBool::new(false),
+            reads_in_flight: AtomicUsize::new(0),
+            writes_in_flight: AtomicUsize::new(0),
         }
     }
 
@@ -53,7 +62,11 @@ impl Api {
     }
 
     /// Answers one request. `cert_user` is who the connection's client certificate names.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, cert_user: Option<User>) -> Response<Body> {
+    pub async fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        cert_user: Option<User>,
+    ) -> Response<Body> {
         let method = req.method().clone();
         let path = req.uri().path().to_string();
         let started = std::time::Instant::now();
@@ -65,12 +78,22 @@ impl Api {
         resp
     }
 
-    async fn route_and_run(&self, req: Request<Incoming>, cert_user: Option<User>) -> ApiResult<Response<Body>> {
+    async fn route_and_run(
+        &self,
+        req: Request<Incoming>,
+        cert_user: Option<User>,
+    ) -> ApiResult<Response<Body>> {
+        // The body is read before anything can fail: an answer sent while a request body is
+        // still arriving is lost on some HTTP/2 clients.
+        let (parts, body) = req.into_parts();
+        let body = read_body(body).await;
+        let req = Request::from_parts(parts, ());
         let query = Query::parse(req.uri().query())?;
-        let route = route::route(req.method(), req.uri().path(), query.watch).map_err(|e| match e {
-            RouteError::NotFound => ApiError::path_not_found(),
-            RouteError::MethodNotAllowed => ApiError::method_not_allowed(),
-        })?;
+        let route =
+            route::route(req.method(), req.uri().path(), query.watch).map_err(|e| match e {
+                RouteError::NotFound => ApiError::path_not_found(),
+                RouteError::MethodNotAllowed => ApiError::method_not_allowed(),
+            })?;
         match &route {
             Route::Version => return Ok(response::json(StatusCode::OK, &version())),
             Route::Health(check) => return Ok(self.health(check)),
@@ -86,53 +109,118 @@ impl Api {
             .to_string();
         let aggregated = discovery::wants_aggregated(&accept);
         match route {
-            Route::CoreVersions if aggregated => Ok(response::json_with_type(StatusCode::OK, &discovery::aggregated(true), discovery::AGGREGATED_V2)),
-            Route::CoreVersions => Ok(response::json(StatusCode::OK, &discovery::core_versions(&self.server_address))),
-            Route::CoreResources => Ok(response::json(StatusCode::OK, &discovery::resource_list("", "v1"))),
-            Route::Groups if aggregated => Ok(response::json_with_type(StatusCode::OK, &discovery::aggregated(false), discovery::AGGREGATED_V2)),
+            Route::CoreVersions if aggregated => Ok(response::json_with_type(
+                StatusCode::OK,
+                &discovery::aggregated(true),
+                discovery::AGGREGATED_V2,
+            )),
+            Route::CoreVersions => Ok(response::json(
+                StatusCode::OK,
+                &discovery::core_versions(&self.server_address),
+            )),
+            Route::CoreResources => Ok(response::json(
+                StatusCode::OK,
+                &discovery::resource_list("", "v1"),
+            )),
+            Route::Groups if aggregated => Ok(response::json_with_type(
+                StatusCode::OK,
+                &discovery::aggregated(false),
+                discovery::AGGREGATED_V2,
+            )),
             Route::Groups => Ok(response::json(StatusCode::OK, &discovery::groups())),
             Route::Group(g) => discovery::group_document(&g)
                 .map(|doc| response::json(StatusCode::OK, &doc))
                 .ok_or_else(ApiError::path_not_found),
-            Route::GroupResources(g, v) => Ok(response::json(StatusCode::OK, &discovery::resource_list(&g, &v))),
+            Route::GroupResources(g, v) => Ok(response::json(
+                StatusCode::OK,
+                &discovery::resource_list(&g, &v),
+            )),
             Route::Resource(rr) => {
                 auth::authorize(&user, &rr)?;
-                let (parts, body) = req.into_parts();
-                let body = read_body(body).await?;
+                let _slot = self.admit(rr.verb)?;
                 let ctx = Ctx {
                     storage: &self.storage,
                     rr: &rr,
                     query: &query,
-                    headers: &parts.headers,
+                    headers: req.headers(),
                     format: Format::from_accept(&accept),
                 };
-                handlers::dispatch(&ctx, body).await
+                handlers::dispatch(&ctx, body?).await
             }
             Route::Version | Route::Health(_) => Err(ApiError::path_not_found()),
         }
     }
 
+    /// Takes an in-flight slot for a request (watches are long-running and exempt), or
+    /// refuses it with 429 when the server is saturated.
+    fn admit(&self, verb: Verb) -> ApiResult<Option<InFlight<'_>>> {
+        let (counter, limit) = match verb {
+            Verb::Watch => return Ok(None),
+            Verb::Get | Verb::List => (&self.reads_in_flight, MAX_READS_IN_FLIGHT),
+            _ => (&self.writes_in_flight, MAX_WRITES_IN_FLIGHT),
+        };
+        if counter.fetch_add(1, Ordering::SeqCst) >= limit {
+            counter.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+            ));
+        }
+        Ok(Some(InFlight(counter)))
+    }
+
     fn health(&self, check: &str) -> Response<Body> {
         let ready = self.ready.load(Ordering::SeqCst);
         if check.starts_with("readyz") && !ready {
-            return response::text(StatusCode::SERVICE_UNAVAILABLE, "[-]kmicro-bootstrap failed: not finished\nreadyz check failed");
+            return response::text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "[-]kmicro-bootstrap failed: not finished\nreadyz check failed",
+            );
         }
         response::text(StatusCode::OK, "ok")
     }
 }
 
-/// Reads a request body, refusing more than [`MAX_BODY`] bytes with 413.
-async fn read_body(body: Incoming) -> ApiResult<Bytes> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
+/// An in-flight slot, released on drop.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Reads a request body. More than [`MAX_BODY`] bytes is 413; the excess is read and
+/// discarded (up to a bound) so the client still sees the answer.
+async fn read_body(mut body: Incoming) -> ApiResult<Bytes> {
+    let mut buf = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        total += data.len();
+        if total <= MAX_BODY {
+            buf.extend_from_slice(&data);
+        } else if total > DISCARD_LIMIT {
+            break;
+        }
+    }
+    if total > MAX_BODY {
+        return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestEntityTooLarge",
             "the server has received a request that is too large",
-        )),
-        Err(err) => Err(ApiError::bad_request(format!("reading the request body: {err}"))),
+        ));
     }
+    Ok(Bytes::from(buf))
 }
+
+/// How much of an oversized body is read (and dropped) before giving up on the client.
+const DISCARD_LIMIT: usize = 64 * MAX_BODY;
 
 /// `/version`: Kubernetes 1.35 with a `+kmicro` suffix.
 fn version() -> serde_json::Value {

@@ -35,7 +35,11 @@ pub const MASTERS: &str = "system:masters";
 
 /// Authenticates a request: the connection's client certificate wins; otherwise a bearer
 /// token. `Ok(None)` means anonymous; a presented but unknown token is 401.
-pub fn authenticate(cert_user: Option<&User>, headers: &HeaderMap, tokens: Option<&TokenFile>) -> Result<Option<User>, ApiError> {
+pub fn authenticate(
+    cert_user: Option<&User>,
+    headers: &HeaderMap,
+    tokens: Option<&TokenFile>,
+) -> Result<Option<User>, ApiError> {
     if let Some(user) = cert_user {
         return Ok(Some(user.clone()));
     }
@@ -45,7 +49,10 @@ pub fn authenticate(cert_user: Option<&User>, headers: &HeaderMap, tokens: Optio
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty());
     match (token, tokens) {
@@ -120,8 +127,14 @@ mod tests {
         let admin = User::new("system:admin".into(), vec![MASTERS.into()]);
         let mut headers = HeaderMap::new();
         headers.insert(header::AUTHORIZATION, "Bearer nope".parse().unwrap());
-        assert_eq!(authenticate(Some(&admin), &headers, None).unwrap(), Some(admin.clone()));
-        assert_eq!(authenticate(None, &headers, None).unwrap_err().code, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            authenticate(Some(&admin), &headers, None).unwrap(),
+            Some(admin.clone())
+        );
+        assert_eq!(
+            authenticate(None, &headers, None).unwrap_err().code,
+            StatusCode::UNAUTHORIZED
+        );
         assert_eq!(authenticate(None, &HeaderMap::new(), None).unwrap(), None);
     }
 }

@@ -8,7 +8,8 @@ use crate::object;
 use crate::storage::Storage;
 
 /// The namespaces every cluster has.
-pub const DEFAULT_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const DEFAULT_NAMESPACES: &[&str] =
+    &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// Creates the default namespaces that are missing.
 pub async fn ensure_defaults(storage: &Storage) -> ApiResult<()> {

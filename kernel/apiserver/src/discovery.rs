@@ -4,13 +4,16 @@ use kmicro_apimachinery::registry::{self, BUILTIN, ResourceInfo, VERBS};
 use serde_json::{Value, json};
 
 /// The content type that tells kubectl the answer is aggregated discovery.
-pub const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// Whether the Accept header asks for aggregated discovery (v2).
 pub fn wants_aggregated(accept: &str) -> bool {
     accept.split(',').any(|part| {
         let part = part.replace(' ', "");
-        part.contains("g=apidiscovery.k8s.io") && part.contains("v=v2") && part.contains("as=APIGroupDiscoveryList")
+        part.contains("g=apidiscovery.k8s.io")
+            && part.contains("v=v2")
+            && part.contains("as=APIGroupDiscoveryList")
     })
 }
 
@@ -31,7 +34,10 @@ pub fn groups() -> Value {
 
 /// `/apis/<group>`, or `None` when the group is not served.
 pub fn group_document(name: &str) -> Option<Value> {
-    non_core_groups().into_iter().find(|g| *g == name).map(group)
+    non_core_groups()
+        .into_iter()
+        .find(|g| *g == name)
+        .map(group)
 }
 
 fn non_core_groups() -> Vec<&'static str> {
@@ -56,9 +62,16 @@ fn group(name: &'static str) -> Value {
 
 /// `/api/v1` or `/apis/<group>/<version>`: the resources of one group-version.
 pub fn resource_list(group: &str, version: &str) -> Value {
-    let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let group_version = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     let mut resources = Vec::new();
-    for r in BUILTIN.iter().filter(|r| r.group == group && r.version == version) {
+    for r in BUILTIN
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
         let mut entry = json!({
             "name": r.plural,
             "singularName": r.singular,
@@ -102,10 +115,20 @@ struct Subresource {
 fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
     let mut out = Vec::new();
     if r.status {
-        out.push(Subresource { name: "status", kind: r.kind, group: None, version: r.version });
+        out.push(Subresource {
+            name: "status",
+            kind: r.kind,
+            group: None,
+            version: r.version,
+        });
     }
     if r.scale {
-        out.push(Subresource { name: "scale", kind: "Scale", group: Some("autoscaling"), version: "v1" });
+        out.push(Subresource {
+            name: "scale",
+            kind: "Scale",
+            group: Some("autoscaling"),
+            version: "v1",
+        });
     }
     out
 }
@@ -178,18 +201,45 @@ mod tests {
     #[test]
     fn deployments_scale_is_discoverable() {
         let apps = resource_list("apps", "v1");
-        let names: Vec<&str> = apps["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> = apps["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
         assert!(names.contains(&"deployments/scale"));
         let agg = aggregated(false);
-        let apps = agg["items"].as_array().unwrap().iter().find(|g| g["metadata"]["name"] == "apps").unwrap();
-        let deploy = apps["versions"][0]["resources"].as_array().unwrap().iter().find(|r| r["resource"] == "deployments").unwrap();
-        assert!(deploy["subresources"].as_array().unwrap().iter().any(|s| s["subresource"] == "scale"));
+        let apps = agg["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| g["metadata"]["name"] == "apps")
+            .unwrap();
+        let deploy = apps["versions"][0]["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["resource"] == "deployments")
+            .unwrap();
+        assert!(
+            deploy["subresources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["subresource"] == "scale")
+        );
     }
 
     #[test]
     fn accept_negotiation() {
-        assert!(wants_aggregated("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"));
+        assert!(wants_aggregated(
+            "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
+        ));
         assert!(!wants_aggregated("application/json"));
-        assert!(aggregated(true)["items"][0]["metadata"].get("name").is_none());
+        assert!(
+            aggregated(true)["items"][0]["metadata"]
+                .get("name")
+                .is_none()
+        );
     }
 }

@@ -40,7 +40,11 @@ impl ApiError {
 
     /// 404 NotFound for a path that is not an API endpoint.
     pub fn path_not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     /// 404 NotFound for an object.
@@ -135,7 +139,9 @@ impl ApiError {
         Self::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/json-patch+json (got {content_type})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/json-patch+json (got {content_type})"
+            ),
         )
     }
 
@@ -183,7 +189,10 @@ pub fn qualified(resource: &ResourceInfo) -> String {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Compacted { requested, compact_revision } => Self::expired(format!(
+            StoreError::Compacted {
+                requested,
+                compact_revision,
+            } => Self::expired(format!(
                 "The resourceVersion for the provided request is too old: {requested} has been compacted (oldest retained: {compact_revision})"
             )),
             StoreError::FutureRevision { requested, current } => Self::new(

@@ -19,6 +19,7 @@ pub mod response;
 pub mod route;
 pub mod server;
 pub mod storage;
+pub mod watch_cache;
 
 pub use api::Api;
 pub use server::Server;

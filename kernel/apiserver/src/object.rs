@@ -43,7 +43,10 @@ pub fn parse_resource_version(rv: &str) -> Result<i64, String> {
 
 /// Sets `metadata.resourceVersion`.
 pub fn set_resource_version(obj: &mut Value, revision: i64) {
-    meta_mut(obj).insert("resourceVersion".into(), Value::String(revision.to_string()));
+    meta_mut(obj).insert(
+        "resourceVersion".into(),
+        Value::String(revision.to_string()),
+    );
 }
 
 /// Whether the object is being deleted (has a deletionTimestamp).
@@ -58,13 +61,21 @@ pub fn finalizers(obj: &Value) -> Vec<String> {
     obj.get("metadata")
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 /// Now, as kube's RFC 3339 timestamps with second precision.
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now().round(jiff::Unit::Second).unwrap_or_else(|_| jiff::Timestamp::now()).strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .round(jiff::Unit::Second)
+        .unwrap_or_else(|_| jiff::Timestamp::now())
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// Copies `kind` and `apiVersion` onto an object read from storage that lacks them.

@@ -56,7 +56,11 @@ impl Query {
                 "dryRun" => match value.as_str() {
                     "All" => q.dry_run = true,
                     "" => {}
-                    other => return Err(ApiError::bad_request(format!("Invalid dry run value: {other:?}; the only supported value is \"All\""))),
+                    other => {
+                        return Err(ApiError::bad_request(format!(
+                            "Invalid dry run value: {other:?}; the only supported value is \"All\""
+                        )));
+                    }
                 },
                 "gracePeriodSeconds" => q.grace_period_seconds = Some(number(&key, &value)?),
                 "propagationPolicy" => q.propagation_policy = Some(value),
@@ -73,7 +77,9 @@ fn boolean(key: &str, value: &str) -> ApiResult<bool> {
     match value {
         "true" | "1" | "" => Ok(true),
         "false" | "0" => Ok(false),
-        other => Err(ApiError::bad_request(format!("invalid value for {key}: {other:?}"))),
+        other => Err(ApiError::bad_request(format!(
+            "invalid value for {key}: {other:?}"
+        ))),
     }
 }
 
@@ -99,15 +105,13 @@ fn decode(s: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h * 16 + l);
-                        i += 2;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b => out.push(b),
         }
         i += 1;

@@ -19,7 +19,10 @@ impl Format {
     /// Chooses from the Accept header: a Table when any accepted media range asks for one.
     pub fn from_accept(accept: &str) -> Self {
         let table = accept.split(',').any(|range| {
-            let params: Vec<String> = range.split(';').map(|p| p.trim().replace(' ', "")).collect();
+            let params: Vec<String> = range
+                .split(';')
+                .map(|p| p.trim().replace(' ', ""))
+                .collect();
             params.iter().any(|p| p == "as=Table")
                 && params.iter().any(|p| p == "g=meta.k8s.io")
                 && params.iter().any(|p| p == "v=v1" || p == "v=v1beta1")
@@ -74,7 +77,12 @@ pub fn object(r: &ResourceInfo, obj: Value, format: Format, query: &Query) -> Va
         Format::Object => obj,
         Format::Table => {
             let rv = obj["metadata"]["resourceVersion"].clone();
-            let mut t = table::table(r, std::slice::from_ref(&obj), include(query), jiff::Timestamp::now());
+            let mut t = table::table(
+                r,
+                std::slice::from_ref(&obj),
+                include(query),
+                jiff::Timestamp::now(),
+            );
             t["metadata"] = json!({"resourceVersion": rv});
             t
         }

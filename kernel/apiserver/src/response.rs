@@ -28,7 +28,11 @@ pub fn json(status: StatusCode, value: &Value) -> Response<Body> {
 }
 
 /// A JSON response with an explicit content type (aggregated discovery needs its own).
-pub fn json_with_type(status: StatusCode, value: &Value, content_type: &'static str) -> Response<Body> {
+pub fn json_with_type(
+    status: StatusCode,
+    value: &Value,
+    content_type: &'static str,
+) -> Response<Body> {
     let bytes = serde_json::to_vec(value).unwrap_or_else(|_| b"{}".to_vec());
     let mut resp = Response::new(full(bytes));
     *resp.status_mut() = status;
@@ -51,6 +55,10 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 /// The `Status` response of an error.
 pub fn error(err: &ApiError) -> Response<Body> {
     let mut resp = json(err.code, &err.to_status());
+    if err.code == StatusCode::TOO_MANY_REQUESTS {
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
     if err.code == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -87,11 +87,18 @@ pub enum RouteError {
 
 /// Routes `path` (no query) for `method`; `watch` is the `watch` query parameter.
 pub fn route(method: &Method, path: &str, watch: bool) -> Result<Route, RouteError> {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segments: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
     match segments.as_slice() {
         ["version"] => Ok(Route::Version),
         [first, rest @ ..] if matches!(*first, "healthz" | "livez" | "readyz") => {
-            Ok(Route::Health(format!("{first}{}", rest.iter().map(|s| format!("/{s}")).collect::<String>())))
+            Ok(Route::Health(format!(
+                "{first}{}",
+                rest.iter().map(|s| format!("/{s}")).collect::<String>()
+            )))
         }
         ["api"] => Ok(Route::CoreVersions),
         ["api", "v1"] => Ok(Route::CoreResources),
@@ -100,7 +107,10 @@ pub fn route(method: &Method, path: &str, watch: bool) -> Result<Route, RouteErr
         ["apis", group] => Ok(Route::Group((*group).to_string())),
         ["apis", group, version] => {
             if registry::group_versions().contains(&(*group, *version)) {
-                Ok(Route::GroupResources((*group).to_string(), (*version).to_string()))
+                Ok(Route::GroupResources(
+                    (*group).to_string(),
+                    (*version).to_string(),
+                ))
             } else {
                 Err(RouteError::NotFound)
             }
@@ -110,10 +120,18 @@ pub fn route(method: &Method, path: &str, watch: bool) -> Result<Route, RouteErr
     }
 }
 
-fn resource_route(method: &Method, group: &str, version: &str, rest: &[&str], watch: bool) -> Result<Route, RouteError> {
+fn resource_route(
+    method: &Method,
+    group: &str,
+    version: &str,
+    rest: &[&str],
+    watch: bool,
+) -> Result<Route, RouteError> {
     // `namespaces/<ns>/<resource>…` unless it is the namespace object itself.
     let (namespace, rest) = match rest {
-        ["namespaces", ns, resource, tail @ ..] if !(group.is_empty() && matches!(*resource, "status" | "finalize")) => {
+        ["namespaces", ns, resource, tail @ ..]
+            if !(group.is_empty() && matches!(*resource, "status" | "finalize")) =>
+        {
             (Some((*ns).to_string()), {
                 let mut v = vec![*resource];
                 v.extend_from_slice(tail);
@@ -131,7 +149,9 @@ fn resource_route(method: &Method, group: &str, version: &str, rest: &[&str], wa
     let resource = registry::find(group, version, plural).ok_or(RouteError::NotFound)?;
     // A cluster-scoped resource never has a namespace; a namespaced one is addressed without a
     // namespace only to list or watch across all namespaces (checked below).
-    if !resource.namespaced && namespace.is_some() || resource.namespaced && namespace.is_none() && name.is_some() {
+    if !resource.namespaced && namespace.is_some()
+        || resource.namespaced && namespace.is_none() && name.is_some()
+    {
         return Err(RouteError::NotFound);
     }
     match subresource.as_deref() {
@@ -155,7 +175,13 @@ fn resource_route(method: &Method, group: &str, version: &str, rest: &[&str], wa
     if resource.namespaced && namespace.is_none() && !matches!(verb, Verb::List | Verb::Watch) {
         return Err(RouteError::NotFound);
     }
-    Ok(Route::Resource(ResourceRequest { resource, namespace, name, subresource, verb }))
+    Ok(Route::Resource(ResourceRequest {
+        resource,
+        namespace,
+        name,
+        subresource,
+        verb,
+    }))
 }
 
 #[cfg(test)]
@@ -172,32 +198,90 @@ mod tests {
     #[test]
     fn namespaced_and_cluster_paths() {
         let r = resource(Method::GET, "/api/v1/namespaces/default/pods/web");
-        assert_eq!((r.resource.plural, r.namespace.as_deref(), r.name.as_deref(), r.verb), ("pods", Some("default"), Some("web"), Verb::Get));
+        assert_eq!(
+            (
+                r.resource.plural,
+                r.namespace.as_deref(),
+                r.name.as_deref(),
+                r.verb
+            ),
+            ("pods", Some("default"), Some("web"), Verb::Get)
+        );
         let r = resource(Method::GET, "/api/v1/pods");
         assert_eq!((r.namespace, r.verb), (None, Verb::List));
         let r = resource(Method::GET, "/api/v1/namespaces/kube-system");
-        assert_eq!((r.resource.plural, r.name.as_deref()), ("namespaces", Some("kube-system")));
+        assert_eq!(
+            (r.resource.plural, r.name.as_deref()),
+            ("namespaces", Some("kube-system"))
+        );
         let r = resource(Method::PUT, "/api/v1/namespaces/kube-system/status");
-        assert_eq!((r.resource.plural, r.subresource.as_deref()), ("namespaces", Some("status")));
-        let r = resource(Method::PATCH, "/apis/apps/v1/namespaces/default/deployments/web/scale");
-        assert_eq!((r.subresource.as_deref(), r.verb), (Some("scale"), Verb::Patch));
+        assert_eq!(
+            (r.resource.plural, r.subresource.as_deref()),
+            ("namespaces", Some("status"))
+        );
+        let r = resource(
+            Method::PATCH,
+            "/apis/apps/v1/namespaces/default/deployments/web/scale",
+        );
+        assert_eq!(
+            (r.subresource.as_deref(), r.verb),
+            (Some("scale"), Verb::Patch)
+        );
         let r = resource(Method::DELETE, "/api/v1/namespaces/default/configmaps");
         assert_eq!(r.verb, Verb::DeleteCollection);
     }
 
     #[test]
     fn refusals() {
-        assert_eq!(route(&Method::GET, "/api/v1/namespaces/default/nodes/n1", false), Err(RouteError::NotFound));
-        assert_eq!(route(&Method::GET, "/api/v1/namespaces/default/pods/web/scale", false), Err(RouteError::NotFound));
-        assert_eq!(route(&Method::GET, "/apis/nope/v1/things", false), Err(RouteError::NotFound));
-        assert_eq!(route(&Method::POST, "/api/v1/namespaces/default/pods/web", false), Err(RouteError::MethodNotAllowed));
-        assert_eq!(route(&Method::GET, "/api/v1/namespaces/default/pods/web/log/extra", false), Err(RouteError::NotFound));
+        assert_eq!(
+            route(&Method::GET, "/api/v1/namespaces/default/nodes/n1", false),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(
+            route(
+                &Method::GET,
+                "/api/v1/namespaces/default/pods/web/scale",
+                false
+            ),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(
+            route(&Method::GET, "/apis/nope/v1/things", false),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(
+            route(&Method::POST, "/api/v1/namespaces/default/pods/web", false),
+            Err(RouteError::MethodNotAllowed)
+        );
+        assert_eq!(
+            route(
+                &Method::GET,
+                "/api/v1/namespaces/default/pods/web/log/extra",
+                false
+            ),
+            Err(RouteError::NotFound)
+        );
     }
 
     #[test]
     fn watch_and_discovery() {
-        assert_eq!(route(&Method::GET, "/api/v1/namespaces/default/pods", true).map(|r| matches!(r, Route::Resource(ResourceRequest { verb: Verb::Watch, .. }))), Ok(true));
-        assert_eq!(route(&Method::GET, "/apis/apps/v1", false), Ok(Route::GroupResources("apps".into(), "v1".into())));
-        assert_eq!(route(&Method::GET, "/readyz", false), Ok(Route::Health("readyz".into())));
+        assert_eq!(
+            route(&Method::GET, "/api/v1/namespaces/default/pods", true).map(|r| matches!(
+                r,
+                Route::Resource(ResourceRequest {
+                    verb: Verb::Watch,
+                    ..
+                })
+            )),
+            Ok(true)
+        );
+        assert_eq!(
+            route(&Method::GET, "/apis/apps/v1", false),
+            Ok(Route::GroupResources("apps".into(), "v1".into()))
+        );
+        assert_eq!(
+            route(&Method::GET, "/readyz", false),
+            Ok(Route::Health("readyz".into()))
+        );
     }
 }

@@ -22,9 +22,17 @@ pub struct Server {
 
 impl Server {
     /// Binds `addr`.
-    pub async fn bind(addr: SocketAddr, tls: Arc<rustls::ServerConfig>, api: Arc<Api>) -> std::io::Result<Self> {
+    pub async fn bind(
+        addr: SocketAddr,
+        tls: Arc<rustls::ServerConfig>,
+        api: Arc<Api>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
-        Ok(Self { listener, acceptor: TlsAcceptor::from(tls), api })
+        Ok(Self {
+            listener,
+            acceptor: TlsAcceptor::from(tls),
+            api,
+        })
     }
 
     /// The address actually bound (useful with port 0).

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::object;
+use crate::watch_cache::{WatchCache, WatchCaches};
 
 /// An object as read from the store.
 #[derive(Clone, Debug)]
@@ -59,6 +60,7 @@ pub struct ListOptions {
 pub struct Storage {
     store: Arc<dyn Store>,
     event_leases: EventLeases,
+    watch_caches: WatchCaches,
 }
 
 impl Storage {
@@ -66,6 +68,7 @@ impl Storage {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             event_leases: EventLeases::new(store.clone()),
+            watch_caches: WatchCaches::new(store.clone()),
             store,
         }
     }
@@ -75,40 +78,90 @@ impl Storage {
         &self.store
     }
 
+    /// The shared watch of a resource.
+    pub async fn watch_cache(&self, r: &'static ResourceInfo) -> ApiResult<Arc<WatchCache>> {
+        self.watch_caches.get(r).await
+    }
+
     /// Reads one object.
-    pub async fn get(&self, r: &ResourceInfo, ns: Option<&str>, name: &str) -> ApiResult<Option<Stored>> {
+    pub async fn get(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+    ) -> ApiResult<Option<Stored>> {
         let kv = self.store.get(r.key(ns, name).as_bytes()).await?;
         kv.map(|kv| decode(r, &kv)).transpose()
     }
 
     /// Creates an object if its key is free. Events get a one-hour lease.
-    pub async fn create(&self, r: &ResourceInfo, ns: Option<&str>, name: &str, obj: &Value) -> ApiResult<Write> {
+    pub async fn create(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        obj: &Value,
+    ) -> ApiResult<Write> {
         let key = r.key(ns, name);
-        let lease = if r.kind == "Event" { self.event_leases.lease().await? } else { 0 };
+        let lease = if r.kind == "Event" {
+            self.event_leases.lease().await?
+        } else {
+            0
+        };
         let bytes = encode(obj)?;
         match self.store.create(key.as_bytes(), &bytes, lease).await? {
             CasOutcome::Written(rev) => Ok(Write::Done(stored(obj.clone(), rev))),
-            CasOutcome::Conflict(current) => Ok(Write::Conflict(current.map(|kv| decode(r, &kv)).transpose()?)),
+            CasOutcome::Conflict(current) => Ok(Write::Conflict(
+                current.map(|kv| decode(r, &kv)).transpose()?,
+            )),
         }
     }
 
     /// Replaces an object if it is still at `revision`.
-    pub async fn update(&self, r: &ResourceInfo, ns: Option<&str>, name: &str, obj: &Value, revision: Revision) -> ApiResult<Write> {
+    pub async fn update(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        obj: &Value,
+        revision: Revision,
+    ) -> ApiResult<Write> {
         let key = r.key(ns, name);
-        let lease = if r.kind == "Event" { self.event_leases.lease().await? } else { 0 };
+        let lease = if r.kind == "Event" {
+            self.event_leases.lease().await?
+        } else {
+            0
+        };
         let bytes = encode(obj)?;
-        match self.store.update(key.as_bytes(), &bytes, revision, lease).await? {
+        match self
+            .store
+            .update(key.as_bytes(), &bytes, revision, lease)
+            .await?
+        {
             CasOutcome::Written(rev) => Ok(Write::Done(stored(obj.clone(), rev))),
-            CasOutcome::Conflict(current) => Ok(Write::Conflict(current.map(|kv| decode(r, &kv)).transpose()?)),
+            CasOutcome::Conflict(current) => Ok(Write::Conflict(
+                current.map(|kv| decode(r, &kv)).transpose()?,
+            )),
         }
     }
 
     /// Deletes an object if it is still at `revision`.
-    pub async fn delete(&self, r: &ResourceInfo, ns: Option<&str>, name: &str, revision: Revision) -> ApiResult<Write> {
+    pub async fn delete(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        revision: Revision,
+    ) -> ApiResult<Write> {
         let key = r.key(ns, name);
         match self.store.delete_if(key.as_bytes(), revision).await? {
-            CasOutcome::Written(rev) => Ok(Write::Done(Stored { obj: Value::Null, revision: rev })),
-            CasOutcome::Conflict(current) => Ok(Write::Conflict(current.map(|kv| decode(r, &kv)).transpose()?)),
+            CasOutcome::Written(rev) => Ok(Write::Done(Stored {
+                obj: Value::Null,
+                revision: rev,
+            })),
+            CasOutcome::Conflict(current) => Ok(Write::Conflict(
+                current.map(|kv| decode(r, &kv)).transpose()?,
+            )),
         }
     }
 
@@ -132,12 +185,19 @@ impl Storage {
         let mut items = Vec::new();
         let mut remaining = None;
         loop {
-            let mut req = RangeRequest::new(KeyRange::Range { start: start.clone(), end: end.clone() })
-                .at_revision(revision);
+            let mut req = RangeRequest::new(KeyRange::Range {
+                start: start.clone(),
+                end: end.clone(),
+            })
+            .at_revision(revision);
             if opts.limit > 0 {
                 req = req.with_limit(opts.limit - items.len() + usize::from(filtered) * opts.limit);
             }
-            let resp = self.store.range(req).await.map_err(|e| continue_error(e, opts))?;
+            let resp = self
+                .store
+                .range(req)
+                .await
+                .map_err(|e| continue_error(e, opts))?;
             if revision == 0 {
                 revision = resp.revision;
             }
@@ -151,18 +211,33 @@ impl Storage {
                 if opts.limit > 0 && items.len() == opts.limit {
                     let more = i + 1 < page_len || resp.more;
                     if !more {
-                        return Ok(Page { items, revision, continue_token: None, remaining: None });
+                        return Ok(Page {
+                            items,
+                            revision,
+                            continue_token: None,
+                            remaining: None,
+                        });
                     }
                     let after = &kv.key[prefix.len()..];
                     if !filtered {
                         remaining = Some(resp.count - (i as i64 + 1));
                     }
                     let token = encode_continue(revision, after);
-                    return Ok(Page { items, revision, continue_token: Some(token), remaining });
+                    return Ok(Page {
+                        items,
+                        revision,
+                        continue_token: Some(token),
+                        remaining,
+                    });
                 }
             }
             if !resp.more {
-                return Ok(Page { items, revision, continue_token: None, remaining: None });
+                return Ok(Page {
+                    items,
+                    revision,
+                    continue_token: None,
+                    remaining: None,
+                });
             }
             let last = resp.kvs.last().map(|kv| kv.key.clone()).unwrap_or_default();
             start = last;
@@ -238,14 +313,18 @@ const LEASE_REUSE: Duration = Duration::from_secs(60);
 
 impl EventLeases {
     fn new(store: Arc<dyn Store>) -> Self {
-        Self { store, current: Mutex::new(None) }
+        Self {
+            store,
+            current: Mutex::new(None),
+        }
     }
 
     async fn lease(&self) -> ApiResult<LeaseId> {
-        if let Some((id, granted)) = *self.current.lock().unwrap_or_else(PoisonError::into_inner) {
-            if granted.elapsed() < LEASE_REUSE {
-                return Ok(id);
-            }
+        let reusable = *self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((id, granted)) = reusable
+            && granted.elapsed() < LEASE_REUSE
+        {
+            return Ok(id);
         }
         let id = self.store.lease_grant(EVENT_TTL + LEASE_REUSE).await?;
         *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some((id, Instant::now()));
@@ -260,7 +339,10 @@ mod tests {
     #[test]
     fn continue_tokens_round_trip_and_reject_garbage() {
         let token = encode_continue(42, b"web-1");
-        assert_eq!(decode_continue(&token).unwrap(), (42, "web-1\0".to_string()));
+        assert_eq!(
+            decode_continue(&token).unwrap(),
+            (42, "web-1\0".to_string())
+        );
         assert!(decode_continue("not base64!").is_err());
         let no_rv = base64::engine::general_purpose::URL_SAFE.encode(r#"{"start":"x"}"#);
         assert!(decode_continue(&no_rv).is_err());

@@ -19,7 +19,11 @@ pub struct Cluster {
 
 /// A free loopback port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Cluster {
@@ -74,13 +78,22 @@ impl Cluster {
             .env("KUBECACHEDIR", &self.cache_dir)
             .arg("--cache-dir")
             .arg(&self.cache_dir)
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("run kubectl");
         if let Some(input) = stdin {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
         }
         child.wait_with_output().unwrap()
     }
@@ -88,21 +101,35 @@ impl Cluster {
     /// Runs kubectl and returns stdout, failing the test if kubectl fails.
     pub fn ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(out.status.success(), "kubectl {args:?} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Runs kubectl with stdin and returns stdout, failing the test if kubectl fails.
     pub fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
         let out = self.kubectl_with_stdin(args, Some(stdin));
-        assert!(out.status.success(), "kubectl {args:?} failed:\n{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kubectl {args:?} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// Runs kubectl expecting failure; returns stderr.
     pub fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
         let out = self.kubectl_with_stdin(args, stdin);
-        assert!(!out.status.success(), "kubectl {args:?} should have failed:\n{}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} should have failed:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
@@ -128,7 +155,14 @@ impl Drop for Cluster {
 /// Starts `kmicro run` without waiting.
 pub fn spawn(data_dir: &Path, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_kmicro"))
-        .args(["run", "--bind-address", "127.0.0.1", "--https-listen-port", &port.to_string(), "--data-dir"])
+        .args([
+            "run",
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+            &port.to_string(),
+            "--data-dir",
+        ])
         .arg(data_dir)
         .env("KMICRO_LOG_LEVEL", "warn")
         .stdout(Stdio::null())

@@ -74,7 +74,8 @@ pub struct RedbStats {
 
 /// The embedded store: a redb file with etcd semantics.
 pub struct RedbStore {
-    db: Arc<Database>,
+    /// Taken out by [`RedbStore::close`], so the file is released once readers finish.
+    db: std::sync::Mutex<Option<Arc<Database>>>,
     writer: mpsc::Sender<Message>,
     writer_thread: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     expiry: JoinHandle<()>,
@@ -112,7 +113,7 @@ impl RedbStore {
             .map_err(|e| StoreError::backend("starting the store writer", e))?;
         let expiry = leases::spawn_expiry(leases.clone(), tx.clone());
         Ok(Self {
-            db,
+            db: std::sync::Mutex::new(Some(db)),
             writer: tx,
             writer_thread: std::sync::Mutex::new(Some(writer_thread)),
             expiry,
@@ -121,10 +122,23 @@ impl RedbStore {
         })
     }
 
+    /// The open database, or `Closed`.
+    fn database(&self) -> Result<Arc<Database>> {
+        self.db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(StoreError::Closed)
+    }
+
     /// Commits everything queued, stops the writer and releases the file (once no watch
     /// stream still holds it). Later requests fail with [`StoreError::Closed`].
     pub async fn close(&self) -> Result<()> {
         self.expiry.abort();
+        self.db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         let _ = self.writer.send(Message::Shutdown).await;
         let thread = self
             .writer_thread
@@ -173,7 +187,7 @@ impl RedbStore {
         &self,
         read: impl FnOnce(&redb::ReadTransaction) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let db = self.db.clone();
+        let db = self.database()?;
         tokio::task::spawn_blocking(move || {
             let rtx = db.begin_read().ctx("starting a read")?;
             read(&rtx)
@@ -230,7 +244,7 @@ impl Store for RedbStore {
                 compact_revision: revs.compact,
             });
         }
-        Ok(watch::stream(self.db.clone(), req, start, sub))
+        Ok(watch::stream(self.database()?, req, start, sub))
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {

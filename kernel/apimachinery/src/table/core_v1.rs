@@ -4,11 +4,11 @@
 
 use serde_json::Value;
 
-use super::quantity::canonical;
 use super::util::{
     age, arr_at, bool_at, format_labels, int_at, map_at, map_len, name, sorted_set, str_at,
 };
 use super::{AGE, Column, NAME, Printer, docs};
+use crate::quantity::canonical_json as canonical;
 
 /// The printer of a core/v1 resource in this group of printers.
 pub(crate) fn printer(plural: &str) -> Option<&'static Printer> {

@@ -20,7 +20,7 @@ mod events;
 mod networking;
 mod others;
 mod pod;
-mod quantity;
+
 mod storage;
 mod util;
 

@@ -2,9 +2,9 @@
 
 use serde_json::Value;
 
-use super::quantity::canonical;
 use super::util::{annotation, arr_at, at, deleting, name, opt_bool, opt_str, str_at};
 use super::{AGE, Column, NAME, Printer, docs};
+use crate::quantity::canonical_json as canonical;
 
 /// The printer of a core/v1 volume resource.
 pub(crate) fn printer(plural: &str) -> Option<&'static Printer> {

@@ -44,26 +44,38 @@ impl DeleteOptions {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(opts);
         }
-        let body: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
+        let body: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
         if let Some(g) = body.get("gracePeriodSeconds").and_then(Value::as_i64) {
             opts.grace_period_seconds = Some(g);
         }
         if let Some(p) = body.get("propagationPolicy").and_then(Value::as_str) {
             opts.propagation_policy = Some(p.to_string());
         }
-        if body.get("orphanDependents").and_then(Value::as_bool) == Some(true) && opts.propagation_policy.is_none() {
+        if body.get("orphanDependents").and_then(Value::as_bool) == Some(true)
+            && opts.propagation_policy.is_none()
+        {
             opts.propagation_policy = Some("Orphan".into());
         }
         if let Some(pre) = body.get("preconditions") {
             opts.precondition_uid = pre.get("uid").and_then(Value::as_str).map(String::from);
-            opts.precondition_rv = pre.get("resourceVersion").and_then(Value::as_str).map(String::from);
+            opts.precondition_rv = pre
+                .get("resourceVersion")
+                .and_then(Value::as_str)
+                .map(String::from);
         }
-        if body.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All")) {
+        if body
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|v| v == "All"))
+        {
             opts.dry_run = true;
         }
         match opts.propagation_policy.as_deref() {
             None | Some("Orphan" | "Background" | "Foreground") => Ok(opts),
-            Some(other) => Err(ApiError::bad_request(format!("unsupported propagationPolicy {other:?}; supported: Orphan, Background, Foreground"))),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "unsupported propagationPolicy {other:?}; supported: Orphan, Background, Foreground"
+            ))),
         }
     }
 }
@@ -76,7 +88,10 @@ pub(super) async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "Forbidden",
-            format!("namespaces \"{}\" is forbidden: this namespace may not be deleted", ctx.name()),
+            format!(
+                "namespaces \"{}\" is forbidden: this namespace may not be deleted",
+                ctx.name()
+            ),
         ));
     }
     for _ in 0..RETRIES {
@@ -91,7 +106,13 @@ pub(super) async fn delete(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
 }
 
 /// One attempt; `None` when the object changed and the caller should retry.
-async fn delete_once(ctx: &Ctx<'_>, r: &ResourceInfo, name: &str, current: Stored, opts: &DeleteOptions) -> ApiResult<Option<Value>> {
+async fn delete_once(
+    ctx: &Ctx<'_>,
+    r: &ResourceInfo,
+    name: &str,
+    current: Stored,
+    opts: &DeleteOptions,
+) -> ApiResult<Option<Value>> {
     let ns = ctx.namespace();
     let mut obj = current.obj.clone();
     let mut finalizers = object::finalizers(&obj);
@@ -100,10 +121,11 @@ async fn delete_once(ctx: &Ctx<'_>, r: &ResourceInfo, name: &str, current: Store
         Some("Foreground") => Some("foregroundDeletion"),
         _ => None,
     };
-    if let Some(f) = add {
-        if !finalizers.iter().any(|x| x == f) && !object::is_terminating(&obj) {
-            finalizers.push(f.to_string());
-        }
+    if let Some(f) = add
+        && !finalizers.iter().any(|x| x == f)
+        && !object::is_terminating(&obj)
+    {
+        finalizers.push(f.to_string());
     }
     let grace = pod_grace_period(r, &obj, opts);
     if finalizers.is_empty() && grace.is_none() {
@@ -126,7 +148,10 @@ async fn delete_once(ctx: &Ctx<'_>, r: &ResourceInfo, name: &str, current: Store
         let when = jiff::Timestamp::now()
             .checked_add(jiff::SignedDuration::from_secs(grace_secs))
             .unwrap_or_else(|_| jiff::Timestamp::now());
-        meta.insert("deletionTimestamp".into(), json!(when.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()));
+        meta.insert(
+            "deletionTimestamp".into(),
+            json!(when.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        );
         meta.insert("deletionGracePeriodSeconds".into(), json!(grace_secs));
         if !finalizers.is_empty() {
             meta.insert("finalizers".into(), json!(finalizers));
@@ -138,7 +163,11 @@ async fn delete_once(ctx: &Ctx<'_>, r: &ResourceInfo, name: &str, current: Store
     if opts.dry_run {
         return Ok(Some(obj));
     }
-    match ctx.storage.update(r, ns, name, &obj, current.revision).await? {
+    match ctx
+        .storage
+        .update(r, ns, name, &obj, current.revision)
+        .await?
+    {
         Write::Done(stored) => Ok(Some(stored.obj)),
         Write::Conflict(None) => Err(ApiError::not_found(r, name)),
         Write::Conflict(Some(_)) => Ok(None),
@@ -151,8 +180,13 @@ fn pod_grace_period(r: &ResourceInfo, obj: &Value, opts: &DeleteOptions) -> Opti
     if r.kind != "Pod" || !r.group.is_empty() {
         return None;
     }
-    let scheduled = obj["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
-    let finished = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+    let scheduled = obj["spec"]["nodeName"]
+        .as_str()
+        .is_some_and(|n| !n.is_empty());
+    let finished = matches!(
+        obj["status"]["phase"].as_str(),
+        Some("Succeeded" | "Failed")
+    );
     let grace = opts
         .grace_period_seconds
         .or_else(|| obj["spec"]["terminationGracePeriodSeconds"].as_i64())
@@ -160,21 +194,35 @@ fn pod_grace_period(r: &ResourceInfo, obj: &Value, opts: &DeleteOptions) -> Opti
     (scheduled && !finished && grace > 0).then_some(grace)
 }
 
-fn check_preconditions(r: &ResourceInfo, name: &str, current: &Stored, opts: &DeleteOptions) -> ApiResult<()> {
+fn check_preconditions(
+    r: &ResourceInfo,
+    name: &str,
+    current: &Stored,
+    opts: &DeleteOptions,
+) -> ApiResult<()> {
     if let Some(uid) = &opts.precondition_uid {
         let actual = object::meta_str(&current.obj, "uid").unwrap_or("");
         if uid != actual {
-            return Err(ApiError::conflict(r, name, &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}")));
-        }
-    }
-    if let Some(rv) = &opts.precondition_rv {
-        if *rv != current.revision.to_string() {
             return Err(ApiError::conflict(
                 r,
                 name,
-                &format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", current.revision),
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                ),
             ));
         }
+    }
+    if let Some(rv) = &opts.precondition_rv
+        && *rv != current.revision.to_string()
+    {
+        return Err(ApiError::conflict(
+            r,
+            name,
+            &format!(
+                "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                current.revision
+            ),
+        ));
     }
     Ok(())
 }
@@ -189,7 +237,10 @@ async fn delete_namespace_contents(ctx: &Ctx<'_>, ns: &str) -> ApiResult<()> {
         .collect();
     ctx.storage
         .store()
-        .txn(Txn { success: ops, ..Txn::default() })
+        .txn(Txn {
+            success: ops,
+            ..Txn::default()
+        })
         .await?;
     Ok(())
 }
@@ -202,7 +253,13 @@ pub(super) async fn delete_collection(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<R
     let prefix = r.namespace_prefix(ctx.namespace());
     let page = ctx
         .storage
-        .list(r, &prefix, &ListOptions::default(), &|obj| selectors.matches(obj), true)
+        .list(
+            r,
+            &prefix,
+            &ListOptions::default(),
+            &|obj| selectors.matches(obj),
+            true,
+        )
         .await?;
     let mut deleted = Vec::new();
     for obj in page.items {

@@ -54,7 +54,13 @@ impl Ctx<'_> {
         self.headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            })
             .unwrap_or_default()
     }
 
@@ -65,8 +71,10 @@ impl Ctx<'_> {
             None => LabelSelector::parse("").map_err(|e| ApiError::bad_request(e.to_string()))?,
         };
         let field = match &self.query.field_selector {
-            Some(s) => FieldSelector::parse(s, self.resource()).map_err(|e| ApiError::bad_request(e.to_string()))?,
-            None => FieldSelector::parse("", self.resource()).map_err(|e| ApiError::bad_request(e.to_string()))?,
+            Some(s) => FieldSelector::parse(s, self.resource())
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
+            None => FieldSelector::parse("", self.resource())
+                .map_err(|e| ApiError::bad_request(e.to_string()))?,
         };
         Ok(Selectors { label, field })
     }
@@ -109,7 +117,10 @@ pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<B
 
 /// A JSON answer of an object (or its Table).
 pub(crate) fn answer(ctx: &Ctx<'_>, status: StatusCode, obj: Value) -> Response<Body> {
-    response::json(status, &crate::render::object(ctx.resource(), obj, ctx.format, ctx.query))
+    response::json(
+        status,
+        &crate::render::object(ctx.resource(), obj, ctx.format, ctx.query),
+    )
 }
 
 /// Parses the JSON object body of a create or update, refusing other media types with 415.
@@ -125,5 +136,7 @@ pub(crate) fn parse_body(body: &[u8]) -> ApiResult<Value> {
     if body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("couldn't decode the request body as JSON: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("couldn't decode the request body as JSON: {e}"))
+    })
 }

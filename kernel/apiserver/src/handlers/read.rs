@@ -27,16 +27,22 @@ pub(super) async fn list_revision(ctx: &Ctx<'_>) -> ApiResult<i64> {
         Some(rv) => parse_resource_version(rv).map_err(ApiError::bad_request)?,
     };
     if q.continue_token.is_some() && rv != 0 {
-        return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
+        return Err(ApiError::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
     }
     match q.resource_version_match.as_deref() {
-        Some("Exact") if rv == 0 => Err(ApiError::bad_request("resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"0\"")),
+        Some("Exact") if rv == 0 => Err(ApiError::bad_request(
+            "resourceVersionMatch \"Exact\" is forbidden for resourceVersion \"0\"",
+        )),
         Some("Exact") => Ok(rv),
         None | Some("") | Some("NotOlderThan") => {
             wait_for_revision(ctx, rv).await?;
             Ok(0)
         }
-        Some(other) => Err(ApiError::bad_request(format!("unsupported resourceVersionMatch {other:?}"))),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "unsupported resourceVersionMatch {other:?}"
+        ))),
     }
 }
 
@@ -49,7 +55,10 @@ async fn wait_for_revision(ctx: &Ctx<'_>, rv: i64) -> ApiResult<()> {
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(ApiError::from(kmicro_store::StoreError::FutureRevision { requested: rv, current }));
+            return Err(ApiError::from(kmicro_store::StoreError::FutureRevision {
+                requested: rv,
+                current,
+            }));
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -66,7 +75,13 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     let prefix = ctx.resource().namespace_prefix(ctx.namespace());
     let page = ctx
         .storage
-        .list(ctx.resource(), &prefix, &opts, &|obj| selectors.matches(obj), !selectors.is_empty())
+        .list(
+            ctx.resource(),
+            &prefix,
+            &opts,
+            &|obj| selectors.matches(obj),
+            !selectors.is_empty(),
+        )
         .await?;
     let body = render::list(
         ctx.resource(),

@@ -22,10 +22,10 @@ pub(super) async fn get(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
 pub(super) async fn update(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
     let scale = object_body(ctx, body)?;
     let current = get_current(ctx).await?;
-    if let Some(rv) = object::resource_version(&scale) {
-        if rv.map_err(ApiError::bad_request)? != current.revision {
-            return Err(ApiError::stale(ctx.resource(), ctx.name()));
-        }
+    if let Some(rv) = object::resource_version(&scale)
+        && rv.map_err(ApiError::bad_request)? != current.revision
+    {
+        return Err(ApiError::stale(ctx.resource(), ctx.name()));
     }
     set_replicas(ctx, &current, &scale).await
 }
@@ -49,11 +49,16 @@ async fn set_replicas(ctx: &Ctx<'_>, current: &Stored, scale: &Value) -> ApiResu
     let replicas = match scale["spec"]["replicas"].as_i64() {
         Some(n) if (0..=i64::from(i32::MAX)).contains(&n) => n,
         other => {
-            let shown = other.map_or_else(|| scale["spec"]["replicas"].to_string(), |n| n.to_string());
+            let shown =
+                other.map_or_else(|| scale["spec"]["replicas"].to_string(), |n| n.to_string());
             return Err(ApiError::invalid(
                 ctx.resource(),
                 ctx.name(),
-                vec![Cause::invalid("spec.replicas", &shown, "must be greater than or equal to 0")],
+                vec![Cause::invalid(
+                    "spec.replicas",
+                    &shown,
+                    "must be greater than or equal to 0",
+                )],
             ));
         }
     };

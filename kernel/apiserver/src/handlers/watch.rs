@@ -1,6 +1,12 @@
 //! watch: a chunked stream of `{"type","object"}` lines, from a resourceVersion or with the
 //! current objects first, filtered by selectors, with bookmarks and a timeout.
+//!
+//! Events come from the resource's shared [`WatchCache`](crate::watch_cache::WatchCache)
+//! whenever it still holds everything after the requested revision, else from a store watch
+//! of this watcher's own. Either way they arrive as shared [`CachedEvent`]s, and in JSON the
+//! object's bytes, serialized once, are sent to every watcher without copying.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +16,9 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::Frame;
 use kmicro_apimachinery::registry::ResourceInfo;
-use kmicro_store::{EventKind, KeyRange, Store, WatchRequest};
+use kmicro_store::{EventKind, KeyRange, Revision, WatchRequest, WatchStream};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
 use super::{Ctx, Selectors};
 use crate::error::{ApiError, ApiResult};
@@ -20,7 +26,8 @@ use crate::object::parse_resource_version;
 use crate::query::Query;
 use crate::render::{self, Format};
 use crate::response::Body;
-use crate::storage::{ListOptions, decode};
+use crate::storage::ListOptions;
+use crate::watch_cache::CachedEvent;
 
 /// How often an idle watch that allows bookmarks gets one.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
@@ -28,23 +35,72 @@ const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
 /// timeout); clients re-watch from their last resourceVersion.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 
+/// Where a watcher's events come from.
+enum Source {
+    /// The shared cache: a backlog, then the broadcast.
+    Cache(
+        VecDeque<Arc<CachedEvent>>,
+        broadcast::Receiver<Arc<CachedEvent>>,
+    ),
+    /// A store watch of its own.
+    Store(
+        &'static ResourceInfo,
+        WatchStream,
+        VecDeque<Arc<CachedEvent>>,
+    ),
+}
+
+impl Source {
+    /// The next event; `None` when the source ended (the client re-watches).
+    async fn next(&mut self) -> Option<Result<Arc<CachedEvent>, ApiError>> {
+        match self {
+            Source::Cache(backlog, rx) => {
+                if let Some(event) = backlog.pop_front() {
+                    return Some(Ok(event));
+                }
+                rx.recv().await.ok().map(Ok)
+            }
+            Source::Store(r, stream, pending) => loop {
+                if let Some(event) = pending.pop_front() {
+                    return Some(Ok(event));
+                }
+                match stream.next().await? {
+                    Ok(resp) => pending.extend(
+                        resp.events
+                            .into_iter()
+                            .filter_map(|e| crate::watch_cache::cached(r, e))
+                            .map(Arc::new),
+                    ),
+                    Err(err) => return Some(Err(err.into())),
+                }
+            },
+        }
+    }
+}
+
+/// What one watcher selects.
+struct Filter {
+    key: KeyRange,
+    after: Revision,
+    selectors: Selectors,
+}
+
 /// Everything the streaming task owns.
 struct Watch {
-    store: Arc<dyn Store>,
     resource: &'static ResourceInfo,
-    selectors: Selectors,
+    filter: Filter,
     format: Format,
     query: Query,
     tx: mpsc::Sender<Bytes>,
     /// The resourceVersion of the last thing sent.
-    last_rv: i64,
+    last_rv: Revision,
 }
 
 /// GET …?watch=true
 pub(super) async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     let r = ctx.resource();
     let selectors = ctx.selectors()?;
-    let range = match ctx.rr.name.as_deref() {
+    let key = match ctx.rr.name.as_deref() {
         Some(name) => KeyRange::key(r.key(ctx.namespace(), name)),
         None => KeyRange::prefix(r.namespace_prefix(ctx.namespace())),
     };
@@ -53,69 +109,103 @@ pub(super) async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
         Some(rv) => Some(parse_resource_version(rv).map_err(ApiError::bad_request)?),
     };
     let send_initial = ctx.query.send_initial_events.unwrap_or(rv.is_none());
-    let (initial, start) = match rv {
-        Some(rv) if !send_initial => (Vec::new(), rv + 1),
+    let cache = ctx.storage.watch_cache(r).await?;
+    let (initial, after) = match rv {
+        Some(rv) if !send_initial => (Vec::new(), rv),
         _ => {
-            let prefix = match &range {
-                KeyRange::Key(key) => String::from_utf8_lossy(key).into_owned(),
-                _ => r.namespace_prefix(ctx.namespace()),
-            };
+            let prefix = r.namespace_prefix(ctx.namespace());
+            let name = ctx.rr.name.clone();
             let page = ctx
                 .storage
-                .list(r, &prefix, &ListOptions::default(), &|obj| selectors.matches(obj), true)
+                .list(
+                    r,
+                    &prefix,
+                    &ListOptions::default(),
+                    &|obj| {
+                        selectors.matches(obj)
+                            && name.as_deref().is_none_or(|n| obj["metadata"]["name"] == n)
+                    },
+                    true,
+                )
                 .await?;
-            let items = match &range {
-                KeyRange::Key(_) => page.items.into_iter().filter(|o| o["metadata"]["name"] == ctx.name()).collect(),
-                _ => page.items,
-            };
-            (items, page.revision + 1)
+            (page.items, page.revision)
         }
     };
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let source = match cache.subscribe(after) {
+        Some(sub) => Source::Cache(sub.backlog.into(), sub.rx),
+        None => match ctx
+            .storage
+            .store()
+            .watch(WatchRequest::new(key.clone()).from_revision(after + 1))
+            .await
+        {
+            Ok(stream) => Source::Store(r, stream, VecDeque::new()),
+            Err(err) => return Ok(error_stream(ApiError::from(err))),
+        },
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
     let mut w = Watch {
-        store: ctx.storage.store().clone(),
         resource: r,
-        selectors,
+        filter: Filter {
+            key,
+            after,
+            selectors,
+        },
         format: ctx.format,
         query: ctx.query.clone(),
         tx,
-        last_rv: start - 1,
+        last_rv: after,
     };
-    let request = WatchRequest::new(range).from_revision(start);
-    tokio::spawn(async move { w.run(initial, request).await });
+    tokio::spawn(async move { w.run(initial, source).await });
+    Ok(stream_response(rx))
+}
 
+/// A 200 answer whose body is the lines sent on `rx`.
+fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
     let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|bytes| (Ok::<_, std::io::Error>(Frame::data(bytes)), rx))
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, std::io::Error>(Frame::data(bytes)), rx))
     });
     let mut resp = Response::new(BodyExt::boxed(StreamBody::new(stream)));
     *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(resp)
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// A watch that only reports `err` (as kube-apiserver does for a compacted start).
+fn error_stream(err: ApiError) -> Response<Body> {
+    let (tx, rx) = mpsc::channel::<Bytes>(1);
+    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": err.to_status()}))
+        .unwrap_or_default();
+    line.push(b'\n');
+    let _ = tx.try_send(Bytes::from(line));
+    stream_response(rx)
 }
 
 impl Watch {
-    async fn run(&mut self, initial: Vec<Value>, request: WatchRequest) {
-        let timeout = self.query.timeout_seconds.map_or(DEFAULT_TIMEOUT, Duration::from_secs);
+    async fn run(&mut self, initial: Vec<Value>, mut source: Source) {
+        let timeout = self
+            .query
+            .timeout_seconds
+            .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         for obj in initial {
-            if !self.send("ADDED", obj).await {
+            let json = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default());
+            if !self.send("ADDED", &obj, &json).await {
                 return;
             }
         }
-        if self.query.send_initial_events == Some(true) && self.query.allow_watch_bookmarks {
-            let end = self.bookmark(true);
-            if !self.send_raw(end).await {
-                return;
-            }
+        if self.query.send_initial_events == Some(true)
+            && self.query.allow_watch_bookmarks
+            && !self.send_value(self.bookmark(true)).await
+        {
+            return;
         }
-        let mut events = match self.store.watch(request).await {
-            Ok(events) => events,
-            Err(err) => {
-                self.send_error(ApiError::from(err)).await;
-                return;
-            }
-        };
         let mut bookmarks = tokio::time::interval(BOOKMARK_EVERY);
         bookmarks.tick().await;
         loop {
@@ -123,21 +213,18 @@ impl Watch {
                 _ = &mut deadline => return,
                 _ = self.tx.closed() => return,
                 _ = bookmarks.tick(), if self.query.allow_watch_bookmarks => {
-                    let b = self.bookmark(false);
-                    if !self.send_raw(b).await {
+                    if !self.send_value(self.bookmark(false)).await {
                         return;
                     }
                 }
-                next = events.next() => match next {
-                    Some(Ok(resp)) => {
-                        for event in resp.events {
-                            if !self.forward(event).await {
-                                return;
-                            }
+                next = source.next() => match next {
+                    Some(Ok(event)) => {
+                        if !self.forward(&event).await {
+                            return;
                         }
                     }
                     Some(Err(err)) => {
-                        self.send_error(ApiError::from(err)).await;
+                        let _ = self.send_value(json!({"type": "ERROR", "object": err.to_status()})).await;
                         return;
                     }
                     None => return,
@@ -146,49 +233,56 @@ impl Watch {
         }
     }
 
-    /// Sends a store event as the watch event a client of these selectors should see.
-    async fn forward(&mut self, event: kmicro_store::Event) -> bool {
-        let r = self.resource;
-        let prev = event.prev_kv.as_ref().and_then(|kv| decode(r, kv).ok()).map(|s| s.obj);
-        let prev_matched = prev.as_ref().is_some_and(|p| self.selectors.matches(p));
-        match event.kind {
-            EventKind::Put => {
-                let Ok(stored) = decode(r, &event.kv) else { return true };
-                let now_matches = self.selectors.matches(&stored.obj);
-                let kind = match (prev_matched, now_matches) {
-                    (true, true) => "MODIFIED",
-                    (false, true) => "ADDED",
-                    (true, false) => "DELETED",
-                    (false, false) => return true,
-                };
-                self.send(kind, stored.obj).await
-            }
-            EventKind::Delete => match prev {
-                Some(mut obj) if prev_matched => {
-                    crate::object::set_resource_version(&mut obj, event.kv.mod_revision);
-                    self.send("DELETED", obj).await
-                }
-                _ => true,
-            },
+    /// Sends an event as the watch event a client of this filter should see.
+    async fn forward(&mut self, event: &CachedEvent) -> bool {
+        if event.revision <= self.filter.after || !self.filter.key.contains(&event.key) {
+            return true;
         }
+        let selectors = &self.filter.selectors;
+        let prev_matched = event.prev.as_ref().is_some_and(|p| selectors.matches(p));
+        let kind = match event.kind {
+            EventKind::Put => match (prev_matched, selectors.matches(&event.obj)) {
+                (true, true) => "MODIFIED",
+                (false, true) => "ADDED",
+                (true, false) => "DELETED",
+                (false, false) => return true,
+            },
+            EventKind::Delete if prev_matched => "DELETED",
+            EventKind::Delete => return true,
+        };
+        self.send(kind, &event.obj, &event.json).await
     }
 
-    async fn send(&mut self, kind: &str, obj: Value) -> bool {
-        if let Some(rv) = obj["metadata"]["resourceVersion"].as_str().and_then(|s| s.parse().ok()) {
+    /// Sends one event; `json` is `obj` serialized, shared rather than copied.
+    async fn send(&mut self, kind: &str, obj: &Value, json: &Bytes) -> bool {
+        if let Some(rv) = obj["metadata"]["resourceVersion"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+        {
             self.last_rv = rv;
         }
-        let object = render::object(self.resource, obj, self.format, &self.query);
-        self.send_raw(json!({"type": kind, "object": object})).await
+        match self.format {
+            Format::Object => {
+                let head = Bytes::from(format!("{{\"type\":\"{kind}\",\"object\":"));
+                for part in [head, json.clone(), Bytes::from_static(b"}\n")] {
+                    if self.tx.send(part).await.is_err() {
+                        return false;
+                    }
+                }
+                true
+            }
+            Format::Table => {
+                let table = render::object(self.resource, obj.clone(), self.format, &self.query);
+                self.send_value(json!({"type": kind, "object": table}))
+                    .await
+            }
+        }
     }
 
-    async fn send_raw(&self, event: Value) -> bool {
+    async fn send_value(&self, event: Value) -> bool {
         let mut line = serde_json::to_vec(&event).unwrap_or_default();
         line.push(b'\n');
         self.tx.send(Bytes::from(line)).await.is_ok()
-    }
-
-    async fn send_error(&self, err: ApiError) {
-        let _ = self.send_raw(json!({"type": "ERROR", "object": err.to_status()})).await;
     }
 
     fn bookmark(&self, initial_events_end: bool) -> Value {

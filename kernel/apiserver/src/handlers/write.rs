@@ -22,7 +22,9 @@ pub(super) async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
     check_type(r, &mut obj)?;
     check_namespace(ctx, &mut obj)?;
     if object::resource_version(&obj).is_some() {
-        return Err(ApiError::bad_request("resourceVersion should not be set on objects to be created"));
+        return Err(ApiError::bad_request(
+            "resourceVersion should not be set on objects to be created",
+        ));
     }
     resolve_name(r, &mut obj)?;
     let name = object::name(&obj).to_string();
@@ -109,7 +111,11 @@ impl Patch {
         match self {
             Patch::Merge(p) => json_patch::merge(&mut out, p),
             Patch::Json(p) => json_patch::patch(&mut out, p).map_err(|e| {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", format!("the JSON patch could not be applied: {e}"))
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Invalid",
+                    format!("the JSON patch could not be applied: {e}"),
+                )
             })?,
         }
         Ok(out)
@@ -128,7 +134,11 @@ pub(super) async fn get_current(ctx: &Ctx<'_>) -> ApiResult<Stored> {
 /// protected depending on the subresource, generation bumped on spec changes, validated,
 /// compare-and-swapped at `current`'s revision. An object being deleted whose last finalizer
 /// goes away is deleted.
-pub(super) async fn replace(ctx: &Ctx<'_>, current: &Stored, new: Value) -> ApiResult<(StatusCode, Value)> {
+pub(super) async fn replace(
+    ctx: &Ctx<'_>,
+    current: &Stored,
+    new: Value,
+) -> ApiResult<(StatusCode, Value)> {
     let r = ctx.resource();
     let name = ctx.name();
     let mut new = match ctx.rr.subresource.as_deref() {
@@ -142,7 +152,11 @@ pub(super) async fn replace(ctx: &Ctx<'_>, current: &Stored, new: Value) -> ApiR
         return Ok((StatusCode::OK, new));
     }
     if object::is_terminating(&new) && object::finalizers(&new).is_empty() {
-        return match ctx.storage.delete(r, ctx.namespace(), name, current.revision).await? {
+        return match ctx
+            .storage
+            .delete(r, ctx.namespace(), name, current.revision)
+            .await?
+        {
             Write::Done(_) => Ok((StatusCode::OK, new)),
             Write::Conflict(_) => Err(ApiError::stale(r, name)),
         };
@@ -150,7 +164,11 @@ pub(super) async fn replace(ctx: &Ctx<'_>, current: &Stored, new: Value) -> ApiR
     if without_rv(&new) == without_rv(&current.obj) {
         return Ok((StatusCode::OK, current.obj.clone()));
     }
-    match ctx.storage.update(r, ctx.namespace(), name, &new, current.revision).await? {
+    match ctx
+        .storage
+        .update(r, ctx.namespace(), name, &new, current.revision)
+        .await?
+    {
         Write::Done(stored) => Ok((StatusCode::OK, stored.obj)),
         Write::Conflict(None) => Err(ApiError::not_found(r, name)),
         Write::Conflict(Some(_)) => Err(ApiError::stale(r, name)),
@@ -181,7 +199,12 @@ fn keep_server_fields(new: &mut Value, current: &Value) {
     let generation = current["metadata"]["generation"].as_i64();
     let spec_changed = new.get("spec") != current.get("spec");
     let meta = meta_mut(new);
-    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
         match current["metadata"].get(field) {
             Some(v) => meta.insert(field.into(), v.clone()),
             None => meta.remove(field),
@@ -189,7 +212,11 @@ fn keep_server_fields(new: &mut Value, current: &Value) {
     }
     meta.remove("generation");
     if let Some(generation) = generation {
-        let next = if spec_changed { generation + 1 } else { generation };
+        let next = if spec_changed {
+            generation + 1
+        } else {
+            generation
+        };
         meta.insert("generation".into(), json!(next));
     }
 }
@@ -205,7 +232,9 @@ fn prepare(r: &ResourceInfo, name: &str, result: Result<Value, RulesError>) -> A
 /// Checks (or fills in) `kind` and `apiVersion` against the endpoint.
 fn check_type(r: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
     let Some(map) = obj.as_object_mut() else {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     };
     let api_version = r.api_version();
     match map.get("apiVersion").and_then(Value::as_str) {
@@ -271,11 +300,18 @@ fn resolve_name(r: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
     if !object::name(obj).is_empty() {
         return Ok(());
     }
-    let Some(prefix) = object::meta_str(obj, "generateName").map(str::to_string).filter(|p| !p.is_empty()) else {
+    let Some(prefix) = object::meta_str(obj, "generateName")
+        .map(str::to_string)
+        .filter(|p| !p.is_empty())
+    else {
         return Err(ApiError::invalid(
             r,
             "",
-            vec![Cause::new("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")],
+            vec![Cause::new(
+                "FieldValueRequired",
+                "metadata.name",
+                "Required value: name or generateName is required",
+            )],
         ));
     };
     let name = format!("{prefix}{}", random_suffix());
@@ -287,7 +323,10 @@ fn resolve_name(r: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
 fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let bytes = uuid::Uuid::new_v4().into_bytes();
-    bytes[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    bytes[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// Sets the fields the server owns on a new object and resets what a create may not set.
@@ -296,7 +335,12 @@ fn stamp_new(r: &ResourceInfo, obj: &mut Value) {
     let meta = meta_mut(obj);
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
-    for field in ["deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "generation"] {
+    for field in [
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "selfLink",
+        "generation",
+    ] {
         meta.remove(field);
     }
     if has_spec {
@@ -308,12 +352,17 @@ fn stamp_new(r: &ResourceInfo, obj: &mut Value) {
 /// Status is written by controllers through the status subresource, never by a create
 /// (pods start Pending).
 fn reset_status_on_create(r: &ResourceInfo, obj: &mut Value) {
-    let Some(map) = obj.as_object_mut() else { return };
+    let Some(map) = obj.as_object_mut() else {
+        return;
+    };
     match (r.group, r.kind) {
         ("", "Pod") => {
             map.insert("status".into(), json!({"phase": "Pending"}));
         }
-        ("", "Node") | ("", "Namespace") | ("", "PersistentVolume") | ("", "PersistentVolumeClaim") => {}
+        ("", "Node")
+        | ("", "Namespace")
+        | ("", "PersistentVolume")
+        | ("", "PersistentVolumeClaim") => {}
         _ if r.status => {
             map.remove("status");
         }

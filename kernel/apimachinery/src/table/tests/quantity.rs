@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::table::quantity::canonical;
+use crate::quantity::canonical_json as canonical;
 
 #[test]
 fn quantities_print_in_kube_canonical_form() {

@@ -1,1 +1,0 @@
-//! Per-kind decoding, defaulting and validation (to be written).
