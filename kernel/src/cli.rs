@@ -36,6 +36,9 @@ pub enum BenchCommand {
     /// The state store: durable write throughput and watch latency, optionally against a real
     /// etcd started for the run.
     Store(bench::store::StoreBenchArgs),
+    /// The API server as clients see it: starts `kmicro run` and measures creates, lists,
+    /// watch fan-out latency and memory over its HTTPS API.
+    Api(bench::api::ApiBenchArgs),
 }
 
 /// Parses the command line, runs it, and reports errors the way users expect.
@@ -56,6 +59,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => crate::run::run(args).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args).await,
+            Command::Bench(BenchCommand::Api(args)) => bench::api::run(args).await,
         }
     });
     match result {
