@@ -518,3 +518,39 @@ fn sigterm_stops_cleanly_and_a_restart_keeps_everything() {
         "blue"
     );
 }
+
+#[test]
+fn sigterm_ends_open_watches_and_stops_promptly() {
+    let mut c = Cluster::start();
+    let mut watch = Command::new("kubectl")
+        .args(["get", "configmaps", "-w", "--cache-dir"])
+        .arg(c.data_dir.with_extension("watchcache"))
+        .env("KUBECONFIG", &c.kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = c.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = c.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "kmicro did not stop with a watch open"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let _ = watch.kill();
+    let _ = watch.wait();
+}

@@ -36,6 +36,7 @@ pub struct Api {
     ready: AtomicBool,
     reads_in_flight: AtomicUsize,
     writes_in_flight: AtomicUsize,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Api {
@@ -48,12 +49,19 @@ impl Api {
             ready: AtomicBool::new(false),
             reads_in_flight: AtomicUsize::new(0),
             writes_in_flight: AtomicUsize::new(0),
+            stopping: tokio::sync::watch::channel(false).0,
         }
     }
 
     /// The object storage.
     pub fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// Tells long-running requests (watches) to end: the server is stopping.
+    pub fn begin_shutdown(&self) {
+        self.ready.store(false, Ordering::SeqCst);
+        self.stopping.send_replace(true);
     }
 
     /// Marks the API ready (`/readyz` answers ok from then on).
@@ -144,6 +152,7 @@ impl Api {
                     query: &query,
                     headers: req.headers(),
                     format: Format::from_accept(&accept),
+                    stopping: self.stopping.subscribe(),
                 };
                 handlers::dispatch(&ctx, body?).await
             }

@@ -13,6 +13,9 @@ use tokio_rustls::TlsAcceptor;
 use crate::api::Api;
 use crate::auth::User;
 
+/// How long a stop waits for open requests to finish.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A bound HTTPS listener, ready to serve.
 pub struct Server {
     listener: TcpListener,
@@ -84,7 +87,13 @@ impl Server {
             }
         }
         drop(self.listener);
-        graceful.shutdown().await;
+        self.api.begin_shutdown();
+        if tokio::time::timeout(DRAIN, graceful.shutdown())
+            .await
+            .is_err()
+        {
+            tracing::warn!("connections still open after {DRAIN:?}; stopping anyway");
+        }
     }
 }
 

@@ -31,6 +31,8 @@ pub(crate) struct Ctx<'a> {
     pub headers: &'a HeaderMap,
     /// Object or Table answers.
     pub format: Format,
+    /// Becomes true when the server stops; long-running requests end then.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Ctx<'_> {

@@ -92,6 +92,7 @@ struct Watch {
     format: Format,
     query: Query,
     tx: mpsc::Sender<Bytes>,
+    stopping: tokio::sync::watch::Receiver<bool>,
     /// The resourceVersion of the last thing sent.
     last_rv: Revision,
 }
@@ -154,6 +155,7 @@ pub(super) async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
         format: ctx.format,
         query: ctx.query.clone(),
         tx,
+        stopping: ctx.stopping.clone(),
         last_rv: after,
     };
     tokio::spawn(async move { w.run(initial, source).await });
@@ -208,10 +210,19 @@ impl Watch {
         }
         let mut bookmarks = tokio::time::interval(BOOKMARK_EVERY);
         bookmarks.tick().await;
+        let mut stopping = self.stopping.clone();
+        if *stopping.borrow() {
+            return;
+        }
         loop {
             tokio::select! {
                 _ = &mut deadline => return,
                 _ = self.tx.closed() => return,
+                changed = stopping.changed() => {
+                    if changed.is_err() || *stopping.borrow() {
+                        return;
+                    }
+                }
                 _ = bookmarks.tick(), if self.query.allow_watch_bookmarks => {
                     if !self.send_value(self.bookmark(false)).await {
                         return;
