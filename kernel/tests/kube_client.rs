@@ -169,3 +169,70 @@ async fn watches_from_old_and_recent_versions_see_every_change_in_order() {
         assert_eq!(names, want, "every change after {from}, in order");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_lists_and_initial_watch_events_span_store_pages() {
+    let cluster = common::Cluster::start();
+    let client = client(&cluster).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    const N: usize = 1200;
+    let results = futures::stream::iter((0..N).map(|i| {
+        let cms = cms.clone();
+        async move {
+            cms.create(&PostParams::default(), &configmap(&format!("big-{i:04}")))
+                .await
+        }
+    }))
+    .buffer_unordered(16)
+    .collect::<Vec<_>>()
+    .await;
+    assert!(results.iter().all(Result::is_ok));
+
+    let all = cms.list(&ListParams::default()).await.unwrap();
+    assert_eq!(all.items.len(), N);
+    let names: Vec<String> = all
+        .items
+        .iter()
+        .map(|c| c.metadata.name.clone().unwrap())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "lists are in key order");
+
+    let mut paged = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = ListParams::default().limit(500);
+        if let Some(t) = &token {
+            params = params.continue_token(t);
+        }
+        let page = cms.list(&params).await.unwrap();
+        if paged.is_empty() {
+            assert_eq!(page.metadata.remaining_item_count, Some((N - 500) as i64));
+        }
+        paged.extend(page.items.into_iter().map(|c| c.metadata.name.unwrap()));
+        match page.metadata.continue_ {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => break,
+        }
+    }
+    assert_eq!(paged, names, "paging yields the same list");
+
+    let mut events = cms
+        .watch(&WatchParams::default().timeout(20), "0")
+        .await
+        .unwrap()
+        .boxed();
+    let mut added = 0;
+    while added < N {
+        match tokio::time::timeout(Duration::from_secs(15), events.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            WatchEvent::Added(_) => added += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

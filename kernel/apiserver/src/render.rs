@@ -1,5 +1,6 @@
 //! Answer bodies: plain objects and lists, or Tables when kubectl asks for them.
 
+use bytes::Bytes;
 use kmicro_apimachinery::registry::ResourceInfo;
 use kmicro_apimachinery::table::{self, IncludeObject};
 use serde_json::{Value, json};
@@ -39,35 +40,85 @@ fn include(query: &Query) -> IncludeObject {
     }
 }
 
-/// A list answer: `<Kind>List` or a Table.
-pub fn list(
-    r: &ResourceInfo,
-    items: Vec<Value>,
-    revision: i64,
-    continue_token: Option<String>,
-    remaining: Option<i64>,
+/// Writes a list answer (`<Kind>List` or a Table) piece by piece, so a large list is never
+/// held in memory whole. JSON members are written items first and `metadata` last, because
+/// the continue token is known only once the last item is read.
+pub struct ListWriter {
+    resource: &'static ResourceInfo,
     format: Format,
-    query: &Query,
-) -> Value {
-    let mut metadata = json!({"resourceVersion": revision.to_string()});
-    if let Some(token) = continue_token {
-        metadata["continue"] = json!(token);
-    }
-    if let Some(remaining) = remaining {
-        metadata["remainingItemCount"] = json!(remaining);
-    }
-    match format {
-        Format::Table => {
-            let mut t = table::table(r, &items, include(query), jiff::Timestamp::now());
-            t["metadata"] = metadata;
-            t
+    include: IncludeObject,
+    now: jiff::Timestamp,
+    first: bool,
+}
+
+impl ListWriter {
+    /// A writer for lists of `resource` in `format`.
+    pub fn new(resource: &'static ResourceInfo, format: Format, query: &Query) -> Self {
+        Self {
+            resource,
+            format,
+            include: include(query),
+            now: jiff::Timestamp::now(),
+            first: true,
         }
-        Format::Object => json!({
-            "kind": r.list_kind(),
-            "apiVersion": r.api_version(),
-            "metadata": metadata,
-            "items": items,
-        }),
+    }
+
+    /// The opening, up to the first item.
+    pub fn head(&self) -> Bytes {
+        let r = self.resource;
+        Bytes::from(match self.format {
+            Format::Object => format!(
+                "{{\"kind\":{},\"apiVersion\":{},\"items\":[",
+                Value::from(r.list_kind()),
+                Value::from(r.api_version())
+            ),
+            Format::Table => {
+                let columns =
+                    table::table(r, &[], self.include, self.now)["columnDefinitions"].take();
+                format!(
+                    "{{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"columnDefinitions\":{columns},\"rows\":["
+                )
+            }
+        })
+    }
+
+    /// The next items (or their rows), comma-separated from what came before.
+    pub fn items(&mut self, items: &[Value]) -> Bytes {
+        let mut out = Vec::new();
+        let mut push = |out: &mut Vec<u8>, v: &Value| {
+            if !self.first {
+                out.push(b',');
+            }
+            self.first = false;
+            let _ = serde_json::to_writer(&mut *out, v);
+        };
+        match self.format {
+            Format::Object => items.iter().for_each(|item| push(&mut out, item)),
+            Format::Table => {
+                let mut t = table::table(self.resource, items, self.include, self.now);
+                if let Value::Array(rows) = t["rows"].take() {
+                    rows.iter().for_each(|row| push(&mut out, row));
+                }
+            }
+        }
+        Bytes::from(out)
+    }
+
+    /// The closing: the list's metadata.
+    pub fn tail(
+        &self,
+        revision: i64,
+        continue_token: Option<&str>,
+        remaining: Option<i64>,
+    ) -> Bytes {
+        let mut metadata = json!({"resourceVersion": revision.to_string()});
+        if let Some(token) = continue_token {
+            metadata["continue"] = json!(token);
+        }
+        if let Some(remaining) = remaining {
+            metadata["remainingItemCount"] = json!(remaining);
+        }
+        Bytes::from(format!("],\"metadata\":{metadata}}}"))
     }
 }
 

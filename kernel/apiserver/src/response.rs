@@ -41,6 +41,19 @@ pub fn json_with_type(
     resp
 }
 
+/// A 200 JSON answer whose body is the chunks sent on `rx`, as they come.
+pub fn stream(rx: tokio::sync::mpsc::Receiver<Bytes>) -> Response<Body> {
+    let chunks = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|bytes| (Ok::<_, std::io::Error>(hyper::body::Frame::data(bytes)), rx))
+    });
+    let mut resp = Response::new(BodyExt::boxed(http_body_util::StreamBody::new(chunks)));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON));
+    resp
+}
+
 /// A plain-text response (health endpoints).
 pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     let mut resp = Response::new(full(body));

@@ -32,19 +32,6 @@ pub enum Write {
     Conflict(Option<Stored>),
 }
 
-/// One page of a list.
-#[derive(Debug)]
-pub struct Page {
-    /// Matching objects, in key order.
-    pub items: Vec<Value>,
-    /// The revision the list was read at (its resourceVersion).
-    pub revision: Revision,
-    /// The token for the next page, if the limit cut the list short.
-    pub continue_token: Option<String>,
-    /// How many objects remain after this page (only when unfiltered).
-    pub remaining: Option<i64>,
-}
-
 /// How to read a list.
 #[derive(Clone, Debug, Default)]
 pub struct ListOptions {
@@ -165,84 +152,150 @@ impl Storage {
         }
     }
 
-    /// Lists objects under `prefix` that pass `filter`, a page at a time.
-    pub async fn list(
+    /// A cursor over the objects of `r` under `prefix`, read a page at a time at one revision.
+    pub fn list_cursor(
         &self,
-        r: &ResourceInfo,
+        r: &'static ResourceInfo,
         prefix: &str,
         opts: &ListOptions,
-        filter: &(dyn Fn(&Value) -> bool + Sync),
         filtered: bool,
-    ) -> ApiResult<Page> {
-        let (mut revision, mut start) = match &opts.continue_token {
+    ) -> ApiResult<ListCursor> {
+        let (revision, start) = match &opts.continue_token {
             Some(token) => {
                 let (rev, start) = decode_continue(token)?;
                 (rev, format!("{prefix}{start}").into_bytes())
             }
             None => (opts.revision, prefix.as_bytes().to_vec()),
         };
-        let end = kmicro_store::prefix_end(prefix.as_bytes()).unwrap_or_default();
+        Ok(ListCursor {
+            store: self.store.clone(),
+            resource: r,
+            prefix: prefix.to_string(),
+            end: kmicro_store::prefix_end(prefix.as_bytes()).unwrap_or_default(),
+            start,
+            revision,
+            limit: opts.limit,
+            continuing: opts.continue_token.is_some(),
+            filtered,
+            returned: 0,
+            done: false,
+            continue_token: None,
+            remaining: None,
+        })
+    }
+
+    /// Every object under `prefix` that passes `filter` (for callers that need them all at
+    /// once; answers to clients stream through [`ListCursor`] instead).
+    pub async fn list_all(
+        &self,
+        r: &'static ResourceInfo,
+        prefix: &str,
+        filter: &(dyn Fn(&Value) -> bool + Sync),
+    ) -> ApiResult<(Vec<Value>, Revision)> {
+        let mut cursor = self.list_cursor(r, prefix, &ListOptions::default(), true)?;
         let mut items = Vec::new();
-        let mut remaining = None;
-        loop {
-            let mut req = RangeRequest::new(KeyRange::Range {
-                start: start.clone(),
-                end: end.clone(),
-            })
-            .at_revision(revision);
-            if opts.limit > 0 {
-                req = req.with_limit(opts.limit - items.len() + usize::from(filtered) * opts.limit);
-            }
-            let resp = self
-                .store
-                .range(req)
-                .await
-                .map_err(|e| continue_error(e, opts))?;
-            if revision == 0 {
-                revision = resp.revision;
-            }
-            let page_len = resp.kvs.len();
-            for (i, kv) in resp.kvs.iter().enumerate() {
-                let obj = decode(r, kv)?.obj;
-                if !filter(&obj) {
-                    continue;
-                }
-                items.push(obj);
-                if opts.limit > 0 && items.len() == opts.limit {
-                    let more = i + 1 < page_len || resp.more;
-                    if !more {
-                        return Ok(Page {
-                            items,
-                            revision,
-                            continue_token: None,
-                            remaining: None,
-                        });
-                    }
-                    let after = &kv.key[prefix.len()..];
-                    if !filtered {
-                        remaining = Some(resp.count - (i as i64 + 1));
-                    }
-                    let token = encode_continue(revision, after);
-                    return Ok(Page {
-                        items,
-                        revision,
-                        continue_token: Some(token),
-                        remaining,
-                    });
-                }
-            }
-            if !resp.more {
-                return Ok(Page {
-                    items,
-                    revision,
-                    continue_token: None,
-                    remaining: None,
-                });
-            }
-            let last = resp.kvs.last().map(|kv| kv.key.clone()).unwrap_or_default();
-            start = last;
-            start.push(0);
+        while !cursor.is_done() {
+            items.extend(cursor.next_items(filter).await?);
         }
+        Ok((items, cursor.revision()))
+    }
+}
+
+/// How many keys one store read of a list takes.
+const LIST_CHUNK: usize = 500;
+
+/// A list in progress: pages of the store read at one revision, filtered, up to a limit.
+pub struct ListCursor {
+    store: Arc<dyn Store>,
+    resource: &'static ResourceInfo,
+    prefix: String,
+    end: Vec<u8>,
+    start: Vec<u8>,
+    revision: Revision,
+    limit: usize,
+    continuing: bool,
+    filtered: bool,
+    returned: usize,
+    done: bool,
+    continue_token: Option<String>,
+    remaining: Option<i64>,
+}
+
+impl ListCursor {
+    /// The revision the list is read at (known after the first page).
+    pub fn revision(&self) -> Revision {
+        self.revision
+    }
+
+    /// Whether every matching object has been returned.
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The continue token, when the limit cut the list short.
+    pub fn continue_token(&self) -> Option<&str> {
+        self.continue_token.as_deref()
+    }
+
+    /// How many objects remain after the limit (unfiltered lists only).
+    pub fn remaining(&self) -> Option<i64> {
+        self.remaining
+    }
+
+    /// The next matching objects (possibly none while not done: all of a page filtered out).
+    pub async fn next_items(
+        &mut self,
+        filter: &(dyn Fn(&Value) -> bool + Sync),
+    ) -> ApiResult<Vec<Value>> {
+        if self.done {
+            return Ok(Vec::new());
+        }
+        let want = match self.limit {
+            0 => LIST_CHUNK,
+            limit => (limit - self.returned).min(LIST_CHUNK),
+        };
+        let req = RangeRequest::new(KeyRange::Range {
+            start: self.start.clone(),
+            end: self.end.clone(),
+        })
+        .at_revision(self.revision)
+        .with_limit(want);
+        let resp = self
+            .store
+            .range(req)
+            .await
+            .map_err(|e| continue_error(e, self.continuing))?;
+        if self.revision == 0 {
+            self.revision = resp.revision;
+        }
+        let mut items = Vec::new();
+        for (i, kv) in resp.kvs.iter().enumerate() {
+            let obj = decode(self.resource, kv)?.obj;
+            if !filter(&obj) {
+                continue;
+            }
+            items.push(obj);
+            self.returned += 1;
+            if self.limit > 0 && self.returned == self.limit {
+                self.done = true;
+                if i + 1 < resp.kvs.len() || resp.more {
+                    self.continue_token =
+                        Some(encode_continue(self.revision, &kv.key[self.prefix.len()..]));
+                    if !self.filtered {
+                        self.remaining = Some(resp.count - (i as i64 + 1));
+                    }
+                }
+                return Ok(items);
+            }
+        }
+        match resp.kvs.last() {
+            Some(last) if resp.more => {
+                self.start = last.key.clone();
+                self.start.push(0);
+            }
+            _ => self.done = true,
+        }
+        Ok(items)
     }
 }
 
@@ -290,9 +343,9 @@ fn decode_continue(token: &str) -> ApiResult<(Revision, String)> {
     Ok((rev, start.to_string()))
 }
 
-fn continue_error(err: kmicro_store::StoreError, opts: &ListOptions) -> ApiError {
-    match (&err, &opts.continue_token) {
-        (kmicro_store::StoreError::Compacted { .. }, Some(_)) => ApiError::expired(
+fn continue_error(err: kmicro_store::StoreError, continuing: bool) -> ApiError {
+    match (&err, continuing) {
+        (kmicro_store::StoreError::Compacted { .. }, true) => ApiError::expired(
             "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
         ),
         _ => err.into(),

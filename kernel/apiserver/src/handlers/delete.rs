@@ -10,7 +10,7 @@ use super::{Ctx, answer};
 use crate::error::{ApiError, ApiResult};
 use crate::object::{self, meta_mut};
 use crate::response::{self, Body};
-use crate::storage::{ListOptions, Stored, Write};
+use crate::storage::{Stored, Write};
 
 /// Namespaces that can never be deleted.
 const IMMORTAL_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public"];
@@ -251,18 +251,12 @@ pub(super) async fn delete_collection(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<R
     let r = ctx.resource();
     let selectors = ctx.selectors()?;
     let prefix = r.namespace_prefix(ctx.namespace());
-    let page = ctx
+    let (items, _) = ctx
         .storage
-        .list(
-            r,
-            &prefix,
-            &ListOptions::default(),
-            &|obj| selectors.matches(obj),
-            true,
-        )
+        .list_all(r, &prefix, &|obj| selectors.matches(obj))
         .await?;
     let mut deleted = Vec::new();
-    for obj in page.items {
+    for obj in items {
         let name = object::name(&obj).to_string();
         let current = match ctx.storage.get(r, ctx.namespace(), &name).await? {
             Some(current) => current,

@@ -5,7 +5,7 @@ use http::{Response, StatusCode};
 use super::{Ctx, answer};
 use crate::error::{ApiError, ApiResult};
 use crate::object::parse_resource_version;
-use crate::render;
+use crate::render::ListWriter;
 use crate::response::{self, Body};
 use crate::storage::ListOptions;
 
@@ -64,7 +64,7 @@ async fn wait_for_revision(ctx: &Ctx<'_>, rv: i64) -> ApiResult<()> {
     }
 }
 
-/// GET a collection.
+/// GET a collection, streamed a store page at a time.
 pub(super) async fn list(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     let selectors = ctx.selectors()?;
     let opts = ListOptions {
@@ -72,25 +72,42 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
         continue_token: ctx.query.continue_token.clone(),
         revision: list_revision(ctx).await?,
     };
-    let prefix = ctx.resource().namespace_prefix(ctx.namespace());
-    let page = ctx
+    let r = ctx.resource();
+    let prefix = r.namespace_prefix(ctx.namespace());
+    let mut cursor = ctx
         .storage
-        .list(
-            ctx.resource(),
-            &prefix,
-            &opts,
-            &|obj| selectors.matches(obj),
-            !selectors.is_empty(),
-        )
-        .await?;
-    let body = render::list(
-        ctx.resource(),
-        page.items,
-        page.revision,
-        page.continue_token,
-        page.remaining,
-        ctx.format,
-        ctx.query,
-    );
-    Ok(response::json(StatusCode::OK, &body))
+        .list_cursor(r, &prefix, &opts, !selectors.is_empty())?;
+    let filter = move |obj: &serde_json::Value| selectors.matches(obj);
+    // The first page is read before answering, so its errors (410, 400) are a Status.
+    let first = cursor.next_items(&filter).await?;
+    let mut writer = ListWriter::new(r, ctx.format, ctx.query);
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(async move {
+        let _ = tx.send(writer.head()).await;
+        let _ = tx.send(writer.items(&first)).await;
+        drop(first);
+        while !cursor.is_done() {
+            match cursor.next_items(&filter).await {
+                Ok(items) => {
+                    if tx.send(writer.items(&items)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    // The answer is already under way: cut it short; the client sees a broken
+                    // body, never a partial list that looks whole.
+                    tracing::warn!(error = %err.message, "list failed while streaming");
+                    return;
+                }
+            }
+        }
+        let _ = tx
+            .send(writer.tail(
+                cursor.revision(),
+                cursor.continue_token(),
+                cursor.remaining(),
+            ))
+            .await;
+    });
+    Ok(response::stream(rx))
 }

@@ -12,9 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, StreamBody};
-use hyper::body::Frame;
+use http::Response;
 use kmicro_apimachinery::registry::ResourceInfo;
 use kmicro_store::{EventKind, KeyRange, Revision, WatchRequest, WatchStream};
 use serde_json::{Value, json};
@@ -26,7 +24,7 @@ use crate::object::parse_resource_version;
 use crate::query::Query;
 use crate::render::{self, Format};
 use crate::response::Body;
-use crate::storage::ListOptions;
+use crate::storage::{ListCursor, ListOptions};
 use crate::watch_cache::CachedEvent;
 
 /// How often an idle watch that allows bookmarks gets one.
@@ -81,6 +79,8 @@ impl Source {
 /// What one watcher selects.
 struct Filter {
     key: KeyRange,
+    /// For a watch of one object, its name.
+    name: Option<String>,
     after: Revision,
     selectors: Selectors,
 }
@@ -111,25 +111,21 @@ pub(super) async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     };
     let send_initial = ctx.query.send_initial_events.unwrap_or(rv.is_none());
     let cache = ctx.storage.watch_cache(r).await?;
-    let (initial, after) = match rv {
-        Some(rv) if !send_initial => (Vec::new(), rv),
+    // Initial events come from a list cursor read at one revision; the watch starts after it.
+    let mut initial = None;
+    let after = match rv {
+        Some(rv) if !send_initial => rv,
         _ => {
             let prefix = r.namespace_prefix(ctx.namespace());
-            let name = ctx.rr.name.clone();
-            let page = ctx
+            let mut cursor = ctx
                 .storage
-                .list(
-                    r,
-                    &prefix,
-                    &ListOptions::default(),
-                    &|obj| {
-                        selectors.matches(obj)
-                            && name.as_deref().is_none_or(|n| obj["metadata"]["name"] == n)
-                    },
-                    true,
-                )
+                .list_cursor(r, &prefix, &ListOptions::default(), true)?;
+            let first = cursor
+                .next_items(&|obj| selected(&selectors, ctx.rr.name.as_deref(), obj))
                 .await?;
-            (page.items, page.revision)
+            let after = cursor.revision();
+            initial = Some((first, cursor));
+            after
         }
     };
     let source = match cache.subscribe(after) {
@@ -149,6 +145,7 @@ pub(super) async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
         resource: r,
         filter: Filter {
             key,
+            name: ctx.rr.name.clone(),
             after,
             selectors,
         },
@@ -159,23 +156,12 @@ pub(super) async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
         last_rv: after,
     };
     tokio::spawn(async move { w.run(initial, source).await });
-    Ok(stream_response(rx))
+    Ok(crate::response::stream(rx))
 }
 
-/// A 200 answer whose body is the lines sent on `rx`.
-fn stream_response(rx: mpsc::Receiver<Bytes>) -> Response<Body> {
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|bytes| (Ok::<_, std::io::Error>(Frame::data(bytes)), rx))
-    });
-    let mut resp = Response::new(BodyExt::boxed(StreamBody::new(stream)));
-    *resp.status_mut() = StatusCode::OK;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    resp
+/// Whether a listed object is one this watcher selects (`name`: a watch of one object).
+fn selected(selectors: &Selectors, name: Option<&str>, obj: &Value) -> bool {
+    selectors.matches(obj) && name.is_none_or(|name| obj["metadata"]["name"] == name)
 }
 
 /// A watch that only reports `err` (as kube-apiserver does for a compacted start).
@@ -185,22 +171,45 @@ fn error_stream(err: ApiError) -> Response<Body> {
         .unwrap_or_default();
     line.push(b'\n');
     let _ = tx.try_send(Bytes::from(line));
-    stream_response(rx)
+    crate::response::stream(rx)
 }
 
 impl Watch {
-    async fn run(&mut self, initial: Vec<Value>, mut source: Source) {
+    async fn run(&mut self, initial: Option<(Vec<Value>, ListCursor)>, mut source: Source) {
         let timeout = self
             .query
             .timeout_seconds
             .map_or(DEFAULT_TIMEOUT, Duration::from_secs);
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        for obj in initial {
-            let json = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default());
-            if !self.send("ADDED", &obj, &json).await {
-                return;
+        if let Some((first, mut cursor)) = initial {
+            let mut items = first;
+            loop {
+                for obj in items {
+                    let json = Bytes::from(serde_json::to_vec(&obj).unwrap_or_default());
+                    if !self.send("ADDED", &obj, &json).await {
+                        return;
+                    }
+                }
+                if cursor.is_done() {
+                    break;
+                }
+                let (selectors, name) = (&self.filter.selectors, self.filter.name.as_deref());
+                items = match cursor
+                    .next_items(&|obj| selected(selectors, name, obj))
+                    .await
+                {
+                    Ok(items) => items,
+                    Err(err) => {
+                        let _ = self
+                            .send_value(json!({"type": "ERROR", "object": err.to_status()}))
+                            .await;
+                        return;
+                    }
+                };
             }
+            // The initial events' own resourceVersions may be older than the list's.
+            self.last_rv = self.filter.after;
         }
         if self.query.send_initial_events == Some(true)
             && self.query.allow_watch_bookmarks
