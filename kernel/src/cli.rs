@@ -43,6 +43,7 @@ pub enum BenchCommand {
 
 /// Parses the command line, runs it, and reports errors the way users expect.
 pub fn main() -> ExitCode {
+    crate::memory::configure();
     let cli = Cli::parse();
     crate::logging::init(&cli.log_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

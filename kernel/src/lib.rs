@@ -6,4 +6,5 @@
 pub mod bench;
 pub mod cli;
 mod logging;
+mod memory;
 pub mod run;
