@@ -4,7 +4,8 @@
 #      rust-toolchain.toml by itself),
 #   2. checks formatting and lints,
 #   3. runs every test (the store conformance suite starts real etcd servers on loopback),
-#   4. prints the store benchmark against a real etcd (debug build, dependencies optimised),
+#   4. prints the store benchmark against a real etcd and the API benchmark (debug build,
+#      dependencies optimised),
 #   5. cross-builds kmicro for armv7, prints its stripped size, and runs it under qemu-arm.
 # CI (.ci/run) calls exactly this. Set CARGO_TARGET_DIR to keep builds between runs.
 set -euo pipefail
@@ -27,6 +28,9 @@ cargo test --workspace --all-features
 
 step "store benchmark: kmicro's redb store vs a real etcd"
 "${CARGO_TARGET_DIR:-target}/debug/kmicro" bench store --vs etcd --json
+
+step "API benchmark: kmicro run under kubectl-like load (debug build)"
+"${CARGO_TARGET_DIR:-target}/debug/kmicro" bench api --json
 
 step "armv7: cross build, size, run under qemu-arm"
 tests/armv7.sh
