@@ -1,0 +1,154 @@
+//! `kmicro run`'s k3s-style flags: an external etcd as the datastore, extra kubeconfigs.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Starts `kmicro run` with extra flags and waits until kubectl can use it.
+fn start(data_dir: &std::path::Path, port: u16, extra: &[&str]) -> std::process::Child {
+    let child = Command::new(env!("CARGO_BIN_EXE_kmicro"))
+        .args([
+            "run",
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+            &port.to_string(),
+            "--data-dir",
+        ])
+        .arg(data_dir)
+        .args(extra)
+        .env("KMICRO_LOG_LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let kubeconfig = data_dir.join("kubeconfig.yaml");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(kubeconfig.exists() && kubectl(&kubeconfig, &["get", "--raw", "/readyz"]).0) {
+        assert!(Instant::now() < deadline, "kmicro did not become ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child
+}
+
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let out = Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .arg("--cache-dir")
+        .arg(kubeconfig.with_extension("cache"))
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_etcd_holds_the_cluster_state() {
+    use kmicro_store::Store;
+    let etcd = kmicro_store::etcd::LocalEtcd::start().await.unwrap();
+    let endpoint = etcd.endpoint().replace("http://", "etcd://");
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let port = common::free_port();
+    let mut child = start(&data_dir, port, &["--datastore-endpoint", &endpoint]);
+    let kubeconfig = data_dir.join("kubeconfig.yaml");
+    let manifest = tmp.path().join("cm.json");
+    std::fs::write(
+        &manifest,
+        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"in-etcd"},"data":{"k":"v"}}"#,
+    )
+    .unwrap();
+    let (ok, out) = kubectl(
+        &kubeconfig,
+        &[
+            "create",
+            "--validate=false",
+            "-f",
+            manifest.to_str().unwrap(),
+        ],
+    );
+    assert!(ok, "{out}");
+    let (ok, out) = kubectl(
+        &kubeconfig,
+        &["get", "cm", "in-etcd", "-o", "jsonpath={.data.k}"],
+    );
+    assert!(ok && out == "v", "{out}");
+    assert!(
+        !data_dir.join("server/db").exists(),
+        "no embedded store when etcd is the datastore"
+    );
+
+    // The object is in etcd itself, under kmicro's key layout.
+    let store = kmicro_store::EtcdStore::connect(&[etcd.endpoint()])
+        .await
+        .unwrap();
+    let kv = store
+        .get(b"/registry/core/configmaps/default/in-etcd")
+        .await
+        .unwrap();
+    assert!(kv.is_some_and(|kv| String::from_utf8_lossy(&kv.value).contains("in-etcd")));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn bad_datastore_endpoints_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kmicro"))
+        .args([
+            "run",
+            "--bind-address",
+            "127.0.0.1",
+            "--https-listen-port",
+            &common::free_port().to_string(),
+            "--data-dir",
+        ])
+        .arg(tmp.path())
+        .args(["--datastore-endpoint", "mysql://root@localhost/kmicro"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--datastore-endpoint") && stderr.contains("mysql://"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn write_kubeconfig_writes_a_second_copy_with_the_requested_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let extra = tmp.path().join("home/.kube/config");
+    let mut child = start(
+        &data_dir,
+        common::free_port(),
+        &[
+            "--write-kubeconfig",
+            extra.to_str().unwrap(),
+            "--write-kubeconfig-mode",
+            "644",
+        ],
+    );
+    let mode = std::fs::metadata(&extra).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    let default_mode = std::fs::metadata(data_dir.join("kubeconfig.yaml"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(
+        default_mode, 0o644,
+        "the mode applies to the data dir's kubeconfig too"
+    );
+    let (ok, out) = kubectl(&extra, &["get", "ns", "default", "-o", "name"]);
+    assert!(ok && out.trim() == "namespace/default", "{out}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
