@@ -3,35 +3,7 @@
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// Starts `kmicro run` with extra flags and waits until kubectl can use it.
-fn start(data_dir: &std::path::Path, port: u16, extra: &[&str]) -> std::process::Child {
-    let child = Command::new(env!("CARGO_BIN_EXE_kmicro"))
-        .args([
-            "run",
-            "--bind-address",
-            "127.0.0.1",
-            "--https-listen-port",
-            &port.to_string(),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .args(extra)
-        .env("KMICRO_LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let kubeconfig = data_dir.join("kubeconfig.yaml");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(kubeconfig.exists() && kubectl(&kubeconfig, &["get", "--raw", "/readyz"]).0) {
-        assert!(Instant::now() < deadline, "kmicro did not become ready");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    child
-}
+use std::process::Command;
 
 fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
     let out = Command::new("kubectl")
@@ -56,8 +28,9 @@ async fn an_external_etcd_holds_the_cluster_state() {
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("data");
     let port = common::free_port();
-    let mut child = start(&data_dir, port, &["--datastore-endpoint", &endpoint]);
-    let kubeconfig = data_dir.join("kubeconfig.yaml");
+    let cluster =
+        common::Cluster::start_with(&data_dir, port, &["--datastore-endpoint", &endpoint]);
+    let kubeconfig = cluster.kubeconfig.clone();
     let manifest = tmp.path().join("cm.json");
     std::fs::write(
         &manifest,
@@ -93,8 +66,6 @@ async fn an_external_etcd_holds_the_cluster_state() {
         .await
         .unwrap();
     assert!(kv.is_some_and(|kv| String::from_utf8_lossy(&kv.value).contains("in-etcd")));
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]
@@ -126,7 +97,7 @@ fn write_kubeconfig_writes_a_second_copy_with_the_requested_mode() {
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("data");
     let extra = tmp.path().join("home/.kube/config");
-    let mut child = start(
+    let _cluster = common::Cluster::start_with(
         &data_dir,
         common::free_port(),
         &[
@@ -149,6 +120,4 @@ fn write_kubeconfig_writes_a_second_copy_with_the_requested_mode() {
     );
     let (ok, out) = kubectl(&extra, &["get", "ns", "default", "-o", "name"]);
     assert!(ok && out.trim() == "namespace/default", "{out}");
-    let _ = child.kill();
-    let _ = child.wait();
 }

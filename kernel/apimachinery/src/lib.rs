@@ -9,9 +9,11 @@
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
 
+mod names;
 mod quantity;
 pub mod registry;
 pub mod rules;
 pub mod selector;
 pub mod status;
 pub mod table;
+mod text;

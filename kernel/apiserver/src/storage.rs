@@ -90,18 +90,9 @@ impl Storage {
         obj: &Value,
     ) -> ApiResult<Write> {
         let key = r.key(ns, name);
-        let lease = if r.kind == "Event" {
-            self.event_leases.lease().await?
-        } else {
-            0
-        };
-        let bytes = encode(obj)?;
-        match self.store.create(key.as_bytes(), &bytes, lease).await? {
-            CasOutcome::Written(rev) => Ok(Write::Done(stored(obj.clone(), rev))),
-            CasOutcome::Conflict(current) => Ok(Write::Conflict(
-                current.map(|kv| decode(r, &kv)).transpose()?,
-            )),
-        }
+        let (bytes, lease) = (encode(obj)?, self.lease_for(r).await?);
+        let outcome = self.store.create(key.as_bytes(), &bytes, lease).await?;
+        written(r, outcome, obj)
     }
 
     /// Replaces an object if it is still at `revision`.
@@ -114,25 +105,15 @@ impl Storage {
         revision: Revision,
     ) -> ApiResult<Write> {
         let key = r.key(ns, name);
-        let lease = if r.kind == "Event" {
-            self.event_leases.lease().await?
-        } else {
-            0
-        };
-        let bytes = encode(obj)?;
-        match self
+        let (bytes, lease) = (encode(obj)?, self.lease_for(r).await?);
+        let outcome = self
             .store
             .update(key.as_bytes(), &bytes, revision, lease)
-            .await?
-        {
-            CasOutcome::Written(rev) => Ok(Write::Done(stored(obj.clone(), rev))),
-            CasOutcome::Conflict(current) => Ok(Write::Conflict(
-                current.map(|kv| decode(r, &kv)).transpose()?,
-            )),
-        }
+            .await?;
+        written(r, outcome, obj)
     }
 
-    /// Deletes an object if it is still at `revision`.
+    /// Deletes an object if it is still at `revision` (the `Done` object is `null`).
     pub async fn delete(
         &self,
         r: &ResourceInfo,
@@ -141,14 +122,16 @@ impl Storage {
         revision: Revision,
     ) -> ApiResult<Write> {
         let key = r.key(ns, name);
-        match self.store.delete_if(key.as_bytes(), revision).await? {
-            CasOutcome::Written(rev) => Ok(Write::Done(Stored {
-                obj: Value::Null,
-                revision: rev,
-            })),
-            CasOutcome::Conflict(current) => Ok(Write::Conflict(
-                current.map(|kv| decode(r, &kv)).transpose()?,
-            )),
+        let outcome = self.store.delete_if(key.as_bytes(), revision).await?;
+        written(r, outcome, &Value::Null)
+    }
+
+    /// The lease an object of `r` is written with: events expire, nothing else does.
+    async fn lease_for(&self, r: &ResourceInfo) -> ApiResult<LeaseId> {
+        if r.kind == "Event" {
+            self.event_leases.lease().await
+        } else {
+            Ok(0)
         }
     }
 
@@ -296,6 +279,20 @@ impl ListCursor {
             _ => self.done = true,
         }
         Ok(items)
+    }
+}
+
+/// What a compare-and-swap write of `obj` did.
+fn written(r: &ResourceInfo, outcome: CasOutcome, obj: &Value) -> ApiResult<Write> {
+    match outcome {
+        CasOutcome::Written(rev) if obj.is_null() => Ok(Write::Done(Stored {
+            obj: Value::Null,
+            revision: rev,
+        })),
+        CasOutcome::Written(rev) => Ok(Write::Done(stored(obj.clone(), rev))),
+        CasOutcome::Conflict(current) => Ok(Write::Conflict(
+            current.map(|kv| decode(r, &kv)).transpose()?,
+        )),
     }
 }
 

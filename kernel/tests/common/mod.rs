@@ -38,7 +38,12 @@ impl Cluster {
 
     /// Starts a cluster on `data_dir` (kept) and waits until it is ready.
     pub fn start_in(data_dir: &Path, port: u16) -> Self {
-        let child = spawn(data_dir, port);
+        Self::start_with(data_dir, port, &[])
+    }
+
+    /// Starts a cluster on `data_dir` with extra `kmicro run` flags and waits until it is ready.
+    pub fn start_with(data_dir: &Path, port: u16, extra: &[&str]) -> Self {
+        let child = spawn(data_dir, port, extra);
         let cluster = Self {
             child,
             data_dir: data_dir.to_path_buf(),
@@ -152,8 +157,8 @@ impl Drop for Cluster {
     }
 }
 
-/// Starts `kmicro run` without waiting.
-pub fn spawn(data_dir: &Path, port: u16) -> Child {
+/// Starts `kmicro run` (with extra flags) without waiting.
+pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_kmicro"))
         .args([
             "run",
@@ -164,6 +169,7 @@ pub fn spawn(data_dir: &Path, port: u16) -> Child {
             "--data-dir",
         ])
         .arg(data_dir)
+        .args(extra)
         .env("KMICRO_LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -14,8 +14,8 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::Kind;
 use super::field::{Bad, Errors, Path, semantic_eq};
 use super::meta::{self, NameRule};
-use super::names;
 use super::pod::{self, default_str, s};
+use crate::names;
 use crate::quantity;
 
 /// Annotation in which `apps/v1` daemon sets carry kube's internal template generation.

@@ -8,8 +8,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use super::Kind;
 use super::field::{Bad, Errors, Path, semantic_eq};
 use super::meta;
-use super::names;
 use super::pod::{self, default_str, s};
+use crate::names;
 
 const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 const LEGACY_JOB_NAME_LABEL: &str = "job-name";

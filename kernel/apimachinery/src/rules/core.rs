@@ -18,8 +18,8 @@ use serde_json::Value;
 use super::Kind;
 use super::field::{Bad, Errors, Path, diff, normalize, semantic_eq};
 use super::meta::{self, NameRule};
-use super::names;
 use super::pod::{self, default_str, s};
+use crate::names;
 use crate::quantity;
 
 /// Largest total size of a ConfigMap's or Secret's data.

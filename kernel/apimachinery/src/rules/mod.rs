@@ -16,7 +16,7 @@ mod batch;
 mod core;
 mod field;
 mod meta;
-mod names;
+
 mod other;
 mod pod;
 

@@ -19,8 +19,8 @@ use super::Kind;
 use super::core::{check_event_lengths, validate_non_special_ip};
 use super::field::{Bad, Errors, Path, semantic_eq};
 use super::meta;
-use super::names;
 use super::pod::{self, default_str, s};
+use crate::names;
 
 // ---------------------------------------------------------------------------------------------
 // Lease

@@ -12,7 +12,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::field::{Bad, Errors, Path, diff, normalize, semantic_eq};
-use super::{meta, names};
+use super::meta;
+use crate::names;
 use crate::quantity::{self, QUANTITY_ERROR};
 
 /// Reads an optional string as kube's plain string field.

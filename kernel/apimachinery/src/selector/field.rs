@@ -15,8 +15,8 @@ use std::fmt;
 use serde_json::Value;
 
 use super::SelectorError;
-use super::text::go_quote;
 use crate::registry::ResourceInfo;
+use crate::text::go_quote;
 
 /// Where the value of a selectable field comes from in an object's JSON.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

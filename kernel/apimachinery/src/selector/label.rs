@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde_json::Value;
 
 use super::SelectorError;
-use super::text::{aggregate, go_json_strings, go_quote};
+use crate::text::{aggregate, go_json_strings, go_quote};
 
 /// How a [`Requirement`] relates a label to its values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -92,7 +92,7 @@ impl Requirement {
     /// error is its message (field paths `key`, `values`, `values[i]`, `values[i][key]`).
     fn new(key: &str, operator: Operator, values: Vec<String>) -> Result<Self, String> {
         let mut errs = Vec::new();
-        let key_errs = label_key_errors(key);
+        let key_errs = crate::names::is_qualified_name(key);
         if !key_errs.is_empty() {
             errs.push(invalid("key", key, &key_errs.join("; ")));
         }
@@ -140,7 +140,7 @@ impl Requirement {
             }
         }
         for (i, v) in values.iter().enumerate() {
-            let value_errs = label_value_errors(v);
+            let value_errs = crate::names::is_label_value(v);
             if !value_errs.is_empty() {
                 errs.push(invalid(
                     &format!("values[{i}][{key}]"),
@@ -354,131 +354,6 @@ impl FromStr for LabelSelector {
 // ---------------------------------------------------------------------------------------
 // Validation of keys and values (apimachinery's `IsLabelKey` / `IsLabelValue`).
 
-const LABEL_KEY_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const LABEL_KEY_REGEX: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const LABEL_VALUE_REGEX: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
-const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
-const DNS1123_SUBDOMAIN_REGEX: &str =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
-
-/// apimachinery's `RegexError`: the message, examples, and the regular expression.
-fn regex_error(msg: &str, regex: &str, examples: &[&str]) -> String {
-    let mut out = format!("{msg} (e.g. ");
-    for (i, e) in examples.iter().enumerate() {
-        if i > 0 {
-            out.push_str(" or ");
-        }
-        out.push_str(&format!("'{e}', "));
-    }
-    out.push_str(&format!("regex used for validation is '{regex}')"));
-    out
-}
-
-/// `field.Invalid(path, value, detail)` rendered as text.
-fn invalid(path: &str, value: &str, detail: &str) -> String {
-    format!("{path}: Invalid value: {}: {detail}", go_quote(value))
-}
-
-/// Whether `s` is `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?` (the name part of a label key,
-/// and a non-empty label value).
-fn is_label_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(first), Some(last)) => {
-            first.is_ascii_alphanumeric()
-                && last.is_ascii_alphanumeric()
-                && b.iter()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
-}
-
-/// Whether `s` is a lowercase RFC 1123 subdomain (ignoring length): dot-separated labels of
-/// `[a-z0-9]([-a-z0-9]*[a-z0-9])?`.
-fn is_dns1123_subdomain(s: &str) -> bool {
-    s.split('.').all(|label| {
-        let b = label.as_bytes();
-        match (b.first(), b.last()) {
-            (Some(first), Some(last)) => {
-                (first.is_ascii_lowercase() || first.is_ascii_digit())
-                    && (last.is_ascii_lowercase() || last.is_ascii_digit())
-                    && b.iter()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-            }
-            _ => false,
-        }
-    })
-}
-
-/// The problems with a label key, in apimachinery's words; empty when it is valid.
-pub(crate) fn label_key_errors(key: &str) -> Vec<String> {
-    let key_regex = || {
-        regex_error(
-            LABEL_KEY_MSG,
-            LABEL_KEY_REGEX,
-            &["MyName", "my.name", "123-abc"],
-        )
-    };
-    let mut errs = Vec::new();
-    let parts: Vec<&str> = key.split('/').collect();
-    let name = match parts.as_slice() {
-        [name] => *name,
-        [prefix, name] => {
-            if prefix.is_empty() {
-                errs.push("prefix part must be non-empty".to_string());
-            } else {
-                if prefix.len() > 253 {
-                    errs.push("prefix part must be no more than 253 bytes".to_string());
-                }
-                if !is_dns1123_subdomain(prefix) {
-                    errs.push(format!(
-                        "prefix part {}",
-                        regex_error(
-                            DNS1123_SUBDOMAIN_MSG,
-                            DNS1123_SUBDOMAIN_REGEX,
-                            &["example.com"]
-                        )
-                    ));
-                }
-            }
-            *name
-        }
-        _ => {
-            return vec![format!(
-                "a valid label key {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
-                key_regex()
-            )];
-        }
-    };
-    if name.is_empty() {
-        errs.push("name part must be non-empty".to_string());
-    } else if name.len() > 63 {
-        errs.push("name part must be no more than 63 bytes".to_string());
-    }
-    if !is_label_name(name) {
-        errs.push(format!("name part {}", key_regex()));
-    }
-    errs
-}
-
-/// The problems with a label value, in apimachinery's words; empty when it is valid.
-pub(crate) fn label_value_errors(value: &str) -> Vec<String> {
-    let mut errs = Vec::new();
-    if value.len() > 63 {
-        errs.push("must be no more than 63 bytes".to_string());
-    }
-    if !value.is_empty() && !is_label_name(value) {
-        errs.push(regex_error(
-            LABEL_VALUE_MSG,
-            LABEL_VALUE_REGEX,
-            &["MyValue", "my_value", "12345"],
-        ));
-    }
-    errs
-}
-
 // ---------------------------------------------------------------------------------------
 // The lexer and parser, following the grammar and messages of apimachinery's `labels.Parse`.
 
@@ -675,7 +550,7 @@ impl<'a> Parser<'a> {
         if t.tok != Tok::Ident {
             return Err(format!("found '{}', expected: identifier", t.text));
         }
-        let errs = label_key_errors(t.text);
+        let errs = crate::names::is_qualified_name(t.text);
         if !errs.is_empty() {
             return Err(invalid("<nil>", t.text, &errs.join("; ")));
         }
@@ -777,6 +652,11 @@ impl<'a> Parser<'a> {
             Err(format!("found '{}', expected: identifier", t.text))
         }
     }
+}
+
+/// kube's field-error text for an invalid value.
+fn invalid(path: &str, value: &str, detail: &str) -> String {
+    format!("{path}: Invalid value: {}: {detail}", go_quote(value))
 }
 
 #[cfg(test)]

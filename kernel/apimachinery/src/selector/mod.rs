@@ -11,7 +11,6 @@
 
 mod field;
 mod label;
-mod text;
 
 pub use field::{FieldSelector, field_value, supported_fields};
 pub use label::{LabelSelector, Operator, Requirement};

@@ -31,9 +31,9 @@ pub(crate) const DNS1123_LABEL_MAX: usize = 63;
 /// Longest DNS-1123 subdomain.
 pub(crate) const DNS1123_SUBDOMAIN_MAX: usize = 253;
 
-/// `must be no more than N characters`.
+/// `must be no more than N bytes` (apimachinery 0.35 wording).
 pub(crate) fn max_len_error(n: usize) -> String {
-    format!("must be no more than {n} characters")
+    format!("must be no more than {n} bytes")
 }
 
 /// kube's `RegexError`: the message, examples and the regex.
