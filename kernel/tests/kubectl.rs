@@ -554,3 +554,22 @@ fn sigterm_ends_open_watches_and_stops_promptly() {
     let _ = watch.kill();
     let _ = watch.wait();
 }
+
+#[test]
+fn deleting_a_namespace_and_its_contents_from_one_file() {
+    let c = Cluster::start();
+    let manifest = "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: demo}\ndata: {x: \"1\"}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: demo}\nspec: {containers: [{name: c, image: busybox}]}\n";
+    c.ok_stdin(&["create", "--validate=false", "-f", "-"], manifest);
+    let out = c.ok_stdin(&["delete", "-f", "-"], manifest);
+    for what in [
+        "namespace \"demo\" deleted",
+        "configmap \"a\" deleted",
+        "pod \"p\" deleted",
+    ] {
+        assert!(out.contains(what), "{out}");
+    }
+    // kubectl waited for the namespace to be gone; its contents went with it.
+    let err = c.fails(&["get", "ns", "demo"], None);
+    assert!(err.contains("not found"), "{err}");
+    assert_eq!(c.ok(&["get", "cm", "-n", "demo", "-o", "name"]).trim(), "");
+}

@@ -11,8 +11,10 @@ use crate::storage::Storage;
 pub const DEFAULT_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// Creates the default namespaces that are missing.
+/// Creates the default namespaces that are missing, and resumes unfinished namespace
+/// deletions.
 pub async fn ensure_defaults(storage: &Storage) -> ApiResult<()> {
+    crate::namespaces::resume_deletions(storage).await?;
     let namespaces = registry::find("", "v1", "namespaces").expect("namespaces are built in");
     for name in DEFAULT_NAMESPACES {
         let ns = json!({

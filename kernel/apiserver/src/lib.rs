@@ -12,6 +12,7 @@ pub mod bootstrap;
 pub mod discovery;
 pub mod error;
 mod handlers;
+pub mod namespaces;
 pub mod object;
 pub mod query;
 pub mod render;

@@ -2,8 +2,7 @@
 //! grace periods.
 
 use http::{Response, StatusCode};
-use kmicro_apimachinery::registry::{BUILTIN, ResourceInfo};
-use kmicro_store::{KeyRange, Op, Txn};
+use kmicro_apimachinery::registry::ResourceInfo;
 use serde_json::{Value, json};
 
 use super::{Ctx, answer};
@@ -128,12 +127,10 @@ async fn delete_once(
         finalizers.push(f.to_string());
     }
     let grace = pod_grace_period(r, &obj, opts);
-    if finalizers.is_empty() && grace.is_none() {
+    let namespace = r.kind == "Namespace" && r.group.is_empty();
+    if finalizers.is_empty() && grace.is_none() && !namespace {
         if opts.dry_run {
             return Ok(Some(obj));
-        }
-        if r.kind == "Namespace" && r.group.is_empty() {
-            delete_namespace_contents(ctx, name).await?;
         }
         return match ctx.storage.delete(r, ns, name, current.revision).await? {
             Write::Done(_) => Ok(Some(obj)),
@@ -141,8 +138,10 @@ async fn delete_once(
             Write::Conflict(Some(_)) => Ok(None),
         };
     }
-    // Graceful: mark the object; finalizers' owners (or the node agent) finish the deletion.
-    if !object::is_terminating(&obj) {
+    // Graceful: mark the object; finalizers' owners (the node agent, the namespace cleanup)
+    // finish the deletion.
+    let was_terminating = object::is_terminating(&obj);
+    if !was_terminating {
         let meta = meta_mut(&mut obj);
         let grace_secs = grace.unwrap_or(0);
         let when = jiff::Timestamp::now()
@@ -156,7 +155,7 @@ async fn delete_once(
         if !finalizers.is_empty() {
             meta.insert("finalizers".into(), json!(finalizers));
         }
-        if r.kind == "Namespace" && r.group.is_empty() {
+        if namespace {
             obj["status"]["phase"] = json!("Terminating");
         }
     }
@@ -168,7 +167,12 @@ async fn delete_once(
         .update(r, ns, name, &obj, current.revision)
         .await?
     {
-        Write::Done(stored) => Ok(Some(stored.obj)),
+        Write::Done(stored) => {
+            if namespace && !was_terminating {
+                crate::namespaces::finish_deletion(ctx.storage.store().clone(), name.to_string());
+            }
+            Ok(Some(stored.obj))
+        }
         Write::Conflict(None) => Err(ApiError::not_found(r, name)),
         Write::Conflict(Some(_)) => Ok(None),
     }
@@ -224,24 +228,6 @@ fn check_preconditions(
             ),
         ));
     }
-    Ok(())
-}
-
-/// Removes every namespaced object in a namespace being deleted. (Until the namespace
-/// controller module exists, the API server does this itself, synchronously.)
-async fn delete_namespace_contents(ctx: &Ctx<'_>, ns: &str) -> ApiResult<()> {
-    let ops: Vec<Op> = BUILTIN
-        .iter()
-        .filter(|r| r.namespaced)
-        .map(|r| Op::Delete(KeyRange::prefix(r.namespace_prefix(Some(ns)))))
-        .collect();
-    ctx.storage
-        .store()
-        .txn(Txn {
-            success: ops,
-            ..Txn::default()
-        })
-        .await?;
     Ok(())
 }
 
