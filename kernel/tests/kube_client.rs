@@ -236,3 +236,59 @@ async fn large_lists_and_initial_watch_events_span_store_pages() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_one_resource_seen_through_two_api_groups() {
+    use k8s_openapi::api::core::v1::{Event as CoreEvent, ObjectReference};
+    use k8s_openapi::api::events::v1::Event as NewEvent;
+    let cluster = common::Cluster::start();
+    let client = client(&cluster).await;
+    let new_api: Api<NewEvent> = Api::namespaced(client.clone(), "default");
+    let core_api: Api<CoreEvent> = Api::namespaced(client.clone(), "default");
+
+    let event = NewEvent {
+        metadata: kube::api::ObjectMeta {
+            name: Some("pulled".into()),
+            ..Default::default()
+        },
+        event_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+            k8s_openapi::jiff::Timestamp::now(),
+        )),
+        regarding: Some(ObjectReference {
+            kind: Some("Pod".into()),
+            name: Some("web".into()),
+            namespace: Some("default".into()),
+            ..Default::default()
+        }),
+        note: Some("Successfully pulled image".into()),
+        reason: Some("Pulled".into()),
+        reporting_controller: Some("kmicro.io/agent".into()),
+        reporting_instance: Some("node-1".into()),
+        action: Some("Pull".into()),
+        type_: Some("Normal".into()),
+        ..Default::default()
+    };
+    new_api
+        .create(&PostParams::default(), &event)
+        .await
+        .unwrap();
+
+    let core = core_api.get("pulled").await.unwrap();
+    assert_eq!(core.message.as_deref(), Some("Successfully pulled image"));
+    assert_eq!(core.involved_object.name.as_deref(), Some("web"));
+    assert_eq!(core.reporting_component.as_deref(), Some("kmicro.io/agent"));
+    let listed = core_api
+        .list(&ListParams::default().fields("involvedObject.name=web"))
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+
+    let back = new_api.get("pulled").await.unwrap();
+    assert_eq!(back.note.as_deref(), Some("Successfully pulled image"));
+    assert_eq!(back.regarding.and_then(|r| r.name).as_deref(), Some("web"));
+    core_api
+        .delete("pulled", &Default::default())
+        .await
+        .unwrap();
+    assert!(new_api.get_opt("pulled").await.unwrap().is_none());
+}

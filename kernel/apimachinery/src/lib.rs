@@ -9,6 +9,7 @@
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
 
+pub mod convert;
 mod names;
 mod quantity;
 pub mod registry;

@@ -53,9 +53,18 @@ impl ResourceInfo {
         format!("{}List", self.kind)
     }
 
+    /// Whether objects of this resource are stored as another resource's (converted on the
+    /// way in and out): `events.k8s.io/v1` Events are `core/v1` Events, as in kube.
+    pub fn stored_as_core_event(&self) -> bool {
+        self.group == "events.k8s.io" && self.plural == "events"
+    }
+
     /// The storage key prefix of all objects of this resource, ending in `/`:
     /// `/registry/<group>/<plural>/` (`core` for the core group).
     pub fn key_prefix(&self) -> String {
+        if self.stored_as_core_event() {
+            return "/registry/core/events/".to_string();
+        }
         let group = if self.group.is_empty() {
             "core"
         } else {

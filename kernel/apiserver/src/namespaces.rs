@@ -22,10 +22,16 @@ pub fn finish_deletion(store: Arc<dyn Store>, ns: String) {
     tokio::spawn(async move {
         tokio::time::sleep(DELAY).await;
         let namespaces = registry::find("", "v1", "namespaces").expect("namespaces are built in");
-        let mut ops: Vec<Op> = BUILTIN
+        let mut prefixes: Vec<String> = BUILTIN
             .iter()
             .filter(|r| r.namespaced)
-            .map(|r| Op::Delete(KeyRange::prefix(r.namespace_prefix(Some(&ns)))))
+            .map(|r| r.namespace_prefix(Some(&ns)))
+            .collect();
+        prefixes.sort();
+        prefixes.dedup();
+        let mut ops: Vec<Op> = prefixes
+            .into_iter()
+            .map(|p| Op::Delete(KeyRange::prefix(p)))
             .collect();
         ops.push(Op::delete(namespaces.key(None, &ns)));
         if let Err(err) = store

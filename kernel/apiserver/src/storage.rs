@@ -90,7 +90,7 @@ impl Storage {
         obj: &Value,
     ) -> ApiResult<Write> {
         let key = r.key(ns, name);
-        let (bytes, lease) = (encode(obj)?, self.lease_for(r).await?);
+        let (bytes, lease) = (encode(r, obj)?, self.lease_for(r).await?);
         let outcome = self.store.create(key.as_bytes(), &bytes, lease).await?;
         written(r, outcome, obj)
     }
@@ -105,7 +105,7 @@ impl Storage {
         revision: Revision,
     ) -> ApiResult<Write> {
         let key = r.key(ns, name);
-        let (bytes, lease) = (encode(obj)?, self.lease_for(r).await?);
+        let (bytes, lease) = (encode(r, obj)?, self.lease_for(r).await?);
         let outcome = self
             .store
             .update(key.as_bytes(), &bytes, revision, lease)
@@ -302,8 +302,11 @@ fn stored(mut obj: Value, revision: Revision) -> Stored {
 }
 
 /// The stored form: JSON without resourceVersion.
-fn encode(obj: &Value) -> ApiResult<Vec<u8>> {
+fn encode(r: &ResourceInfo, obj: &Value) -> ApiResult<Vec<u8>> {
     let mut obj = obj.clone();
+    if r.stored_as_core_event() {
+        obj = kmicro_apimachinery::convert::event_to_core(obj);
+    }
     object::meta_mut(&mut obj).remove("resourceVersion");
     serde_json::to_vec(&obj).map_err(|e| ApiError::internal(format!("encoding an object: {e}")))
 }
@@ -316,6 +319,9 @@ pub fn decode(r: &ResourceInfo, kv: &KeyValue) -> ApiResult<Stored> {
             String::from_utf8_lossy(&kv.key)
         ))
     })?;
+    if r.stored_as_core_event() {
+        obj = kmicro_apimachinery::convert::event_from_core(obj);
+    }
     object::set_type_meta(&mut obj, r.kind, &r.api_version());
     Ok(stored(obj, kv.mod_revision))
 }

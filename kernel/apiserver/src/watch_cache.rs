@@ -125,7 +125,8 @@ impl WatchCaches {
 
     /// The cache of `r`, started (from the store's current revision) if needed.
     pub async fn get(&self, r: &'static ResourceInfo) -> crate::error::ApiResult<Arc<WatchCache>> {
-        let prefix = r.key_prefix();
+        // By resource, not by key prefix: two resources can share storage (events).
+        let prefix = format!("{}/{}/{}", r.group, r.version, r.plural);
         if let Some(cache) = self
             .caches
             .lock()
