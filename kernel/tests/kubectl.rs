@@ -560,6 +560,19 @@ fn deleting_a_namespace_and_its_contents_from_one_file() {
     let c = Cluster::start();
     let manifest = "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: demo}\ndata: {x: \"1\"}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: demo}\nspec: {containers: [{name: c, image: busybox}]}\n";
     c.ok_stdin(&["create", "--validate=false", "-f", "-"], manifest);
+    let status = c.ok(&[
+        "get",
+        "pod",
+        "p",
+        "-n",
+        "demo",
+        "-o",
+        "jsonpath={.status.phase}/{.status.qosClass}",
+    ]);
+    assert_eq!(
+        status, "Pending/BestEffort",
+        "a new pod starts Pending with its QoS class"
+    );
     let out = c.ok_stdin(&["delete", "-f", "-"], manifest);
     for what in [
         "namespace \"demo\" deleted",

@@ -344,7 +344,7 @@ fn tracks_generation(r: &ResourceInfo) -> bool {
 
 /// Sets the fields the server owns on a new object and resets what a create may not set.
 fn stamp_new(r: &ResourceInfo, obj: &mut Value) {
-    let has_spec = tracks_generation(r);
+    let tracked = tracks_generation(r);
     let meta = meta_mut(obj);
     meta.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
     meta.insert("creationTimestamp".into(), json!(object::now_rfc3339()));
@@ -356,31 +356,10 @@ fn stamp_new(r: &ResourceInfo, obj: &mut Value) {
     ] {
         meta.remove(field);
     }
-    if has_spec {
+    if tracked {
         meta.insert("generation".into(), json!(1));
     }
-    reset_status_on_create(r, obj);
-}
-
-/// Status is written by controllers through the status subresource, never by a create
-/// (pods start Pending).
-fn reset_status_on_create(r: &ResourceInfo, obj: &mut Value) {
-    let Some(map) = obj.as_object_mut() else {
-        return;
-    };
-    match (r.group, r.kind) {
-        ("", "Pod") => {
-            map.insert("status".into(), json!({"phase": "Pending"}));
-        }
-        ("", "Node")
-        | ("", "Namespace")
-        | ("", "PersistentVolume")
-        | ("", "PersistentVolumeClaim") => {}
-        _ if r.status => {
-            map.remove("status");
-        }
-        _ => {}
-    }
+    // Status on create (empty, or Pending for pods) is the kind's rule: `rules::prepare_create`.
 }
 
 /// Refuses creates in a namespace that does not exist or is being deleted.
