@@ -43,6 +43,10 @@ pub struct RunArgs {
     /// Where cluster state lives: empty for the embedded store, or `etcd://host:port[,…]`.
     #[arg(long, env = "KMICRO_DATASTORE_ENDPOINT")]
     pub datastore_endpoint: Option<String>,
+    /// Page cache of the embedded store, in MiB: its main memory cost. Smaller saves memory
+    /// on small boards at the price of slower large lists (`kmicro bench api` measures both).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub datastore_cache_mib: u16,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -58,7 +62,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     create_private_dir(&data_dir)?;
     let _lock = lock_data_dir(&data_dir)?;
 
-    let store = open_store(&data_dir, args.datastore_endpoint.as_deref()).await?;
+    let store = open_store(
+        &data_dir,
+        args.datastore_endpoint.as_deref(),
+        args.datastore_cache_mib,
+    )
+    .await?;
     let compactor = spawn_compactor(store.clone(), CompactionPolicy::default());
 
     let server_dir = data_dir.join("server");
@@ -140,11 +149,17 @@ async fn shutdown_signal() {
     }
 }
 
-async fn open_store(data_dir: &Path, endpoint: Option<&str>) -> anyhow::Result<Arc<dyn Store>> {
+async fn open_store(
+    data_dir: &Path,
+    endpoint: Option<&str>,
+    cache_mib: u16,
+) -> anyhow::Result<Arc<dyn Store>> {
     match endpoint.filter(|e| !e.is_empty()) {
         None => {
             let path = data_dir.join("server").join("db").join("state.redb");
-            let store = RedbStore::open(RedbConfig::new(&path))
+            let mut config = RedbConfig::new(&path);
+            config.cache_size = usize::from(cache_mib) << 20;
+            let store = RedbStore::open(config)
                 .await
                 .context("opening the embedded store")?;
             Ok(Arc::new(store))

@@ -121,3 +121,21 @@ fn write_kubeconfig_writes_a_second_copy_with_the_requested_mode() {
     let (ok, out) = kubectl(&extra, &["get", "ns", "default", "-o", "name"]);
     assert!(ok && out.trim() == "namespace/default", "{out}");
 }
+
+#[test]
+fn a_smaller_store_cache_still_serves_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = common::Cluster::start_with(
+        &tmp.path().join("data"),
+        common::free_port(),
+        &["--datastore-cache-mib", "1"],
+    );
+    let (ok, out) = kubectl(&cluster.kubeconfig, &["get", "ns", "-o", "name"]);
+    assert!(ok && out.lines().count() == 4, "{out}");
+    let bad = Command::new(env!("CARGO_BIN_EXE_kmicro"))
+        .args(["run", "--datastore-cache-mib", "0"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--datastore-cache-mib"));
+}

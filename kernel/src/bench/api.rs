@@ -60,6 +60,9 @@ pub struct ApiBenchArgs {
     /// Where the server's temp data dir is made; defaults to the system temp dir.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// The server's `--datastore-cache-mib` (its store's page cache).
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub datastore_cache_mib: u16,
 }
 
 /// What the run measured.
@@ -86,7 +89,7 @@ struct Figures {
 pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
     check(&args)?;
     let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let mut server = ChildServer::start(&parent)?;
+    let mut server = ChildServer::start(&parent, args.datastore_cache_mib)?;
     eprintln!(
         "started kmicro run (pid {}) on 127.0.0.1:{}",
         server.pid(),

@@ -60,7 +60,7 @@ pub(crate) struct Stopped {
 impl ChildServer {
     /// Starts this very binary as `kmicro run` in a fresh temp dir under `parent`, on a free
     /// loopback port. Does not wait for readiness (see [`ChildServer::kubeconfig`]).
-    pub(crate) fn start(parent: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn start(parent: &Path, cache_mib: u16) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding the kmicro binary")?;
         let dir = tempfile::Builder::new()
             .prefix("kmicro-bench-api-")
@@ -77,6 +77,7 @@ impl ChildServer {
             .args(["--https-listen-port", &port.to_string()])
             .arg("--data-dir")
             .arg(&data_dir)
+            .args(["--datastore-cache-mib", &cache_mib.to_string()])
             .env("KMICRO_LOG_LEVEL", "warn")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())

@@ -47,12 +47,12 @@ pub struct RedbConfig {
 }
 
 impl RedbConfig {
-    /// Defaults sized for a small board: 8 MiB of cache, batches of up to 256 writes, 1024
+    /// Defaults sized for a small board: 4 MiB of cache, batches of up to 256 writes, 1024
     /// queued responses per watcher.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
             path: path.into(),
-            cache_size: 8 << 20,
+            cache_size: 4 << 20,
             max_batch: 256,
             watch_buffer: 1024,
         }
