@@ -4,7 +4,6 @@
 //! then memory under that load.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::api_client::{ApiClient, Kubeconfig, Lines};
 use super::child::{ChildServer, Exited, Stopped};
+use super::load::closed_loop;
 use super::summary::Latencies;
 
 /// Where the benchmark's objects live.
@@ -230,41 +230,24 @@ fn object_name(i: usize) -> String {
 /// second and their latencies.
 async fn create_phase(client: &ApiClient, args: &ApiBenchArgs) -> anyhow::Result<(f64, Latencies)> {
     let value: Arc<str> = "x".repeat(args.value_size).into();
-    let next = Arc::new(AtomicUsize::new(0));
-    let total = args.objects;
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..args.concurrency)
-        .map(|_| {
-            let (client, value, next) = (client.clone(), value.clone(), next.clone());
-            tokio::spawn(async move {
-                let mut latencies = Latencies::default();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= total {
-                        return anyhow::Ok(latencies);
-                    }
-                    let name = object_name(i);
-                    let body = json!({
-                        "apiVersion": "v1",
-                        "kind": "ConfigMap",
-                        "metadata": {"name": name},
-                        "data": {"value": &*value},
-                    });
-                    let body = Bytes::from(serde_json::to_vec(&body)?);
-                    let t = Instant::now();
-                    let answer = client.call(Method::POST, COLLECTION, Some(body)).await?;
-                    answer.expect(StatusCode::CREATED, &format!("creating {name}"))?;
-                    latencies.push(t.elapsed());
-                }
-            })
-        })
-        .collect();
-    let mut all = Latencies::default();
-    for task in tasks {
-        all.extend(task.await.context("a create task failed")??);
-    }
-    let elapsed = started.elapsed();
-    Ok((total as f64 / elapsed.as_secs_f64(), all))
+    let client = client.clone();
+    closed_loop(args.objects, args.concurrency, move |i| {
+        let client = client.clone();
+        let name = object_name(i);
+        let body = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name},
+            "data": {"value": &*value},
+        });
+        let body = serde_json::to_vec(&body).map(Bytes::from);
+        async move {
+            let answer = client.call(Method::POST, COLLECTION, Some(body?)).await?;
+            answer.expect(StatusCode::CREATED, &format!("creating {name}"))?;
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// `lists` full lists, one at a time, each checked to hold every object; returns their

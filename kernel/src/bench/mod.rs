@@ -6,5 +6,6 @@
 pub mod api;
 mod api_client;
 mod child;
+mod load;
 pub mod store;
 mod summary;

@@ -3,13 +3,13 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use kmicro_store::{CasOutcome, KeyRange, RedbConfig, RedbStore, Store, WatchRequest};
 
+use super::load::closed_loop;
 use super::summary::Latencies;
 
 /// Arguments of `kmicro bench store`.
@@ -165,35 +165,17 @@ async fn write_phase(
     args: &StoreBenchArgs,
 ) -> anyhow::Result<(f64, Latencies)> {
     let value: Arc<[u8]> = vec![b'x'; args.value_size].into();
-    let next = Arc::new(AtomicUsize::new(0));
-    let total = args.puts;
-    let started = Instant::now();
-    let writers: Vec<_> = (0..args.concurrency)
-        .map(|_| {
-            let (store, value, next) = (store.clone(), value.clone(), next.clone());
-            tokio::spawn(async move {
-                let mut latencies = Latencies::default();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= total {
-                        return anyhow::Ok(latencies);
-                    }
-                    let key = format!("/registry/bench/{i:08}");
-                    let t = Instant::now();
-                    match store.create(key.as_bytes(), &value, 0).await? {
-                        CasOutcome::Written(_) => latencies.push(t.elapsed()),
-                        CasOutcome::Conflict(_) => bail!("{key} already existed"),
-                    }
-                }
-            })
-        })
-        .collect();
-    let mut all = Latencies::default();
-    for writer in writers {
-        all.extend(writer.await.context("a writer task failed")??);
-    }
-    let elapsed = started.elapsed();
-    Ok((total as f64 / elapsed.as_secs_f64(), all))
+    closed_loop(args.puts, args.concurrency, move |i| {
+        let (store, value) = (store.clone(), value.clone());
+        let key = format!("/registry/bench/{i:08}");
+        async move {
+            match store.create(key.as_bytes(), &value, 0).await? {
+                CasOutcome::Written(_) => Ok(()),
+                CasOutcome::Conflict(_) => bail!("{key} already existed"),
+            }
+        }
+    })
+    .await
 }
 
 /// Puts one key at a time while a watcher listens; returns put-to-delivery latencies.
