@@ -1,0 +1,51 @@
+//! The Kubernetes API schema that kmicro embeds, and what is generated from it.
+//!
+//! The schema data (`data/definitions-v1.35.json.gz`, see `data/README.md` for its origin and
+//! licence) is held compressed in the binary and inflated only while something is built from it,
+//! so it costs no memory between uses.
+
+use std::io::Read;
+
+/// The Kubernetes version whose schema is embedded.
+pub const KUBERNETES_VERSION: &str = "1.35";
+
+/// The embedded schema, gzip-compressed JSON Schema with the definitions under `$defs`.
+const DEFINITIONS_GZ: &[u8] = include_bytes!("../data/definitions-v1.35.json.gz");
+
+/// The embedded data could not be read: a build defect, never an input error.
+#[derive(Debug, thiserror::Error)]
+#[error("embedded Kubernetes schema data is unreadable: {0}")]
+pub struct DataError(String);
+
+/// Inflates and parses the embedded definitions: the object mapping each definition name
+/// (`io.k8s.api.core.v1.Pod`) to its JSON Schema. The caller owns (and drops) the result.
+pub fn definitions() -> Result<serde_json::Map<String, serde_json::Value>, DataError> {
+    let mut json = Vec::with_capacity(1 << 21);
+    flate2::read::GzDecoder::new(DEFINITIONS_GZ)
+        .read_to_end(&mut json)
+        .map_err(|e| DataError(e.to_string()))?;
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&json).map_err(|e| DataError(e.to_string()))?;
+    match doc.get_mut("$defs").map(serde_json::Value::take) {
+        Some(serde_json::Value::Object(defs)) => Ok(defs),
+        _ => Err(DataError("no `$defs` object".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_definitions_hold_the_served_types_with_patch_metadata() {
+        let defs = definitions().unwrap();
+        assert!(defs.len() > 700);
+        let containers = &defs["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
+        assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
+        assert_eq!(containers["x-kubernetes-list-type"], "map");
+        assert_eq!(
+            defs["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"][0]["kind"],
+            "Deployment"
+        );
+    }
+}
