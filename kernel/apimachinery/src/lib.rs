@@ -5,6 +5,7 @@
 //! - [`selector`]: label and field selectors;
 //! - [`table`]: server-side printing (`kubectl get` columns);
 //! - [`rules`]: per-kind decoding, defaulting and validation;
+//! - [`schema`]: structural schemas (fields, list and map types, patch metadata);
 //! - [`status`]: `Status` causes shared by validation and the API server.
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
@@ -14,6 +15,7 @@ mod names;
 mod quantity;
 pub mod registry;
 pub mod rules;
+pub mod schema;
 pub mod selector;
 pub mod status;
 pub mod table;
