@@ -91,8 +91,11 @@ pub enum ListType {
 pub struct SchemaSet {
     /// The arena; node 0 is always [`Schema::Any`].
     nodes: Vec<Schema>,
-    kinds: HashMap<(Box<str>, Box<str>, Box<str>), SchemaRef>,
+    kinds: HashMap<GroupVersionKind, SchemaRef>,
 }
+
+/// `(group, version, kind)`, the index of top-level schemas.
+type GroupVersionKind = (Box<str>, Box<str>, Box<str>);
 
 impl Default for SchemaSet {
     fn default() -> Self {
