@@ -1,7 +1,10 @@
 //! Kubernetes API semantics with no I/O: what the API server needs to know about objects, kept
 //! apart from HTTP and storage so it is testable on its own and reusable by modules.
 //!
-//! - [`registry`]: the resources served and their properties;
+//! - [`registry`]: the resources served and their properties; [`intern`]: resources described
+//!   at run time (custom resources) made `&'static` like the built-in ones;
+//! - [`crd`]: CustomResourceDefinitions — custom resource schemas (pruning, defaulting,
+//!   validation), names and conditions, printer columns;
 //! - [`selector`]: label and field selectors;
 //! - [`table`]: server-side printing (`kubectl get` columns);
 //! - [`rules`]: per-kind decoding, defaulting and validation;
@@ -11,6 +14,9 @@
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
 
 pub mod convert;
+pub mod crd;
+mod gofmt;
+pub mod intern;
 mod names;
 mod quantity;
 pub mod registry;

@@ -2,7 +2,7 @@
 //! storage need to know about it.
 
 /// One API resource (a plural name within a group-version).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ResourceInfo {
     /// API group; empty for the core group.
     pub group: &'static str,
@@ -149,6 +149,8 @@ pub static BUILTIN: &[ResourceInfo] = &[
     resource!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", namespaced: false, short: ["sc"], categories: [], status: false, scale: false),
     // scheduling.k8s.io/v1
     resource!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", namespaced: false, short: ["pc"], categories: [], status: false, scale: false),
+    // apiextensions.k8s.io/v1
+    resource!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", "customresourcedefinition", namespaced: false, short: ["crd", "crds"], categories: ["api-extensions"], status: true, scale: false),
 ];
 
 /// Finds a built-in resource by group, version and plural name.

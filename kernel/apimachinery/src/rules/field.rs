@@ -58,6 +58,17 @@ impl Bad {
     pub(crate) fn json<T: Serialize + ?Sized>(value: &T) -> Self {
         Self(serde_json::to_string(value).unwrap_or_else(|_| "null".to_string()))
     }
+
+    /// An unstructured value (a custom resource's): strings quoted, numbers and booleans as Go
+    /// prints them, `null`, anything else as JSON.
+    pub(crate) fn value(value: &serde_json::Value) -> Self {
+        match value {
+            serde_json::Value::String(s) => Self(go_quote(s)),
+            serde_json::Value::Number(n) => Self(crate::gofmt::number(n)),
+            serde_json::Value::Bool(b) => Self(b.to_string()),
+            other => Self::json(other),
+        }
+    }
 }
 
 impl From<&str> for Bad {
@@ -127,6 +138,16 @@ impl Errors {
         let value = value.into();
         self.push(
             "FieldValueInvalid",
+            path,
+            with_detail(&format!("Invalid value: {}", value.0), detail),
+        );
+    }
+
+    /// `FieldValueTypeInvalid`: `Invalid value: VALUE: detail` (a value of the wrong type).
+    pub(crate) fn type_invalid(&mut self, path: &Path, value: impl Into<Bad>, detail: &str) {
+        let value = value.into();
+        self.push(
+            "FieldValueTypeInvalid",
             path,
             with_detail(&format!("Invalid value: {}", value.0), detail),
         );

@@ -11,11 +11,12 @@
 //! Each kind implements the crate-private `Kind` trait, whose hooks default to doing nothing;
 //! one generic function per operation runs decode → defaults → prepare → validate → encode.
 
+mod apiextensions;
 mod apps;
 mod batch;
 mod core;
-mod field;
-mod meta;
+pub(crate) mod field;
+pub(crate) mod meta;
 
 mod other;
 mod pod;
@@ -34,7 +35,11 @@ use meta::NameRule;
 macro_rules! dispatch {
     ($res:expr, $run:ident, $fallback:expr) => {{
         use k8s_openapi::api;
+        use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions;
         match ($res.group, $res.version, $res.kind) {
+            ("apiextensions.k8s.io", "v1", "CustomResourceDefinition") => {
+                $run!(apiextensions::v1::CustomResourceDefinition)
+            }
             ("", "v1", "Namespace") => $run!(api::core::v1::Namespace),
             ("", "v1", "Node") => $run!(api::core::v1::Node),
             ("", "v1", "Pod") => $run!(api::core::v1::Pod),

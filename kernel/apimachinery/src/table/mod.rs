@@ -15,6 +15,7 @@
 mod apps;
 mod batch;
 mod core_v1;
+pub mod custom;
 mod docs;
 mod events;
 mod networking;
@@ -67,35 +68,30 @@ impl std::str::FromStr for IncludeObject {
 /// "columnDefinitions":[…],"rows":[{"cells":[…],"object":…}]}`; the caller fills
 /// `metadata.resourceVersion` and `metadata.continue`. Resources kube prints with the default
 /// table convertor (LimitRange) get its `Name` and `Created At` columns; a resource this module
-/// does not know (a custom resource) gets the custom-resource default, `Name` and `Age`.
+/// does not know (a custom resource) gets the custom-resource default, `Name` and `Age` (a
+/// custom resource with printer columns prints through [`custom::table`]).
 pub fn table(
     resource: &ResourceInfo,
     objects: &[Value],
     include: IncludeObject,
     now: jiff::Timestamp,
 ) -> Value {
-    let printer = printer_for(resource);
+    let Some(printer) = printer_for(resource) else {
+        return custom::table(&[], objects, include, now);
+    };
     let columns: Vec<Value> = printer.columns.iter().map(Column::to_json).collect();
     let rows: Vec<Value> = objects
         .iter()
         .map(|object| {
-            let mut row = Map::new();
-            row.insert("cells".into(), Value::Array((printer.cells)(object, now)));
-            if let Some(conditions) = printer.conditions.and_then(|f| f(object)) {
-                row.insert("conditions".into(), conditions);
-            }
-            match include {
-                IncludeObject::None => {}
-                IncludeObject::Metadata => {
-                    row.insert("object".into(), partial_object_metadata(object));
-                }
-                IncludeObject::Object => {
-                    row.insert("object".into(), object.clone());
-                }
-            }
-            Value::Object(row)
+            let conditions = printer.conditions.and_then(|f| f(object));
+            row((printer.cells)(object, now), conditions, object, include)
         })
         .collect();
+    assemble(columns, rows)
+}
+
+/// A `Table` of these columns and rows.
+fn assemble(columns: Vec<Value>, rows: Vec<Value>) -> Value {
     json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
@@ -103,6 +99,30 @@ pub fn table(
         "columnDefinitions": columns,
         "rows": rows,
     })
+}
+
+/// One row: its cells, its conditions if any, and what `include` asks of the object.
+fn row(
+    cells: Vec<Value>,
+    conditions: Option<Value>,
+    object: &Value,
+    include: IncludeObject,
+) -> Value {
+    let mut row = Map::new();
+    row.insert("cells".into(), Value::Array(cells));
+    if let Some(conditions) = conditions {
+        row.insert("conditions".into(), conditions);
+    }
+    match include {
+        IncludeObject::None => {}
+        IncludeObject::Metadata => {
+            row.insert("object".into(), partial_object_metadata(object));
+        }
+        IncludeObject::Object => {
+            row.insert("object".into(), object.clone());
+        }
+    }
+    Value::Object(row)
 }
 
 /// kube's `duration.HumanDuration`: a duration with two or three significant figures, as AGE
@@ -260,8 +280,9 @@ impl Printer {
     }
 }
 
-/// The printer of a resource: kube's dedicated one, else the default.
-fn printer_for(resource: &ResourceInfo) -> &'static Printer {
+/// The printer of a resource: kube's dedicated one, else the default for built-in groups; `None`
+/// for a custom resource, which prints with its definition's columns (see [`custom`]).
+fn printer_for(resource: &ResourceInfo) -> Option<&'static Printer> {
     let found = match resource.group {
         "" => core_v1::printer(resource.plural)
             .or_else(|| pod::printer(resource.plural))
@@ -276,11 +297,10 @@ fn printer_for(resource: &ResourceInfo) -> &'static Printer {
         "storage.k8s.io" => storage::printer_storage_k8s_io(resource.plural),
         _ => others::printer(resource.group, resource.plural),
     };
-    found.unwrap_or(if is_builtin_group(resource.group) {
-        &DEFAULT
-    } else {
-        &CUSTOM_RESOURCE_DEFAULT
-    })
+    match found {
+        None if is_builtin_group(resource.group) => Some(&DEFAULT),
+        found => found,
+    }
 }
 
 /// Whether a group is served by kube-apiserver itself (its resources without a printer use the
@@ -302,19 +322,6 @@ static DEFAULT: Printer = Printer::new(
             .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
             .unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
         vec![util::name(o), created.into()]
-    },
-);
-
-/// The table of a custom resource without `additionalPrinterColumns`: the name and the age
-/// (a missing creation time is a null cell, as kube's JSONPath column gives).
-static CUSTOM_RESOURCE_DEFAULT: Printer = Printer::new(
-    &[NAME, Column::new("Age", "date", docs::CREATION_TIMESTAMP)],
-    |o, now| {
-        let age = match util::time(o, &["metadata", "creationTimestamp"]) {
-            Some(t) => human_duration(now.duration_since(t)).into(),
-            None => Value::Null,
-        };
-        vec![util::name(o), age]
     },
 );
 
