@@ -97,10 +97,13 @@ impl Api {
         let body = read_body(body).await;
         let req = Request::from_parts(parts, ());
         let query = Query::parse(req.uri().query())?;
+        let resources = self.storage.resources();
         let route =
-            route::route(req.method(), req.uri().path(), query.watch).map_err(|e| match e {
-                RouteError::NotFound => ApiError::path_not_found(),
-                RouteError::MethodNotAllowed => ApiError::method_not_allowed(),
+            route::route(req.method(), req.uri().path(), query.watch, resources).map_err(|e| {
+                match e {
+                    RouteError::NotFound => ApiError::path_not_found(),
+                    RouteError::MethodNotAllowed => ApiError::method_not_allowed(),
+                }
             })?;
         match &route {
             Route::Version => return Ok(response::json(StatusCode::OK, &version())),
@@ -119,7 +122,7 @@ impl Api {
         match route {
             Route::CoreVersions if aggregated => Ok(response::json_with_type(
                 StatusCode::OK,
-                &discovery::aggregated(true),
+                &discovery::aggregated(true, &resources.all()),
                 discovery::AGGREGATED_V2,
             )),
             Route::CoreVersions => Ok(response::json(
@@ -128,20 +131,23 @@ impl Api {
             )),
             Route::CoreResources => Ok(response::json(
                 StatusCode::OK,
-                &discovery::resource_list("", "v1"),
+                &discovery::resource_list("", "v1", &resources.all()),
             )),
             Route::Groups if aggregated => Ok(response::json_with_type(
                 StatusCode::OK,
-                &discovery::aggregated(false),
+                &discovery::aggregated(false, &resources.all()),
                 discovery::AGGREGATED_V2,
             )),
-            Route::Groups => Ok(response::json(StatusCode::OK, &discovery::groups())),
-            Route::Group(g) => discovery::group_document(&g)
+            Route::Groups => Ok(response::json(
+                StatusCode::OK,
+                &discovery::groups(&resources.all()),
+            )),
+            Route::Group(g) => discovery::group_document(&g, &resources.all())
                 .map(|doc| response::json(StatusCode::OK, &doc))
                 .ok_or_else(ApiError::path_not_found),
             Route::GroupResources(g, v) => Ok(response::json(
                 StatusCode::OK,
-                &discovery::resource_list(&g, &v),
+                &discovery::resource_list(&g, &v, &resources.all()),
             )),
             Route::Resource(rr) => {
                 auth::authorize(&user, &rr)?;

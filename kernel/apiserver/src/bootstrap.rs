@@ -1,4 +1,5 @@
-//! What a fresh cluster must contain before it is ready: the default namespaces.
+//! What a cluster must have before it is ready: the default namespaces, the custom resources
+//! of stored CustomResourceDefinitions served, unfinished namespace deletions resumed.
 
 use kmicro_apimachinery::registry;
 use serde_json::json;
@@ -11,9 +12,10 @@ use crate::storage::Storage;
 pub const DEFAULT_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];
 
-/// Creates the default namespaces that are missing, and resumes unfinished namespace
-/// deletions.
+/// Serves the custom resources of stored definitions (and starts their controller), resumes
+/// unfinished namespace deletions, and creates the default namespaces that are missing.
 pub async fn ensure_defaults(storage: &Storage) -> ApiResult<()> {
+    crate::crds::start(storage).await?;
     crate::namespaces::resume_deletions(storage).await?;
     let namespaces = registry::find("", "v1", "namespaces").expect("namespaces are built in");
     for name in DEFAULT_NAMESPACES {

@@ -1,7 +1,14 @@
-//! Discovery documents: the older per-group lists and aggregated discovery (apidiscovery v2).
+//! Discovery documents: the older per-group lists and aggregated discovery (apidiscovery v2),
+//! of the served resources (built-in and custom, in discovery order:
+//! [`Resources::all`](crate::resources::Resources::all)).
 
-use kmicro_apimachinery::registry::{self, BUILTIN, ResourceInfo, VERBS};
+use kmicro_apimachinery::registry::{ResourceInfo, VERBS};
 use serde_json::{Value, json};
+
+use crate::resources::group_versions;
+
+/// The served resources, in discovery order.
+pub type Served<'a> = &'a [&'static ResourceInfo];
 
 /// The content type that tells kubectl the answer is aggregated discovery.
 pub const AGGREGATED_V2: &str =
@@ -27,22 +34,25 @@ pub fn core_versions(server_address: &str) -> Value {
 }
 
 /// `/apis`: every non-core group.
-pub fn groups() -> Value {
-    let groups: Vec<Value> = non_core_groups().into_iter().map(group).collect();
+pub fn groups(served: Served<'_>) -> Value {
+    let groups: Vec<Value> = non_core_groups(served)
+        .into_iter()
+        .map(|g| group(g, served))
+        .collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/<group>`, or `None` when the group is not served.
-pub fn group_document(name: &str) -> Option<Value> {
-    non_core_groups()
+pub fn group_document(name: &str, served: Served<'_>) -> Option<Value> {
+    non_core_groups(served)
         .into_iter()
         .find(|g| *g == name)
-        .map(group)
+        .map(|g| group(g, served))
 }
 
-fn non_core_groups() -> Vec<&'static str> {
+fn non_core_groups(served: Served<'_>) -> Vec<&'static str> {
     let mut out: Vec<&'static str> = Vec::new();
-    for (g, _) in registry::group_versions() {
+    for (g, _) in group_versions(served) {
         if !g.is_empty() && !out.contains(&g) {
             out.push(g);
         }
@@ -50,8 +60,8 @@ fn non_core_groups() -> Vec<&'static str> {
     out
 }
 
-fn group(name: &'static str) -> Value {
-    let versions: Vec<Value> = registry::group_versions()
+fn group(name: &'static str, served: Served<'_>) -> Value {
+    let versions: Vec<Value> = group_versions(served)
         .into_iter()
         .filter(|(g, _)| *g == name)
         .map(|(g, v)| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
@@ -61,14 +71,14 @@ fn group(name: &'static str) -> Value {
 }
 
 /// `/api/v1` or `/apis/<group>/<version>`: the resources of one group-version.
-pub fn resource_list(group: &str, version: &str) -> Value {
+pub fn resource_list(group: &str, version: &str, served: Served<'_>) -> Value {
     let group_version = if group.is_empty() {
         version.to_string()
     } else {
         format!("{group}/{version}")
     };
     let mut resources = Vec::new();
-    for r in BUILTIN
+    for r in served
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
@@ -134,19 +144,19 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
 }
 
 /// Aggregated discovery for `/api` (`core == true`) or `/apis`.
-pub fn aggregated(core: bool) -> Value {
+pub fn aggregated(core: bool, served: Served<'_>) -> Value {
     let mut items = Vec::new();
     let mut names: Vec<&'static str> = Vec::new();
-    for (g, _) in registry::group_versions() {
+    for (g, _) in group_versions(served) {
         if g.is_empty() == core && !names.contains(&g) {
             names.push(g);
         }
     }
     for name in names {
-        let versions: Vec<Value> = registry::group_versions()
+        let versions: Vec<Value> = group_versions(served)
             .into_iter()
             .filter(|(g, _)| *g == name)
-            .map(|(g, v)| aggregated_version(g, v))
+            .map(|(g, v)| aggregated_version(g, v, served))
             .collect();
         let mut metadata = json!({"creationTimestamp": null});
         if !name.is_empty() {
@@ -157,8 +167,8 @@ pub fn aggregated(core: bool) -> Value {
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }
 
-fn aggregated_version(group: &str, version: &str) -> Value {
-    let resources: Vec<Value> = BUILTIN
+fn aggregated_version(group: &str, version: &str, served: Served<'_>) -> Value {
+    let resources: Vec<Value> = served
         .iter()
         .filter(|r| r.group == group && r.version == version)
         .map(|r| {
@@ -197,10 +207,15 @@ fn aggregated_version(group: &str, version: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kmicro_apimachinery::registry::BUILTIN;
+
+    fn builtin() -> Vec<&'static ResourceInfo> {
+        BUILTIN.iter().collect()
+    }
 
     #[test]
     fn deployments_scale_is_discoverable() {
-        let apps = resource_list("apps", "v1");
+        let apps = resource_list("apps", "v1", &builtin());
         let names: Vec<&str> = apps["resources"]
             .as_array()
             .unwrap()
@@ -208,7 +223,7 @@ mod tests {
             .map(|r| r["name"].as_str().unwrap())
             .collect();
         assert!(names.contains(&"deployments/scale"));
-        let agg = aggregated(false);
+        let agg = aggregated(false, &builtin());
         let apps = agg["items"]
             .as_array()
             .unwrap()
@@ -237,7 +252,7 @@ mod tests {
         ));
         assert!(!wants_aggregated("application/json"));
         assert!(
-            aggregated(true)["items"][0]["metadata"]
+            aggregated(true, &builtin())["items"][0]["metadata"]
                 .get("name")
                 .is_none()
         );

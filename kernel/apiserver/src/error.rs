@@ -106,10 +106,16 @@ impl ApiError {
         } else {
             format!("[{}]", summary.join(", "))
         };
+        // kube names the kind with its group (`Deployment.apps`, `Widget.example.com`).
+        let kind = if resource.group.is_empty() {
+            resource.kind.to_string()
+        } else {
+            format!("{}.{}", resource.kind, resource.group)
+        };
         let mut err = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid",
-            format!("{} \"{name}\" is invalid: {list}", resource.kind),
+            format!("{kind} \"{name}\" is invalid: {list}"),
         );
         err.details = Some(json!({
             "name": name,

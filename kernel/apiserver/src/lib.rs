@@ -4,11 +4,13 @@
 //! A request flows [`server`] (TLS, HTTP) → [`api`] (route, authenticate, authorize, body) →
 //! `handlers` (the verbs) → [`storage`] (objects as JSON in the store). Kubernetes semantics
 //! that need no I/O (resources, selectors, tables, defaulting, validation) come from
-//! `kmicro-apimachinery`.
+//! `kmicro-apimachinery`. The served resources ([`resources`]) are the built-in ones plus those
+//! of accepted CustomResourceDefinitions, which [`crds`] keeps up to date.
 
 pub mod api;
 pub mod auth;
 pub mod bootstrap;
+pub mod crds;
 pub mod discovery;
 pub mod error;
 mod handlers;
@@ -16,6 +18,7 @@ pub mod namespaces;
 pub mod object;
 pub mod query;
 pub mod render;
+pub mod resources;
 pub mod response;
 pub mod route;
 pub mod server;

@@ -4,11 +4,10 @@
 //! controller would react), so that a `kubectl delete -f` listing the namespace first can
 //! still delete the objects after it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use kmicro_apimachinery::registry::{self, BUILTIN};
-use kmicro_store::{KeyRange, Op, Store, Txn};
+use kmicro_apimachinery::registry;
+use kmicro_store::{KeyRange, Op, Txn};
 
 use crate::error::ApiResult;
 use crate::object;
@@ -17,13 +16,16 @@ use crate::storage::Storage;
 /// How long after the delete the namespace's contents go.
 const DELAY: Duration = Duration::from_secs(1);
 
-/// Removes the contents of namespace `ns`, then `ns`, in the background.
-pub fn finish_deletion(store: Arc<dyn Store>, ns: String) {
+/// Removes the contents of namespace `ns` (objects of every namespaced resource served then,
+/// custom ones included), then `ns`, in the background.
+pub fn finish_deletion(storage: Storage, ns: String) {
     tokio::spawn(async move {
         tokio::time::sleep(DELAY).await;
         let namespaces = registry::find("", "v1", "namespaces").expect("namespaces are built in");
-        let mut prefixes: Vec<String> = BUILTIN
-            .iter()
+        let mut prefixes: Vec<String> = storage
+            .resources()
+            .all()
+            .into_iter()
             .filter(|r| r.namespaced)
             .map(|r| r.namespace_prefix(Some(&ns)))
             .collect();
@@ -34,7 +36,8 @@ pub fn finish_deletion(store: Arc<dyn Store>, ns: String) {
             .map(|p| Op::Delete(KeyRange::prefix(p)))
             .collect();
         ops.push(Op::delete(namespaces.key(None, &ns)));
-        if let Err(err) = store
+        if let Err(err) = storage
+            .store()
             .txn(Txn {
                 success: ops,
                 ..Txn::default()
@@ -57,7 +60,7 @@ pub async fn resume_deletions(storage: &Storage) -> ApiResult<()> {
         )
         .await?;
     for ns in items {
-        finish_deletion(storage.store().clone(), object::name(&ns).to_string());
+        finish_deletion(storage.clone(), object::name(&ns).to_string());
     }
     Ok(())
 }

@@ -1,6 +1,9 @@
 //! Answer bodies: plain objects and lists, or Tables when kubectl asks for them.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
+use kmicro_apimachinery::crd::CustomResource;
 use kmicro_apimachinery::registry::ResourceInfo;
 use kmicro_apimachinery::table::{self, IncludeObject};
 use serde_json::{Value, json};
@@ -32,6 +35,33 @@ impl Format {
     }
 }
 
+/// How a resource's objects print in Tables: kube's printer of a built-in resource, or the
+/// printer columns of a custom resource version.
+#[derive(Clone, Debug)]
+pub enum Printer {
+    /// A built-in resource.
+    Builtin(&'static ResourceInfo),
+    /// A served custom resource version.
+    Custom(Arc<CustomResource>),
+}
+
+impl Printer {
+    /// The resource printed.
+    pub fn resource(&self) -> &'static ResourceInfo {
+        match self {
+            Printer::Builtin(r) => r,
+            Printer::Custom(c) => c.info(),
+        }
+    }
+
+    fn table(&self, objects: &[Value], include: IncludeObject, now: jiff::Timestamp) -> Value {
+        match self {
+            Printer::Builtin(r) => table::table(r, objects, include, now),
+            Printer::Custom(c) => c.table(objects, include, now),
+        }
+    }
+}
+
 fn include(query: &Query) -> IncludeObject {
     match query.include_object.as_deref() {
         Some("None") => IncludeObject::None,
@@ -44,7 +74,7 @@ fn include(query: &Query) -> IncludeObject {
 /// held in memory whole. JSON members are written items first and `metadata` last, because
 /// the continue token is known only once the last item is read.
 pub struct ListWriter {
-    resource: &'static ResourceInfo,
+    printer: Printer,
     format: Format,
     include: IncludeObject,
     now: jiff::Timestamp,
@@ -52,10 +82,10 @@ pub struct ListWriter {
 }
 
 impl ListWriter {
-    /// A writer for lists of `resource` in `format`.
-    pub fn new(resource: &'static ResourceInfo, format: Format, query: &Query) -> Self {
+    /// A writer for lists of the resource `printer` prints, in `format`.
+    pub fn new(printer: Printer, format: Format, query: &Query) -> Self {
         Self {
-            resource,
+            printer,
             format,
             include: include(query),
             now: jiff::Timestamp::now(),
@@ -65,7 +95,7 @@ impl ListWriter {
 
     /// The opening, up to the first item.
     pub fn head(&self) -> Bytes {
-        let r = self.resource;
+        let r = self.printer.resource();
         Bytes::from(match self.format {
             Format::Object => format!(
                 "{{\"kind\":{},\"apiVersion\":{},\"items\":[",
@@ -74,7 +104,7 @@ impl ListWriter {
             ),
             Format::Table => {
                 let columns =
-                    table::table(r, &[], self.include, self.now)["columnDefinitions"].take();
+                    self.printer.table(&[], self.include, self.now)["columnDefinitions"].take();
                 format!(
                     "{{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"columnDefinitions\":{columns},\"rows\":["
                 )
@@ -95,7 +125,7 @@ impl ListWriter {
         match self.format {
             Format::Object => items.iter().for_each(|item| push(&mut out, item)),
             Format::Table => {
-                let mut t = table::table(self.resource, items, self.include, self.now);
+                let mut t = self.printer.table(items, self.include, self.now);
                 if let Value::Array(rows) = t["rows"].take() {
                     rows.iter().for_each(|row| push(&mut out, row));
                 }
@@ -123,13 +153,12 @@ impl ListWriter {
 }
 
 /// One object, or a one-row Table.
-pub fn object(r: &ResourceInfo, obj: Value, format: Format, query: &Query) -> Value {
+pub fn object(printer: &Printer, obj: Value, format: Format, query: &Query) -> Value {
     match format {
         Format::Object => obj,
         Format::Table => {
             let rv = obj["metadata"]["resourceVersion"].clone();
-            let mut t = table::table(
-                r,
+            let mut t = printer.table(
                 std::slice::from_ref(&obj),
                 include(query),
                 jiff::Timestamp::now(),

@@ -1,7 +1,9 @@
 //! Mapping a request path and method to what it asks for.
 
 use http::Method;
-use kmicro_apimachinery::registry::{self, ResourceInfo};
+use kmicro_apimachinery::registry::ResourceInfo;
+
+use crate::resources::Resources;
 
 /// What a request is for.
 #[derive(Clone, Debug, PartialEq)]
@@ -85,8 +87,14 @@ pub enum RouteError {
     MethodNotAllowed,
 }
 
-/// Routes `path` (no query) for `method`; `watch` is the `watch` query parameter.
-pub fn route(method: &Method, path: &str, watch: bool) -> Result<Route, RouteError> {
+/// Routes `path` (no query) for `method` to one of the served `resources`; `watch` is the
+/// `watch` query parameter.
+pub fn route(
+    method: &Method,
+    path: &str,
+    watch: bool,
+    resources: &Resources,
+) -> Result<Route, RouteError> {
     let segments: Vec<&str> = path
         .trim_matches('/')
         .split('/')
@@ -102,11 +110,11 @@ pub fn route(method: &Method, path: &str, watch: bool) -> Result<Route, RouteErr
         }
         ["api"] => Ok(Route::CoreVersions),
         ["api", "v1"] => Ok(Route::CoreResources),
-        ["api", "v1", rest @ ..] => resource_route(method, "", "v1", rest, watch),
+        ["api", "v1", rest @ ..] => resource_route(method, "", "v1", rest, watch, resources),
         ["apis"] => Ok(Route::Groups),
         ["apis", group] => Ok(Route::Group((*group).to_string())),
         ["apis", group, version] => {
-            if registry::group_versions().contains(&(*group, *version)) {
+            if resources.group_versions().contains(&(*group, *version)) {
                 Ok(Route::GroupResources(
                     (*group).to_string(),
                     (*version).to_string(),
@@ -115,7 +123,9 @@ pub fn route(method: &Method, path: &str, watch: bool) -> Result<Route, RouteErr
                 Err(RouteError::NotFound)
             }
         }
-        ["apis", group, version, rest @ ..] => resource_route(method, group, version, rest, watch),
+        ["apis", group, version, rest @ ..] => {
+            resource_route(method, group, version, rest, watch, resources)
+        }
         _ => Err(RouteError::NotFound),
     }
 }
@@ -126,6 +136,7 @@ fn resource_route(
     version: &str,
     rest: &[&str],
     watch: bool,
+    resources: &Resources,
 ) -> Result<Route, RouteError> {
     // `namespaces/<ns>/<resource>…` unless it is the namespace object itself.
     let (namespace, rest) = match rest {
@@ -146,7 +157,9 @@ fn resource_route(
         [plural, name, sub] => (*plural, Some((*name).to_string()), Some((*sub).to_string())),
         _ => return Err(RouteError::NotFound),
     };
-    let resource = registry::find(group, version, plural).ok_or(RouteError::NotFound)?;
+    let resource = resources
+        .find(group, version, plural)
+        .ok_or(RouteError::NotFound)?;
     // A cluster-scoped resource never has a namespace; a namespaced one is addressed without a
     // namespace only to list or watch across all namespaces (checked below).
     if !resource.namespaced && namespace.is_some()
@@ -187,6 +200,11 @@ fn resource_route(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Routes among the built-in resources.
+    fn route(method: &Method, path: &str, watch: bool) -> Result<Route, RouteError> {
+        super::route(method, path, watch, &Resources::new())
+    }
 
     fn resource(method: Method, path: &str) -> ResourceRequest {
         match route(&method, path, false) {

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::object;
+use crate::resources::Resources;
 use crate::watch_cache::{WatchCache, WatchCaches};
 
 /// An object as read from the store.
@@ -43,19 +44,24 @@ pub struct ListOptions {
     pub revision: Revision,
 }
 
-/// Objects of every resource, over the store.
+/// Objects of every served resource, over the store. Cloning shares everything (the store,
+/// the served resources, the watch caches).
+#[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn Store>,
-    event_leases: EventLeases,
-    watch_caches: WatchCaches,
+    resources: Arc<Resources>,
+    event_leases: Arc<EventLeases>,
+    watch_caches: Arc<WatchCaches>,
 }
 
 impl Storage {
-    /// Storage over `store`.
+    /// Storage over `store`, serving the built-in resources (custom ones are added as their
+    /// definitions are accepted).
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
-            event_leases: EventLeases::new(store.clone()),
-            watch_caches: WatchCaches::new(store.clone()),
+            event_leases: Arc::new(EventLeases::new(store.clone())),
+            watch_caches: Arc::new(WatchCaches::new(store.clone())),
+            resources: Arc::new(Resources::new()),
             store,
         }
     }
@@ -65,9 +71,19 @@ impl Storage {
         &self.store
     }
 
+    /// The served resources.
+    pub fn resources(&self) -> &Resources {
+        &self.resources
+    }
+
     /// The shared watch of a resource.
     pub async fn watch_cache(&self, r: &'static ResourceInfo) -> ApiResult<Arc<WatchCache>> {
         self.watch_caches.get(r).await
+    }
+
+    /// Stops the shared watch of a resource that is no longer served (its watchers end).
+    pub fn forget_watch_cache(&self, r: &ResourceInfo) {
+        self.watch_caches.forget(r);
     }
 
     /// Reads one object.
@@ -90,7 +106,7 @@ impl Storage {
         obj: &Value,
     ) -> ApiResult<Write> {
         let key = r.key(ns, name);
-        let (bytes, lease) = (encode(r, obj)?, self.lease_for(r).await?);
+        let (bytes, lease) = (self.encode(r, obj)?, self.lease_for(r).await?);
         let outcome = self.store.create(key.as_bytes(), &bytes, lease).await?;
         written(r, outcome, obj)
     }
@@ -105,7 +121,7 @@ impl Storage {
         revision: Revision,
     ) -> ApiResult<Write> {
         let key = r.key(ns, name);
-        let (bytes, lease) = (encode(r, obj)?, self.lease_for(r).await?);
+        let (bytes, lease) = (self.encode(r, obj)?, self.lease_for(r).await?);
         let outcome = self
             .store
             .update(key.as_bytes(), &bytes, revision, lease)
@@ -124,6 +140,20 @@ impl Storage {
         let key = r.key(ns, name);
         let outcome = self.store.delete_if(key.as_bytes(), revision).await?;
         written(r, outcome, &Value::Null)
+    }
+
+    /// The stored form of `obj`: JSON without resourceVersion; custom resources at their
+    /// storage version (they are served at any version by rewriting `apiVersion` on the way
+    /// out, the conversion `None` of kube).
+    fn encode(&self, r: &ResourceInfo, obj: &Value) -> ApiResult<Vec<u8>> {
+        match self.resources.custom(r) {
+            Some(custom) => {
+                let mut obj = obj.clone();
+                object::set_type_meta(&mut obj, r.kind, &custom.storage_api_version());
+                encode(r, &obj)
+            }
+            None => encode(r, obj),
+        }
     }
 
     /// The lease an object of `r` is written with: events expire, nothing else does.

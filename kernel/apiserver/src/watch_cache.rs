@@ -45,6 +45,8 @@ pub struct CachedEvent {
 /// The shared watch of one resource.
 pub struct WatchCache {
     inner: Mutex<Inner>,
+    /// Dropped with the cache: tells its feeding task to stop.
+    _alive: tokio::sync::watch::Sender<()>,
 }
 
 struct Inner {
@@ -123,10 +125,18 @@ impl WatchCaches {
         }
     }
 
+    /// Drops the cache of `r` (a resource no longer served): its watchers end, its store watch
+    /// stops.
+    pub fn forget(&self, r: &ResourceInfo) {
+        self.caches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&cache_key(r));
+    }
+
     /// The cache of `r`, started (from the store's current revision) if needed.
     pub async fn get(&self, r: &'static ResourceInfo) -> crate::error::ApiResult<Arc<WatchCache>> {
-        // By resource, not by key prefix: two resources can share storage (events).
-        let prefix = format!("{}/{}/{}", r.group, r.version, r.plural);
+        let prefix = cache_key(r);
         if let Some(cache) = self
             .caches
             .lock()
@@ -140,22 +150,33 @@ impl WatchCaches {
         if let Some(cache) = caches.get(&prefix) {
             return Ok(cache.clone());
         }
+        let (alive, stop) = tokio::sync::watch::channel(());
         let cache = Arc::new(WatchCache {
             inner: Mutex::new(Inner {
                 base: revision,
                 ring: VecDeque::new(),
                 tx: broadcast::channel(BROADCAST).0,
             }),
+            _alive: alive,
         });
         caches.insert(prefix.clone(), cache.clone());
-        tokio::spawn(feed(
-            self.store.clone(),
-            r,
-            Arc::downgrade(&cache),
-            revision,
-        ));
+        let feeding = feed(self.store.clone(), r, Arc::downgrade(&cache), revision);
+        tokio::spawn(async move {
+            let mut stop = stop;
+            tokio::select! {
+                _ = feeding => {}
+                // The cache was dropped (its resource is no longer served).
+                _ = stop.changed() => {}
+            }
+        });
         Ok(cache)
     }
+}
+
+/// The key of a resource's cache: by resource, not by key prefix, since two resources can share
+/// storage (events).
+fn cache_key(r: &ResourceInfo) -> String {
+    format!("{}/{}/{}", r.group, r.version, r.plural)
 }
 
 /// Pumps the store's events of `r` into the cache until the server stops.

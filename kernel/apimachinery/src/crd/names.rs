@@ -100,7 +100,7 @@ pub fn new_condition(
 /// definition (those of other groups are ignored).
 pub fn reconcile(
     crd: &CustomResourceDefinition,
-    others: &[CustomResourceDefinition],
+    others: &[&CustomResourceDefinition],
     now: jiff::Timestamp,
 ) -> CustomResourceDefinitionStatus {
     let name = crd.metadata.name.as_deref().unwrap_or("");

@@ -192,8 +192,8 @@ impl CustomResource {
 
     /// Prepares a replacement of the stored `old` (whose status and server fields the caller
     /// has already carried over): coerced, pruned, defaulted, `metadata.generation` bumped when
-    /// anything but metadata changed, validated — tolerating schema problems at values that did
-    /// not change.
+    /// anything but metadata (and status, with a status subresource) changed, validated —
+    /// tolerating schema problems at values that did not change.
     pub fn prepare_update(&self, mut new: Value, old: &Value) -> Result<Value, RulesError> {
         let meta = self.coerce_metadata(&mut new)?;
         let old_meta: ObjectMeta = old
@@ -203,7 +203,7 @@ impl CustomResource {
         self.schema.prune(&mut new);
         self.schema.apply_defaults(&mut new);
         let generation = old_meta.generation.unwrap_or(0);
-        let changed = without_metadata(&new) != without_metadata(old);
+        let changed = self.generation_content(&new) != self.generation_content(old);
         set_generation(&mut new, if changed { generation + 1 } else { generation });
         let mut errs = Errors::default();
         meta::validate_object_meta_update(&meta, &old_meta, &mut errs);
@@ -218,6 +218,17 @@ impl CustomResource {
         );
         causes.extend(self.scale_causes(&new));
         finish(new, causes)
+    }
+
+    /// What a change to bumps the generation: everything but `metadata`, and but `status` when
+    /// the version has a status subresource (status changes never bump it then).
+    fn generation_content(&self, obj: &Value) -> Map<String, Value> {
+        let mut map = obj.as_object().cloned().unwrap_or_default();
+        map.remove("metadata");
+        if self.info.status {
+            map.remove("status");
+        }
+        map
     }
 
     /// Replaces `metadata` by its `ObjectMeta` form (unknown fields dropped), which is
@@ -328,13 +339,6 @@ fn set_generation(obj: &mut Value, generation: i64) {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.insert("generation".into(), json!(generation));
     }
-}
-
-/// The object without `metadata`: what a change to bumps the generation.
-fn without_metadata(obj: &Value) -> Map<String, Value> {
-    let mut map = obj.as_object().cloned().unwrap_or_default();
-    map.remove("metadata");
-    map
 }
 
 fn finish(obj: Value, causes: Vec<Cause>) -> Result<Value, RulesError> {

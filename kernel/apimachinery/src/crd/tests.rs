@@ -216,7 +216,7 @@ fn names_are_accepted_unless_another_definition_holds_them() {
     other["metadata"]["name"] = json!("gadgets.example.com");
     other["spec"]["names"] = json!({"plural": "gadgets", "kind": "Widget", "shortNames": ["wd"]});
     let other = typed(prepare_create(crd_resource(), other).unwrap());
-    let status = names::reconcile(&other, std::slice::from_ref(&crd), jiff::Timestamp::now());
+    let status = names::reconcile(&other, &[&crd], jiff::Timestamp::now());
     let other = CustomResourceDefinition {
         status: Some(status),
         ..other

@@ -126,6 +126,9 @@ async fn delete_once(
     {
         finalizers.push(f.to_string());
     }
+    if crate::crds::is_definitions(r) && !object::is_terminating(&obj) {
+        crate::crds::begin_deletion(&mut obj, &mut finalizers);
+    }
     let grace = pod_grace_period(r, &obj, opts);
     let namespace = r.kind == "Namespace" && r.group.is_empty();
     if finalizers.is_empty() && grace.is_none() && !namespace {
@@ -169,7 +172,7 @@ async fn delete_once(
     {
         Write::Done(stored) => {
             if namespace && !was_terminating {
-                crate::namespaces::finish_deletion(ctx.storage.store().clone(), name.to_string());
+                crate::namespaces::finish_deletion(ctx.storage.clone(), name.to_string());
             }
             Ok(Some(stored.obj))
         }

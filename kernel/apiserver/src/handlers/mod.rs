@@ -1,5 +1,7 @@
-//! The verbs on resources: one module per group of verbs, all over [`Storage`].
+//! The verbs on resources: one module per group of verbs, all over [`Storage`]; `custom` holds
+//! what custom resources do differently.
 
+mod custom;
 mod delete;
 mod read;
 mod scale;
@@ -102,6 +104,7 @@ impl Selectors {
 
 /// Runs a resource request.
 pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<Body>> {
+    custom::check(ctx)?;
     match (ctx.rr.verb, ctx.rr.subresource.as_deref()) {
         (Verb::Get, Some("scale")) => scale::get(ctx).await,
         (Verb::Update, Some("scale")) => scale::update(ctx, &body).await,
@@ -121,7 +124,7 @@ pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<B
 pub(crate) fn answer(ctx: &Ctx<'_>, status: StatusCode, obj: Value) -> Response<Body> {
     response::json(
         status,
-        &crate::render::object(ctx.resource(), obj, ctx.format, ctx.query),
+        &crate::render::object(&ctx.printer(), obj, ctx.format, ctx.query),
     )
 }
 

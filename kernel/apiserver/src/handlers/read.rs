@@ -80,7 +80,7 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     let filter = move |obj: &serde_json::Value| selectors.matches(obj);
     // The first page is read before answering, so its errors (410, 400) are a Status.
     let first = cursor.next_items(&filter).await?;
-    let mut writer = ListWriter::new(r, ctx.format, ctx.query);
+    let mut writer = ListWriter::new(ctx.printer(), ctx.format, ctx.query);
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     tokio::spawn(async move {
         let _ = tx.send(writer.head()).await;

@@ -88,6 +88,7 @@ struct Filter {
 /// Everything the streaming task owns.
 struct Watch {
     resource: &'static ResourceInfo,
+    printer: render::Printer,
     filter: Filter,
     format: Format,
     query: Query,
@@ -143,6 +144,7 @@ pub(super) async fn watch(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
     let (tx, rx) = mpsc::channel::<Bytes>(256);
     let mut w = Watch {
         resource: r,
+        printer: ctx.printer(),
         filter: Filter {
             key,
             name: ctx.rr.name.clone(),
@@ -292,7 +294,7 @@ impl Watch {
                 true
             }
             Format::Table => {
-                let table = render::object(self.resource, obj.clone(), self.format, &self.query);
+                let table = render::object(&self.printer, obj.clone(), self.format, &self.query);
                 self.send_value(json!({"type": kind, "object": table}))
                     .await
             }

@@ -2,7 +2,7 @@
 
 use http::{Response, StatusCode};
 use kmicro_apimachinery::registry::{self, ResourceInfo};
-use kmicro_apimachinery::rules::{self, RulesError};
+use kmicro_apimachinery::rules::RulesError;
 use kmicro_apimachinery::status::Cause;
 use serde_json::{Value, json};
 
@@ -32,7 +32,7 @@ pub(super) async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
         ensure_namespace_open(ctx, ns).await?;
     }
     stamp_new(r, &mut obj);
-    let obj = prepare(r, &name, rules::prepare_create(r, obj))?;
+    let obj = prepare(r, &name, super::custom::prepare_create(ctx, obj))?;
     if ctx.query.dry_run {
         return Ok(answer(ctx, StatusCode::CREATED, obj));
     }
@@ -147,7 +147,11 @@ pub(super) async fn replace(
         _ => new,
     };
     keep_server_fields(&mut new, &current.obj);
-    let new = prepare(r, name, rules::prepare_update(r, new, &current.obj))?;
+    let new = prepare(
+        r,
+        name,
+        super::custom::prepare_update(ctx, new, &current.obj),
+    )?;
     if ctx.query.dry_run {
         return Ok((StatusCode::OK, new));
     }
