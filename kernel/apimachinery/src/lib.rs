@@ -5,6 +5,7 @@
 //! - [`selector`]: label and field selectors;
 //! - [`table`]: server-side printing (`kubectl get` columns);
 //! - [`rules`]: per-kind decoding, defaulting and validation;
+//! - [`rbac`]: RBAC semantics: rule matching, subjects, aggregation, the bootstrap policy;
 //! - [`status`]: `Status` causes shared by validation and the API server.
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
@@ -12,6 +13,7 @@
 pub mod convert;
 mod names;
 mod quantity;
+pub mod rbac;
 pub mod registry;
 pub mod rules;
 pub mod selector;
