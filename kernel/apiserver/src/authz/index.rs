@@ -52,7 +52,7 @@ pub(crate) struct ClusterRoleEntry {
 }
 
 /// A binding, reduced to what authorization needs.
-struct Binding {
+pub(crate) struct Binding {
     /// Its name.
     name: String,
     /// The namespace ("" for a ClusterRoleBinding).
@@ -68,7 +68,7 @@ struct Binding {
 impl Binding {
     /// kube's description of why this binding allowed a request by `user` in `groups`:
     /// `RoleBinding "b/ns" of ClusterRole "edit" to User "bob"`.
-    fn describe(&self, user: &str, groups: &[String]) -> String {
+    pub(crate) fn describe(&self, user: &str, groups: &[String]) -> String {
         let subject = self
             .subjects
             .iter()
@@ -145,8 +145,8 @@ impl BySubject {
 #[derive(Default)]
 pub(crate) struct PolicyIndex {
     cluster_roles: HashMap<String, ClusterRoleEntry>,
-    /// By `namespace/name`.
-    roles: HashMap<String, Vec<Rule>>,
+    /// By namespace, then name.
+    roles: HashMap<String, HashMap<String, Vec<Rule>>>,
     /// By storage key.
     bindings: HashMap<String, Binding>,
     cluster_subjects: BySubject,
@@ -202,13 +202,11 @@ impl PolicyIndex {
                 let Ok(role) = serde_json::from_value::<Role>(obj) else {
                     return;
                 };
-                let id = format!(
-                    "{}/{}",
-                    role.metadata.namespace.as_deref().unwrap_or(""),
-                    role.metadata.name.as_deref().unwrap_or("")
-                );
+                let rules = role.rules.iter().flatten().map(Rule::from).collect();
                 self.roles
-                    .insert(id, role.rules.iter().flatten().map(Rule::from).collect());
+                    .entry(role.metadata.namespace.unwrap_or_default())
+                    .or_default()
+                    .insert(role.metadata.name.unwrap_or_default(), rules);
             }
             PolicyKind::RoleBinding => {
                 let Ok(b) = serde_json::from_value::<RoleBinding>(obj) else {
@@ -249,7 +247,12 @@ impl PolicyIndex {
             PolicyKind::Role => {
                 let mut parts = key.rsplitn(3, '/');
                 let (name, ns) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-                self.roles.remove(&format!("{ns}/{name}"));
+                if let Some(roles) = self.roles.get_mut(ns) {
+                    roles.remove(name);
+                    if roles.is_empty() {
+                        self.roles.remove(ns);
+                    }
+                }
             }
             PolicyKind::RoleBinding | PolicyKind::ClusterRoleBinding => self.remove_binding(key),
         }
@@ -288,15 +291,15 @@ impl PolicyIndex {
 
     /// Calls `visit` with every rule that applies to `user` (in `groups`) in `namespace`
     /// ("" for cluster-scope requests: ClusterRoleBindings only), ClusterRoleBindings first,
-    /// until `visit` returns true. Returns kube's description of the binding whose rule made
-    /// `visit` stop, if one did, and the errors of bindings naming roles that do not exist.
+    /// until `visit` returns true. Returns the binding whose rule made `visit` stop, if one
+    /// did, and the errors of bindings naming roles that do not exist.
     pub(crate) fn visit(
         &self,
         user: &str,
         groups: &[String],
         namespace: &str,
         visit: &mut dyn FnMut(&Rule) -> bool,
-    ) -> (Option<String>, Vec<String>) {
+    ) -> (Option<&Binding>, Vec<String>) {
         let mut missing = Vec::new();
         let namespaced = (!namespace.is_empty())
             .then(|| self.namespace_subjects.get(namespace))
@@ -313,12 +316,13 @@ impl PolicyIndex {
                 self.cluster_roles.get(&binding.role_name).map(|e| &e.rules)
             } else {
                 self.roles
-                    .get(&format!("{}/{}", binding.namespace, binding.role_name))
+                    .get(&binding.namespace)
+                    .and_then(|roles| roles.get(&binding.role_name))
             };
             match rules {
                 Some(rules) => {
                     if rules.iter().any(&mut *visit) {
-                        return (Some(binding.describe(user, groups)), missing);
+                        return (Some(binding), missing);
                     }
                 }
                 None => missing.push(format!(
