@@ -710,3 +710,65 @@ fn kubectl_auth_commands() {
         assert!(text(&list).contains("*.*"), "{}", text(&list));
     }
 }
+
+#[test]
+fn namespace_admins_cannot_grant_what_they_do_not_hold() {
+    let c = Cluster::start();
+    c.ok_stdin(
+        &["create", "--validate=false", "-f", "-"],
+        r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}"#,
+    );
+    c.ok_stdin(
+        &["create", "--validate=false", "-f", "-"],
+        r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "alice-admin", "namespace": "team"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"kind": "User", "name": "alice"}]}"#,
+    );
+    let pods_role = r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "pods", "namespace": "team"},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}"#;
+    eventually("alice's admin binding takes effect", || {
+        let out = c.kubectl_with_stdin(
+            &["create", "--validate=false", "-f", "-", "--as=alice"],
+            Some(pods_role),
+        );
+        out.status.success().then_some(()).ok_or_else(|| text(&out))
+    });
+    let err = c.fails(
+        &["create", "--validate=false", "-f", "-", "--as=alice"],
+        Some(
+            r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": "nodes", "namespace": "team"},
+                "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["get", "list"]}]}"#,
+        ),
+    );
+    assert!(
+        err.contains(
+            "roles.rbac.authorization.k8s.io \"nodes\" is forbidden: user \"alice\" (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n{APIGroups:[\"\"], Resources:[\"nodes\"], Verbs:[\"get\" \"list\"]}"
+        ),
+        "{err}"
+    );
+    let err = c.fails(
+        &["create", "--validate=false", "-f", "-", "--as=alice"],
+        Some(
+            r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "alice-root", "namespace": "team"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+                "subjects": [{"kind": "User", "name": "alice"}]}"#,
+        ),
+    );
+    assert!(
+        err.contains("rolebindings.rbac.authorization.k8s.io \"alice-root\" is forbidden")
+            && err.contains("{APIGroups:[\"*\"], Resources:[\"*\"], Verbs:[\"*\"]}"),
+        "{err}"
+    );
+    // Binding a role she holds is fine.
+    c.ok_stdin(
+        &["create", "--validate=false", "-f", "-", "--as=alice"],
+        r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "bob-view", "namespace": "team"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+            "subjects": [{"kind": "User", "name": "bob"}]}"#,
+    );
+}

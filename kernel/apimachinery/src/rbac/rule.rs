@@ -4,6 +4,7 @@
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
 use super::action::{Action, NonResourceAction, ResourceAction};
+use crate::text::go_quote;
 
 /// The wildcard of every rule field.
 const ALL: &str = "*";
@@ -96,47 +97,133 @@ fn url_matches(rule: &str, path: &str) -> bool {
         .is_some_and(|prefix| path.starts_with(prefix))
 }
 
-/// Whether `owner` allows everything `rule` allows (kube's `Covers`, checked on `rule` broken
-/// down into one verb, group, resource and name at a time).
+/// Whether `owner` allows everything `rule` allows (kube's `Covers`).
 pub fn covers(owner: &[Rule], rule: &Rule) -> bool {
-    if rule.is_non_resource() {
-        return rule.verbs.iter().all(|verb| {
-            rule.non_resource_urls.iter().all(|url| {
-                owner.iter().any(|o| {
-                    has(&o.verbs, verb)
-                        && o.non_resource_urls
-                            .iter()
-                            .any(|ou| ou == url || url_matches(ou, url) && !url.ends_with('*'))
-                })
+    missing(owner, std::slice::from_ref(rule)).is_empty()
+}
+
+/// The parts of `rules` that no rule of `owner` covers, broken down to one verb, group,
+/// resource and name (or one verb and path) each (kube's `Covers`' missing rights).
+pub fn missing(owner: &[Rule], rules: &[Rule]) -> Vec<Rule> {
+    rules
+        .iter()
+        .flat_map(breakdown)
+        .filter(|sub| !owner.iter().any(|o| o.covers_atom(sub)))
+        .collect()
+}
+
+/// kube's `BreakdownRule`.
+fn breakdown(rule: &Rule) -> Vec<Rule> {
+    let one = |s: &String| vec![s.clone()];
+    let mut out = Vec::new();
+    for group in &rule.api_groups {
+        for resource in &rule.resources {
+            for verb in &rule.verbs {
+                let atom = |names: Vec<String>| Rule {
+                    verbs: one(verb),
+                    api_groups: one(group),
+                    resources: one(resource),
+                    resource_names: names,
+                    non_resource_urls: Vec::new(),
+                };
+                if rule.resource_names.is_empty() {
+                    out.push(atom(Vec::new()));
+                } else {
+                    out.extend(rule.resource_names.iter().map(|n| atom(one(n))));
+                }
+            }
+        }
+    }
+    for url in &rule.non_resource_urls {
+        for verb in &rule.verbs {
+            out.push(Rule {
+                verbs: one(verb),
+                non_resource_urls: one(url),
+                ..Rule::default()
+            });
+        }
+    }
+    out
+}
+
+impl Rule {
+    /// kube's `ruleCovers`.
+    fn covers_atom(&self, sub: &Rule) -> bool {
+        let all = |set: &[String], wanted: &[String]| wanted.iter().all(|w| set.contains(w));
+        let verbs = has_exact(&self.verbs, ALL) || all(&self.verbs, &sub.verbs);
+        let groups = has_exact(&self.api_groups, ALL) || all(&self.api_groups, &sub.api_groups);
+        let resources = has_exact(&self.resources, ALL)
+            || sub.resources.iter().all(|path| {
+                self.resources.contains(path)
+                    || path.split_once('/').is_some_and(|(_, sub)| {
+                        self.resources.iter().any(|r| *r == format!("*/{sub}"))
+                    })
+            });
+        let urls = sub.non_resource_urls.iter().all(|path| {
+            self.non_resource_urls.iter().any(|owner| {
+                owner == path
+                    || owner.ends_with('*') && path.starts_with(owner.trim_end_matches('*'))
             })
         });
+        let names = self.resource_names.is_empty()
+            || !sub.resource_names.is_empty() && all(&self.resource_names, &sub.resource_names);
+        verbs && groups && resources && urls && names
     }
-    let names: Vec<&str> = if rule.resource_names.is_empty() {
-        vec![""]
-    } else {
-        rule.resource_names.iter().map(String::as_str).collect()
-    };
-    rule.verbs.iter().all(|verb| {
-        rule.api_groups.iter().all(|group| {
-            rule.resources.iter().all(|resource| {
-                names.iter().all(|name| {
-                    owner.iter().any(|o| {
-                        (o.verbs.iter().any(|v| v == ALL || v == verb))
-                            && o.api_groups.iter().any(|g| g == ALL || g == group)
-                            && o.resources.iter().any(|r| {
-                                r == ALL
-                                    || r == resource
-                                    || r.strip_prefix("*/").is_some_and(|sub| {
-                                        resource.split_once('/').is_some_and(|(_, s)| s == sub)
-                                    })
-                            })
-                            && (o.resource_names.is_empty()
-                                || (!name.is_empty() && o.resource_names.iter().any(|n| n == name)))
-                    })
-                })
-            })
-        })
-    })
+
+    /// kube's `CompactString`: `{APIGroups:["apps"], Resources:["deployments"], Verbs:["get"]}`.
+    pub fn compact_string(&self) -> String {
+        let list = |items: &[String]| {
+            let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
+            format!("[{}]", quoted.join(" "))
+        };
+        let mut parts = Vec::new();
+        for (label, items) in [
+            ("APIGroups", &self.api_groups),
+            ("Resources", &self.resources),
+            ("NonResourceURLs", &self.non_resource_urls),
+            ("ResourceNames", &self.resource_names),
+            ("Verbs", &self.verbs),
+        ] {
+            if !items.is_empty() {
+                parts.push(format!("{label}:{}", list(items)));
+            }
+        }
+        format!("{{{}}}", parts.join(", "))
+    }
+}
+
+/// kube's `CompactRules`: broken-down rules on one group and resource (and at most one name)
+/// merged into one rule with all their verbs.
+pub fn compact(rules: Vec<Rule>) -> Vec<Rule> {
+    let mut out: Vec<Rule> = Vec::new();
+    for rule in rules {
+        let simple = rule.api_groups.len() == 1
+            && rule.resources.len() == 1
+            && rule.resource_names.len() <= 1
+            && rule.non_resource_urls.is_empty();
+        let same = |o: &Rule| {
+            o.api_groups == rule.api_groups
+                && o.resources == rule.resources
+                && o.resource_names == rule.resource_names
+                && o.non_resource_urls.is_empty()
+        };
+        match out.iter_mut().find(|o| simple && same(o)) {
+            Some(existing) => {
+                for verb in rule.verbs {
+                    if !existing.verbs.contains(&verb) {
+                        existing.verbs.push(verb);
+                    }
+                }
+            }
+            None => out.push(rule),
+        }
+    }
+    out
+}
+
+/// Whether `values` holds exactly `value`.
+fn has_exact(values: &[String], value: &str) -> bool {
+    values.iter().any(|v| v == value)
 }
 
 #[cfg(test)]
@@ -248,5 +335,38 @@ mod tests {
         let mut owner_named = rule(&["get"], &[""], &["pods"]);
         owner_named.resource_names = vec!["a".into()];
         assert!(!covers(&[owner_named], &rule(&["get"], &[""], &["pods"])));
+        let star_scale = rule(&["get"], &["apps"], &["*/scale"]);
+        assert!(covers(
+            &[star_scale],
+            &rule(&["get"], &["apps"], &["deployments/scale"])
+        ));
+        let urls = Rule {
+            verbs: vec!["get".into()],
+            non_resource_urls: vec!["/apis/*".into()],
+            ..Default::default()
+        };
+        let wanted = Rule {
+            verbs: vec!["get".into()],
+            non_resource_urls: vec!["/apis/apps".into()],
+            ..Default::default()
+        };
+        assert!(covers(std::slice::from_ref(&urls), &wanted));
+        assert!(!covers(&owner, &wanted));
+    }
+
+    #[test]
+    fn missing_rights_compact_and_print_like_kube() {
+        let owner = vec![rule(&["get"], &[""], &["pods"])];
+        let wanted = rule(&["get", "list", "delete"], &["", "apps"], &["pods"]);
+        let missing = compact(missing(&owner, &[wanted]));
+        let mut printed: Vec<String> = missing.iter().map(Rule::compact_string).collect();
+        printed.sort();
+        assert_eq!(
+            printed,
+            [
+                "{APIGroups:[\"\"], Resources:[\"pods\"], Verbs:[\"list\" \"delete\"]}",
+                "{APIGroups:[\"apps\"], Resources:[\"pods\"], Verbs:[\"get\" \"list\" \"delete\"]}",
+            ]
+        );
     }
 }

@@ -8,6 +8,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use kmicro_apimachinery::rbac::{Rule, SubjectKey, subject};
 use serde_json::Value;
 
+use super::quote;
 use crate::informer::Change;
 
 /// The four RBAC resources.
@@ -339,15 +340,22 @@ impl PolicyIndex {
         (None, missing)
     }
 
+    /// The rules of a ClusterRole (`namespace` unused) or of a Role in `namespace`.
+    pub(crate) fn role_rules(&self, cluster: bool, namespace: &str, name: &str) -> Option<&[Rule]> {
+        if cluster {
+            self.cluster_roles.get(name).map(|e| e.rules.as_slice())
+        } else {
+            self.roles
+                .get(namespace)
+                .and_then(|roles| roles.get(name))
+                .map(Vec::as_slice)
+        }
+    }
+
     /// Every ClusterRole (for aggregation).
     pub(crate) fn cluster_roles(&self) -> impl Iterator<Item = &ClusterRoleEntry> {
         self.cluster_roles.values()
     }
-}
-
-/// A name quoted as Go's `%q` prints it (the same as JSON for the names RBAC allows).
-fn quote(s: &str) -> String {
-    serde_json::to_string(s).unwrap_or_default()
 }
 
 /// The keys of a binding's subjects with kube's descriptions of them.

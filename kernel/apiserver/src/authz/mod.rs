@@ -7,6 +7,7 @@
 
 pub mod aggregation;
 pub mod bootstrap;
+pub mod escalation;
 pub(crate) mod index;
 pub mod request;
 
@@ -168,6 +169,18 @@ impl Authorizer {
     pub(crate) fn cluster_roles_changed(&self) -> Arc<Notify> {
         self.cluster_roles_changed.clone()
     }
+}
+
+/// A name quoted as Go's `%q` prints it (the same as JSON for the names RBAC allows).
+pub(crate) fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_default()
+}
+
+/// A 403 with `message` and the details kube gives a refused write of `r` named `name`.
+pub fn forbidden_with(message: String, r: &registry::ResourceInfo, name: &str) -> ApiError {
+    let mut err = ApiError::new(StatusCode::FORBIDDEN, "Forbidden", message);
+    err.details = Some(json!({"name": name, "group": r.group, "kind": r.plural}));
+    err
 }
 
 /// kube's 403 for `user` refused `action`, `reason` appended when there is one.

@@ -33,6 +33,7 @@ pub(super) async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
     }
     stamp_new(r, &mut obj);
     let obj = prepare(r, &name, rules::prepare_create(r, obj))?;
+    crate::authz::escalation::check(ctx.authorizer, ctx.user, r, &obj)?;
     if ctx.query.dry_run {
         return Ok(answer(ctx, StatusCode::CREATED, obj));
     }
@@ -148,6 +149,7 @@ pub(super) async fn replace(
     };
     keep_server_fields(&mut new, &current.obj);
     let new = prepare(r, name, rules::prepare_update(r, new, &current.obj))?;
+    crate::authz::escalation::check(ctx.authorizer, ctx.user, r, &new)?;
     if ctx.query.dry_run {
         return Ok((StatusCode::OK, new));
     }
