@@ -94,7 +94,8 @@ fn merge_at(
 }
 
 /// Removes the value at `path` from `value`, if it is there (a list element is found by its
-/// identity, with the key names the path element carries).
+/// identity, with the key names the path element carries). A map or list field this empties
+/// goes too, as kube's typed objects drop empty maps and lists.
 pub fn remove(value: &mut Value, path: &Path) {
     let Some((last, parent_path)) = path.split_last() else {
         return;
@@ -102,16 +103,24 @@ pub fn remove(value: &mut Value, path: &Path) {
     let Some(parent) = descend(value, parent_path) else {
         return;
     };
-    match (last, parent) {
-        (PathElement::Field(name), Value::Object(map)) => {
-            map.remove(&**name);
-        }
-        (elem, Value::Array(items)) => {
-            if let Some(i) = position(items, elem) {
+    let removed = match (last, &mut *parent) {
+        (PathElement::Field(name), Value::Object(map)) => map.remove(&**name).is_some(),
+        (elem, Value::Array(items)) => match position(items, elem) {
+            Some(i) => {
                 items.remove(i);
+                true
             }
-        }
-        _ => {}
+            None => false,
+        },
+        _ => false,
+    };
+    let emptied = match parent {
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    };
+    if removed && emptied && matches!(parent_path.last(), Some(PathElement::Field(_))) {
+        remove(value, parent_path);
     }
 }
 
