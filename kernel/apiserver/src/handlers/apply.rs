@@ -83,6 +83,9 @@ pub(super) async fn apply(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body
 
 /// The apply configuration: a YAML (or JSON) object of the endpoint's kind and version, named
 /// as the URL names it.
+///
+/// Fields the kind's schema does not declare are dropped by the merge (kube's
+/// `fieldValidation=Ignore`); refusing them under `Strict` belongs here, before the merge.
 fn configuration(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Value> {
     let mut config = parse(body)?;
     let r = ctx.resource();
