@@ -5,6 +5,9 @@
 //! so it costs no memory between uses.
 
 use std::io::Read;
+use std::sync::OnceLock;
+
+use kmicro_apimachinery::schema::SchemaSet;
 
 /// The Kubernetes version whose schema is embedded.
 pub const KUBERNETES_VERSION: &str = "1.35";
@@ -32,8 +35,22 @@ pub fn definitions() -> Result<serde_json::Map<String, serde_json::Value>, DataE
     }
 }
 
+/// The structural schemas of every built-in kind, built from the embedded data on first use
+/// and kept (a few hundred KiB; the inflated JSON is dropped).
+pub fn builtin_schemas() -> &'static SchemaSet {
+    static SCHEMAS: OnceLock<SchemaSet> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        // The data is fixed at build time and checked by this crate's tests, so a failure
+        // here is a defect of the build, not of any input.
+        let defs = definitions().expect("embedded schema data inflates and parses");
+        SchemaSet::from_definitions(&defs).expect("embedded schema references resolve")
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use kmicro_apimachinery::schema::{ListType, Schema};
+
     use super::*;
 
     #[test]
@@ -46,6 +63,29 @@ mod tests {
         assert_eq!(
             defs["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"][0]["kind"],
             "Deployment"
+        );
+    }
+
+    #[test]
+    fn builtin_schemas_know_merge_keys_and_list_types() {
+        let set = builtin_schemas();
+        let deployment = set.kind("apps", "v1", "Deployment").unwrap();
+        let template = set
+            .child(set.child(deployment, "spec").unwrap(), "template")
+            .unwrap();
+        let pod_spec = set.child(template, "spec").unwrap();
+        let containers = set.field(pod_spec, "containers").unwrap();
+        assert!(containers.patch.merge);
+        assert_eq!(containers.patch.merge_key.as_deref(), Some("name"));
+        let Schema::List(list) = set.get(containers.schema) else {
+            panic!("containers is a list")
+        };
+        assert_eq!(list.list_type, ListType::Map(vec!["name".into()]));
+        assert!(set.field(list.items, "image").is_some());
+        assert!(set.kind("", "v1", "ConfigMap").is_some());
+        assert!(
+            set.kind("rbac.authorization.k8s.io", "v1", "ClusterRole")
+                .is_some()
         );
     }
 }

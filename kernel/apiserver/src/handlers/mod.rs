@@ -1,6 +1,8 @@
 //! The verbs on resources: one module per group of verbs, all over [`Storage`].
 
+mod apply;
 mod delete;
+mod managed;
 mod read;
 mod review;
 mod scale;
@@ -115,6 +117,17 @@ pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<B
     if ctx.resource().is_virtual() {
         // Routing lets only create through.
         return review::create(ctx, &body).await;
+    }
+    if matches!(ctx.rr.verb, Verb::Create | Verb::Update | Verb::Patch) {
+        managed::manager(ctx)?;
+    }
+    if ctx.rr.verb == Verb::Patch {
+        apply::check_patch_options(ctx)?;
+        if ctx.content_type() == apply::APPLY_PATCH
+            && ctx.rr.subresource.as_deref() != Some("scale")
+        {
+            return apply::apply(ctx, &body).await;
+        }
     }
     match (ctx.rr.verb, ctx.rr.subresource.as_deref()) {
         (Verb::Create, Some("token")) => token::create(ctx, &body).await,
