@@ -5,9 +5,12 @@
 //! `kubernetes.io` naming the namespace, the service account (name and uid) and the object
 //! the token is bound to (a pod or a secret), if any. A token authenticates while its
 //! signature, issuer, audience and lifetime check out and its service account (and bound
-//! object) still exist with the uids it names.
+//! object) still exist with the uids it names; a token that did is trusted for 10 s without
+//! checking again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use kmicro_apimachinery::rbac::subject;
 use kmicro_apimachinery::registry;
@@ -71,15 +74,28 @@ pub struct Claims {
     pub sub: String,
 }
 
+/// How long a token that authenticated is trusted without checking it again (kube-apiserver
+/// caches successful token authentications for 10 s too): a deleted account's token may work
+/// that much longer, and a client's requests cost one hash lookup instead of a signature
+/// check and store reads each.
+const CACHE_TTL: Duration = Duration::from_secs(10);
+/// Tokens remembered at most (the cache is emptied when full).
+const CACHE_ENTRIES: usize = 256;
+
 /// Issues and checks service-account tokens.
 pub struct ServiceAccountTokens {
     key: ServiceAccountKey,
+    /// Recently authenticated tokens: who they are and until when that is trusted.
+    cache: Mutex<HashMap<String, (User, Instant)>>,
 }
 
 impl ServiceAccountTokens {
     /// Tokens signed by `key`.
     pub fn new(key: ServiceAccountKey) -> Self {
-        Self { key }
+        Self {
+            key,
+            cache: Mutex::new(HashMap::new()),
+        }
     }
 
     /// A signed token carrying `claims`.
@@ -93,6 +109,30 @@ impl ServiceAccountTokens {
 
     /// Who `token` authenticates as, or `None` when it is not a valid token of this server.
     pub async fn authenticate(&self, token: &str, storage: &Storage) -> ApiResult<Option<User>> {
+        let now = Instant::now();
+        if let Some((user, until)) = self.cache_lock().get(token)
+            && *until > now
+        {
+            return Ok(Some(user.clone()));
+        }
+        let Some((user, expires)) = self.check(token, storage).await? else {
+            return Ok(None);
+        };
+        let mut cache = self.cache_lock();
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        let until = now + CACHE_TTL.min(Duration::from_secs(expires.max(0) as u64));
+        cache.insert(token.to_string(), (user.clone(), until));
+        Ok(Some(user))
+    }
+
+    fn cache_lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (User, Instant)>> {
+        self.cache.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The full check of a token: who it is and how many seconds it has left.
+    async fn check(&self, token: &str, storage: &Storage) -> ApiResult<Option<(User, i64)>> {
         let Some(claims) = self
             .key
             .verify(token)
@@ -141,7 +181,7 @@ impl ServiceAccountTokens {
         let mut user = User::new(claims.sub, subject::service_account_groups(&k.namespace));
         user.uid = k.serviceaccount.uid.clone();
         user.extra = extra;
-        Ok(Some(user))
+        Ok(Some((user, claims.exp - now)))
     }
 }
 
