@@ -138,12 +138,16 @@ pub(super) async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
     }
 }
 
-/// Decodes a review body as its kind (400 on type errors, as for every kind).
+/// Decodes a review body as its kind, without its status (400 on type errors, as for every
+/// kind).
 fn decode<T: DeserializeOwned>(ctx: &Ctx<'_>, mut obj: serde_json::Value) -> ApiResult<T> {
     let r = ctx.resource();
     if let Some(map) = obj.as_object_mut() {
         map.insert("apiVersion".into(), r.api_version().into());
         map.insert("kind".into(), r.kind.into());
+        // The status is the answer: whatever the client sent (a protobuf body carries an
+        // empty one) is replaced.
+        map.remove("status");
     }
     serde_json::from_value(obj).map_err(|e| {
         ApiError::bad_request(format!(

@@ -35,12 +35,16 @@ pub(super) async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
         .get(ctx.resource(), Some(ns), name)
         .await?
         .ok_or_else(|| ApiError::not_found(ctx.resource(), name))?;
-    let mut request: TokenRequest =
-        serde_json::from_value(object_body(ctx, body)?).map_err(|e| {
-            ApiError::bad_request(format!(
-                "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: {e}"
-            ))
-        })?;
+    let mut body = object_body(ctx, body)?;
+    // What a client says the status is does not matter (a protobuf body carries an empty one).
+    if let Some(map) = body.as_object_mut() {
+        map.remove("status");
+    }
+    let mut request: TokenRequest = serde_json::from_value(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "TokenRequest in version \"v1\" cannot be handled as a TokenRequest: {e}"
+        ))
+    })?;
     let spec = &mut request.spec;
     if spec.audiences.is_empty() {
         spec.audiences = vec![ISSUER.to_string()];
