@@ -89,9 +89,8 @@ mod tests {
         assert_eq!(list.list_type, ListType::Map(vec!["name".into()]));
         assert!(set.field(list.items, "image").is_some());
         assert!(set.kind("", "v1", "ConfigMap").is_some());
-        assert!(
-            set.kind("rbac.authorization.k8s.io", "v1", "ClusterRole")
-                .is_some()
-        );
+        assert!(set.kind("batch", "v1", "CronJob").is_some());
+        // Kinds kmicro does not serve are left out.
+        assert!(set.kind("resource.k8s.io", "v1", "ResourceClaim").is_none());
     }
 }
