@@ -8,17 +8,21 @@
 //! - [`selector`]: label and field selectors;
 //! - [`table`]: server-side printing (`kubectl get` columns);
 //! - [`rules`]: per-kind decoding, defaulting and validation;
+//! - [`rbac`]: RBAC semantics: rule matching, subjects, aggregation, the bootstrap policy;
 //! - [`schema`]: structural schemas (fields, list and map types, patch metadata);
+//! - [`apply`]: server-side apply and managedFields over those schemas;
 //! - [`status`]: `Status` causes shared by validation and the API server.
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
 
+pub mod apply;
 pub mod convert;
 pub mod crd;
 mod gofmt;
 pub mod intern;
 mod names;
 mod quantity;
+pub mod rbac;
 pub mod registry;
 pub mod rules;
 pub mod schema;

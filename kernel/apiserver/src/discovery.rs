@@ -2,7 +2,7 @@
 //! of the served resources (built-in and custom, in discovery order:
 //! [`Resources::all`](crate::resources::Resources::all)).
 
-use kmicro_apimachinery::registry::{ResourceInfo, VERBS};
+use kmicro_apimachinery::registry::ResourceInfo;
 use serde_json::{Value, json};
 
 use crate::resources::group_versions;
@@ -87,7 +87,7 @@ pub fn resource_list(group: &str, version: &str, served: Served<'_>) -> Value {
             "singularName": r.singular,
             "namespaced": r.namespaced,
             "kind": r.kind,
-            "verbs": VERBS,
+            "verbs": r.verbs(),
         });
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
@@ -102,7 +102,7 @@ pub fn resource_list(group: &str, version: &str, served: Served<'_>) -> Value {
                 "singularName": "",
                 "namespaced": r.namespaced,
                 "kind": sub.kind,
-                "verbs": ["get", "patch", "update"],
+                "verbs": sub.verbs,
             });
             if let Some(g) = sub.group {
                 entry["group"] = json!(g);
@@ -120,7 +120,11 @@ struct Subresource {
     kind: &'static str,
     group: Option<&'static str>,
     version: &'static str,
+    verbs: &'static [&'static str],
 }
+
+/// The verbs of `status` and `scale`.
+const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 
 fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
     let mut out = Vec::new();
@@ -130,6 +134,7 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
             kind: r.kind,
             group: None,
             version: r.version,
+            verbs: GET_PATCH_UPDATE,
         });
     }
     if r.scale {
@@ -138,8 +143,16 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
             kind: "Scale",
             group: Some("autoscaling"),
             version: "v1",
+            verbs: GET_PATCH_UPDATE,
         });
     }
+    out.extend(r.other_subresources().iter().map(|o| Subresource {
+        name: o.name,
+        kind: o.kind,
+        group: Some(o.group),
+        version: o.version,
+        verbs: o.verbs,
+    }));
     out
 }
 
@@ -178,7 +191,7 @@ fn aggregated_version(group: &str, version: &str, served: Served<'_>) -> Value {
                     json!({
                         "subresource": s.name,
                         "responseKind": {"group": s.group.unwrap_or(r.group), "version": s.version, "kind": s.kind},
-                        "verbs": ["get", "patch", "update"],
+                        "verbs": s.verbs,
                     })
                 })
                 .collect();
@@ -187,7 +200,7 @@ fn aggregated_version(group: &str, version: &str, served: Served<'_>) -> Value {
                 "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
                 "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
                 "singularResource": r.singular,
-                "verbs": VERBS,
+                "verbs": r.verbs(),
             });
             if !r.short_names.is_empty() {
                 entry["shortNames"] = json!(r.short_names);

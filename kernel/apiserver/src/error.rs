@@ -126,6 +126,31 @@ impl ApiError {
         err
     }
 
+    /// 422 Invalid for request options (`PatchOptions`, `CreateOptions`…), which kube names
+    /// `PatchOptions.meta.k8s.io ""`.
+    pub fn invalid_options(kind: &str, causes: Vec<Cause>) -> Self {
+        let summary: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
+        let list = if summary.len() == 1 {
+            summary[0].clone()
+        } else {
+            format!("[{}]", summary.join(", "))
+        };
+        let mut err = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!("{kind}.meta.k8s.io \"\" is invalid: {list}"),
+        );
+        err.details = Some(json!({
+            "group": "meta.k8s.io",
+            "kind": kind,
+            "causes": causes,
+        }));
+        err
+    }
+
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed() -> Self {
         Self::new(

@@ -17,6 +17,7 @@ use crate::registry::ResourceInfo;
 use crate::rules::RulesError;
 use crate::rules::field::{Errors, Path};
 use crate::rules::meta::{self, NameRule};
+use crate::schema::{SchemaRef, SchemaSet};
 use crate::status::Cause;
 use crate::table::custom::PrinterColumn;
 use crate::table::{self, IncludeObject};
@@ -41,6 +42,7 @@ pub struct CustomResource {
     storage_version: String,
     schema: Schema,
     openapi_schema: Value,
+    structure: (SchemaSet, SchemaRef),
     columns: Vec<PrinterColumn>,
     scale: Option<ScalePaths>,
     terminating: bool,
@@ -113,12 +115,14 @@ impl CustomResource {
                     )
                 })
                 .collect();
+            let openapi_schema = serde_json::to_value(&props).unwrap_or(Value::Null);
             out.push(Self {
                 info,
                 definition: crd.metadata.name.clone().unwrap_or_default(),
                 storage_version: storage_version.clone(),
                 schema: Schema::compile(&props)?,
-                openapi_schema: serde_json::to_value(&props).unwrap_or(Value::Null),
+                structure: structure(info, &openapi_schema)?,
+                openapi_schema,
                 columns,
                 scale,
                 terminating,
@@ -141,6 +145,13 @@ impl CustomResource {
     /// The version's `openAPIV3Schema` as written in the definition.
     pub fn openapi_schema(&self) -> &Value {
         &self.openapi_schema
+    }
+
+    /// The structural schema of the objects (for server-side apply and managed fields): the
+    /// version's schema with `apiVersion`, `kind` and `metadata` declared, as kube's CRD OpenAPI
+    /// declares them (`metadata` as an object of any fields).
+    pub fn structure(&self) -> (&SchemaSet, SchemaRef) {
+        (&self.structure.0, self.structure.1)
     }
 
     /// Whether the definition is being deleted (no new objects then).
@@ -309,6 +320,25 @@ impl CustomResource {
         }
         errs.0
     }
+}
+
+/// The structural schema of a version (see [`CustomResource::structure`]).
+fn structure(
+    info: &ResourceInfo,
+    openapi_schema: &Value,
+) -> Result<(SchemaSet, SchemaRef), CompileError> {
+    let mut shape = openapi_schema.clone();
+    if let Some(map) = shape.as_object_mut() {
+        let props = map.entry("properties").or_insert_with(|| json!({}));
+        props["apiVersion"] = json!({"type": "string"});
+        props["kind"] = json!({"type": "string"});
+        props["metadata"] = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
+    }
+    let mut set = SchemaSet::default();
+    let root = set
+        .add_kind(info.group, info.version, info.kind, &shape)
+        .map_err(|e| CompileError(e.to_string()))?;
+    Ok((set, root))
 }
 
 /// A scale path (`.spec.replicas`) as a trail.

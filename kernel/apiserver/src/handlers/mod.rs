@@ -1,10 +1,14 @@
 //! The verbs on resources: one module per group of verbs, all over [`Storage`]; `custom` holds
 //! what custom resources do differently.
 
+mod apply;
 mod custom;
 mod delete;
+mod managed;
 mod read;
+mod review;
 mod scale;
+mod token;
 mod watch;
 mod write;
 
@@ -14,6 +18,8 @@ use kmicro_apimachinery::registry::ResourceInfo;
 use kmicro_apimachinery::selector::{FieldSelector, LabelSelector};
 use serde_json::Value;
 
+use crate::auth::{Authenticator, User};
+use crate::authz::Authorizer;
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
 use crate::render::Format;
@@ -25,6 +31,12 @@ use crate::storage::Storage;
 pub(crate) struct Ctx<'a> {
     /// Object storage.
     pub storage: &'a Storage,
+    /// Who is asking (after impersonation).
+    pub user: &'a User,
+    /// The authorizer (access reviews ask it).
+    pub authorizer: &'a Authorizer,
+    /// The authenticator (token reviews ask it; token requests sign with it).
+    pub authenticator: &'a Authenticator,
     /// What is asked for.
     pub rr: &'a ResourceRequest,
     /// Query parameters.
@@ -105,7 +117,23 @@ impl Selectors {
 /// Runs a resource request.
 pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<Body>> {
     custom::check(ctx)?;
+    if ctx.resource().is_virtual() {
+        // Routing lets only create through.
+        return review::create(ctx, &body).await;
+    }
+    if matches!(ctx.rr.verb, Verb::Create | Verb::Update | Verb::Patch) {
+        managed::manager(ctx)?;
+    }
+    if ctx.rr.verb == Verb::Patch {
+        apply::check_patch_options(ctx)?;
+        if ctx.content_type() == apply::APPLY_PATCH
+            && ctx.rr.subresource.as_deref() != Some("scale")
+        {
+            return apply::apply(ctx, &body).await;
+        }
+    }
     match (ctx.rr.verb, ctx.rr.subresource.as_deref()) {
+        (Verb::Create, Some("token")) => token::create(ctx, &body).await,
         (Verb::Get, Some("scale")) => scale::get(ctx).await,
         (Verb::Update, Some("scale")) => scale::update(ctx, &body).await,
         (Verb::Patch, Some("scale")) => scale::patch(ctx, &body).await,
