@@ -7,8 +7,8 @@
 //!
 //! 1. definitions are taken oldest first, so the first to ask for a name gets it, and each gets
 //!    its accepted names and conditions (`kmicro_apimachinery::crd::names::reconcile`);
-//! 2. the served versions of every accepted definition replace the custom part of the
-//!    resource table, *before* any status is written, so a client waiting for `Established`
+//! 2. the served versions of every accepted or established definition replace the custom part
+//!    of the resource table, *before* any status is written, so a client waiting for `Established`
 //!    finds the resource served; the watch caches of resources no longer served are dropped
 //!    (their watchers end);
 //! 3. changed statuses are written (compare-and-swap: a lost race is a change, and the change
@@ -199,9 +199,13 @@ async fn reconcile_all(storage: &Storage) -> ApiResult<Revision> {
         }
     }
 
+    // As kube: served once established (under the names accepted then, even if a later
+    // change of names conflicts), or as soon as the names are accepted.
     let mut served = Vec::new();
     for (raw, crd) in &crds {
-        if !names::condition_true(crd, names::NAMES_ACCEPTED) {
+        if !names::condition_true(crd, names::NAMES_ACCEPTED)
+            && !names::condition_true(crd, names::ESTABLISHED)
+        {
             continue;
         }
         match CustomResource::served(crd) {
