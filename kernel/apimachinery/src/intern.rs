@@ -6,7 +6,7 @@
 //! definition again (every status update, every restart of the reconciler, a re-creation after
 //! a deletion) allocates nothing. Only a description that differs in some field (a new version,
 //! a renamed short name) costs a new entry: one [`ResourceInfo`] (120 bytes on 64-bit targets,
-//! 64 on armv7) plus the strings and lists not seen before. Memory grows with the number of
+//! 60 on armv7) plus the strings and lists not seen before. Memory grows with the number of
 //! distinct descriptions a process ever serves, which only cluster administrators control
 //! (CRD writes), not with the number of writes; a restart starts from what is stored.
 

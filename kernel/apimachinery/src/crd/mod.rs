@@ -6,11 +6,13 @@
 //!   validation in `rules`);
 //! - [`names`]: accepted names and the `NamesAccepted` / `Established` / `Terminating`
 //!   conditions;
-//! - [`CustomResource`]: one served version, and what create and update do to its objects;
+//! - [`CustomResource`]: one served version, what create and update do to its objects, and
+//!   its OpenAPI definitions (`openapi`);
 //! - [`jsonpath`]: the JSONPath of printer columns; [`version`]: kube-aware version order.
 
 pub mod jsonpath;
 pub mod names;
+mod openapi;
 mod resource;
 pub mod schema;
 pub(crate) mod structural;

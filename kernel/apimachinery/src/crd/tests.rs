@@ -354,3 +354,31 @@ fn printer_columns_and_default_age() {
         .collect();
     assert_eq!(names, ["Name", "Age"]);
 }
+
+#[test]
+fn openapi_definitions_name_the_kind_and_its_list() {
+    let served = CustomResource::served(&accepted_definition()).unwrap();
+    let defs = served[0].openapi_definitions();
+    let names: Vec<&str> = defs.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["com.example.v1.Widget", "com.example.v1.WidgetList"]
+    );
+    let widget = &defs[0].1;
+    assert_eq!(
+        widget["x-kubernetes-group-version-kind"],
+        json!([{"group": "example.com", "version": "v1", "kind": "Widget"}])
+    );
+    assert_eq!(
+        widget["properties"]["spec"]["properties"]["replicas"]["type"],
+        "integer"
+    );
+    assert_eq!(
+        widget["properties"]["metadata"]["allOf"][0]["$ref"],
+        "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+    );
+    assert_eq!(
+        defs[1].1["properties"]["items"]["items"]["$ref"],
+        "#/components/schemas/com.example.v1.Widget"
+    );
+}
