@@ -367,7 +367,7 @@ def emit(order, table, names, versions):
     w("//! The protobuf field table: for every message reachable from a decoded kind, each field's")
     w("//! tag, JSON name, type and how Go's `encoding/json` writes it (see [`Card`]).")
     w("")
-    w("use crate::table::{Card, Field, Kind, Message, Shape, Ty};")
+    w("use crate::table::{Card, Field, Kind, Shape, Ty};")
     w("")
     w("/// Every message in [`MESSAGES`], in its order.")
     w("#[derive(Clone, Copy, Debug, PartialEq, Eq)]")
@@ -377,21 +377,21 @@ def emit(order, table, names, versions):
         w(f"    {variant(*go(key))},")
     w("}")
     w("")
-    w("/// The messages, indexed by [`Msg`].")
-    w(f"pub(crate) static MESSAGES: [Message; {len(order)}] = [")
+    w("/// How each message becomes JSON, indexed by [`Msg`].")
+    w(f"pub(crate) static MESSAGES: [Shape; {len(order)}] = [")
     for key in order:
         kind, data = table[key]
-        name = proto_name(*go(key))
+        w(f"    // {proto_name(*go(key))}")
         if kind == "special":
-            w(f'    Message {{ name: "{name}", shape: Shape::{data} }},')
+            w(f"    Shape::{data},")
             continue
-        w(f'    Message {{ name: "{name}", shape: Shape::Struct(&[')
+        w("    Shape::Struct(&[")
         for tag, json_name, ptype, card, target in data:
             if card == "Map":
                 w(f'        Field::new({tag}, "{json_name}", {rust_ty(ptype, target, names)}, Card::Map),')
             else:
                 w(f'        Field::new({tag}, "{json_name}", {rust_ty(ptype, target, names)}, Card::{card}),')
-        w("    ]) },")
+        w("    ]),")
     w("];")
     w("")
     w("/// The decodable kinds: group, version, kind, message.")

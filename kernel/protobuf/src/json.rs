@@ -10,33 +10,55 @@ use crate::table::{self, Card, Field, Shape, Ty};
 use crate::well_known;
 use crate::wire::{Fields, WireValue};
 
+/// How many JSON values a body may decode to per byte, beyond [`BASE_VALUES`]. A Go client
+/// sends at least two bytes for every value it decodes to, so one per byte is ample; a
+/// crafted body of empty elements, each of which would stand for a whole zero-valued object,
+/// is refused instead of making far more JSON than a JSON body of its size could.
+const VALUES_PER_BYTE: usize = 1;
+
+/// The JSON values every body may decode to, whatever its size.
+const BASE_VALUES: usize = 4096;
+
+/// The number of JSON values a decoding may still make.
+struct Budget(usize);
+
+impl Budget {
+    fn spend(&mut self) -> Result<(), DecodeError> {
+        self.0 = self.0.checked_sub(1).ok_or_else(|| {
+            DecodeError::malformed("the body decodes to more than its size allows")
+        })?;
+        Ok(())
+    }
+}
+
 /// Decodes a message that is a JSON object (every kind's top-level message is).
 pub(crate) fn object(msg: Msg, bytes: &[u8]) -> Result<Map<String, Value>, DecodeError> {
-    match message(msg, bytes)? {
+    let b = &mut Budget(BASE_VALUES.saturating_add(bytes.len().saturating_mul(VALUES_PER_BYTE)));
+    match message(b, msg, bytes)? {
         Some(Value::Object(map)) => Ok(map),
-        _ => Err(DecodeError::malformed(format!(
-            "{} is not an object",
-            table::message(msg).name
-        ))),
+        _ => Err(DecodeError::malformed(
+            "the kind's message is not an object",
+        )),
     }
 }
 
 /// Decodes one message; `None` is Go's `null` (a zero `Time`, a nil `RawExtension`).
 /// Recursion is bounded by the table, which has no cycles (a test checks), not by the body.
-fn message(msg: Msg, bytes: &[u8]) -> Result<Option<Value>, DecodeError> {
-    let m = table::message(msg);
-    match m.shape {
-        Shape::Struct(fields) => struct_fields(fields, bytes).map(|o| Some(Value::Object(o))),
+fn message(b: &mut Budget, msg: Msg, bytes: &[u8]) -> Result<Option<Value>, DecodeError> {
+    b.spend()?;
+    match table::shape(msg) {
+        Shape::Struct(fields) => struct_fields(b, fields, bytes).map(|o| Some(Value::Object(o))),
         Shape::Time => well_known::time(bytes),
         Shape::MicroTime => well_known::micro_time(bytes),
         Shape::IntOrString => well_known::int_or_string(bytes).map(Some),
         Shape::Quantity => well_known::quantity(bytes).map(Some),
-        Shape::RawJson => well_known::raw_json(bytes, m.name),
+        Shape::RawJson => well_known::raw_json(bytes),
         Shape::StringList => well_known::string_list(bytes).map(Some),
     }
 }
 
 fn struct_fields(
+    b: &mut Budget,
     fields: &'static [Field],
     bytes: &[u8],
 ) -> Result<Map<String, Value>, DecodeError> {
@@ -50,22 +72,23 @@ fn struct_fields(
     }
     let mut out = Map::new();
     for (field, values) in fields.iter().zip(&sent) {
-        write_field(&mut out, field, values)?;
+        write_field(b, &mut out, field, values)?;
     }
     Ok(out)
 }
 
 fn write_field(
+    b: &mut Budget,
     out: &mut Map<String, Value>,
     field: &Field,
     values: &[WireValue<'_>],
 ) -> Result<(), DecodeError> {
     let value = match (field.card, field.ty) {
-        (Card::Repeated, ty) => list(field, ty, values)?,
-        (Card::Map, ty) => map(field, ty, values)?,
+        (Card::Repeated, ty) => list(b, field, ty, values)?,
+        (Card::Map, ty) => map(b, field, ty, values)?,
         (Card::Inline, Ty::Message(msg)) => {
             let merged = merged_bytes(field, values)?;
-            if let Some(Value::Object(members)) = message(msg, &merged)? {
+            if let Some(Value::Object(members)) = message(b, msg, &merged)? {
                 // A member of the outer struct wins over an inlined one of the same name.
                 for (key, value) in members {
                     out.entry(key).or_insert(value);
@@ -74,7 +97,7 @@ fn write_field(
             None
         }
         (Card::Optional, Ty::Message(_)) if values.is_empty() => None,
-        (_, Ty::Message(msg)) => message(msg, &merged_bytes(field, values)?)?,
+        (_, Ty::Message(msg)) => message(b, msg, &merged_bytes(field, values)?)?,
         (card, ty) => {
             let sent = values.last().map(|v| scalar(field, ty, *v)).transpose()?;
             match card {
@@ -85,6 +108,7 @@ fn write_field(
         }
     };
     if let Some(value) = value {
+        b.spend()?;
         out.insert(field.json.to_string(), value);
     }
     Ok(())
@@ -92,21 +116,30 @@ fn write_field(
 
 /// A repeated field: each occurrence is one element, or for numbers and booleans possibly a
 /// packed run of them.
-fn list(field: &Field, ty: Ty, values: &[WireValue<'_>]) -> Result<Option<Value>, DecodeError> {
+fn list(
+    b: &mut Budget,
+    field: &Field,
+    ty: Ty,
+    values: &[WireValue<'_>],
+) -> Result<Option<Value>, DecodeError> {
     let mut items = Vec::with_capacity(values.len());
     for &value in values {
         match (ty, value) {
             (Ty::Message(msg), value) => {
                 let bytes = bytes_of(field, value)?;
-                items.push(message(msg, bytes)?.unwrap_or(Value::Null));
+                items.push(message(b, msg, bytes)?.unwrap_or(Value::Null));
             }
             (Ty::Int32 | Ty::Int64 | Ty::Bool, WireValue::Bytes(mut packed)) => {
                 while !packed.is_empty() {
+                    b.spend()?;
                     let v = crate::wire::varint(&mut packed)?;
                     items.push(scalar(field, ty, WireValue::Varint(v))?);
                 }
             }
-            (ty, value) => items.push(scalar(field, ty, value)?),
+            (ty, value) => {
+                b.spend()?;
+                items.push(scalar(field, ty, value)?);
+            }
         }
     }
     Ok((!items.is_empty()).then_some(Value::Array(items)))
@@ -114,9 +147,15 @@ fn list(field: &Field, ty: Ty, values: &[WireValue<'_>]) -> Result<Option<Value>
 
 /// A map field: each occurrence is an entry message {1: key, 2: value}; a later entry for the
 /// same key wins, and a missing value is the value type's zero.
-fn map(field: &Field, ty: Ty, values: &[WireValue<'_>]) -> Result<Option<Value>, DecodeError> {
+fn map(
+    b: &mut Budget,
+    field: &Field,
+    ty: Ty,
+    values: &[WireValue<'_>],
+) -> Result<Option<Value>, DecodeError> {
     let mut entries = Map::new();
     for value in values {
+        b.spend()?;
         let mut key = String::new();
         let mut entry_value = None;
         for item in Fields::new(bytes_of(field, *value)?) {
@@ -129,7 +168,7 @@ fn map(field: &Field, ty: Ty, values: &[WireValue<'_>]) -> Result<Option<Value>,
         let value = match (ty, entry_value) {
             (Ty::Message(msg), v) => {
                 let bytes = v.map(|v| bytes_of(field, v)).transpose()?.unwrap_or(&[]);
-                message(msg, bytes)?.unwrap_or(Value::Null)
+                message(b, msg, bytes)?.unwrap_or(Value::Null)
             }
             (ty, Some(v)) => scalar(field, ty, v)?,
             (ty, None) => zero(ty),

@@ -4,12 +4,12 @@
 //!
 //! kubectl sends protobuf for `create namespace|configmap|secret|deployment|…` and `auth
 //! can-i`, and Go controllers (client-go) send it for every built-in kind. A body is the magic
-//! `k8s\0`, then a `runtime.Unknown` envelope ([`envelope`]) whose `raw` is the object's own
-//! message. That message is read with the protobuf wire format ([`wire`]) and written as JSON
-//! field by field from a generated table ([`schema`], shaped by [`table`]): for every message
+//! `k8s\0`, then a `runtime.Unknown` envelope (`envelope`) whose `raw` is the object's own
+//! message. That message is read with the protobuf wire format (`wire`) and written as JSON
+//! field by field from a generated table (`schema`, shaped by `table`): for every message
 //! reachable from a decodable kind, each field's number, JSON name, type and what Go's JSON
 //! encoder does with it. The messages with their own JSON form (times, int-or-string,
-//! quantities, raw JSON, string lists) are in [`well_known`]; the rest is [`json`].
+//! quantities, raw JSON, string lists) are in `well_known`; the rest is `json`.
 //!
 //! The table comes from two sources that must agree field by field (`gen/generate.py`): the
 //! `k8s-pb` crate's messages and the Kubernetes API's Go types (Kubernetes 1.35). Fields a

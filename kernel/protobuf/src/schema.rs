@@ -4,7 +4,7 @@
 //! The protobuf field table: for every message reachable from a decoded kind, each field's
 //! tag, JSON name, type and how Go's `encoding/json` writes it (see [`Card`]).
 
-use crate::table::{Card, Field, Kind, Message, Shape, Ty};
+use crate::table::{Card, Field, Kind, Shape, Ty};
 
 /// Every message in [`MESSAGES`], in its order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -671,5420 +671,4760 @@ pub(crate) enum Msg {
     AuthenticationV1SelfSubjectReview,
 }
 
-/// The messages, indexed by [`Msg`].
-pub(crate) static MESSAGES: [Message; 330] = [
-    Message {
-        name: "k8s.io.apimachinery.pkg.apis.meta.v1.Time",
-        shape: Shape::Time,
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference",
-        shape: Shape::Struct(&[
-            Field::new(1, "kind", Ty::String, Card::Always),
-            Field::new(3, "name", Ty::String, Card::Always),
-            Field::new(4, "uid", Ty::String, Card::Always),
-            Field::new(5, "apiVersion", Ty::String, Card::Always),
-            Field::new(6, "controller", Ty::Bool, Card::Optional),
-            Field::new(7, "blockOwnerDeletion", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1",
-        shape: Shape::RawJson,
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry",
-        shape: Shape::Struct(&[
-            Field::new(1, "manager", Ty::String, Card::OmitEmpty),
-            Field::new(2, "operation", Ty::String, Card::OmitEmpty),
-            Field::new(3, "apiVersion", Ty::String, Card::OmitEmpty),
-            Field::new(4, "time", Ty::Message(Msg::MetaV1Time), Card::Optional),
-            Field::new(6, "fieldsType", Ty::String, Card::OmitEmpty),
-            Field::new(
-                7,
-                "fieldsV1",
-                Ty::Message(Msg::MetaV1FieldsV1),
-                Card::Optional,
-            ),
-            Field::new(8, "subresource", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::OmitEmpty),
-            Field::new(2, "generateName", Ty::String, Card::OmitEmpty),
-            Field::new(3, "namespace", Ty::String, Card::OmitEmpty),
-            Field::new(4, "selfLink", Ty::String, Card::OmitEmpty),
-            Field::new(5, "uid", Ty::String, Card::OmitEmpty),
-            Field::new(6, "resourceVersion", Ty::String, Card::OmitEmpty),
-            Field::new(7, "generation", Ty::Int64, Card::OmitEmpty),
-            Field::new(
-                8,
-                "creationTimestamp",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(
-                9,
-                "deletionTimestamp",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Optional,
-            ),
-            Field::new(10, "deletionGracePeriodSeconds", Ty::Int64, Card::Optional),
-            Field::new(11, "labels", Ty::String, Card::Map),
-            Field::new(12, "annotations", Ty::String, Card::Map),
-            Field::new(
-                13,
-                "ownerReferences",
-                Ty::Message(Msg::MetaV1OwnerReference),
-                Card::Repeated,
-            ),
-            Field::new(14, "finalizers", Ty::String, Card::Repeated),
-            Field::new(
-                17,
-                "managedFields",
-                Ty::Message(Msg::MetaV1ManagedFieldsEntry),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NamespaceSpec",
-        shape: Shape::Struct(&[Field::new(1, "finalizers", Ty::String, Card::Repeated)]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NamespaceCondition",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "status", Ty::String, Card::Always),
-            Field::new(
-                4,
-                "lastTransitionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(5, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(6, "message", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NamespaceStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "phase", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "conditions",
-                Ty::Message(Msg::CoreV1NamespaceCondition),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Namespace",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::CoreV1NamespaceSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::CoreV1NamespaceStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Taint",
-        shape: Shape::Struct(&[
-            Field::new(1, "key", Ty::String, Card::Always),
-            Field::new(2, "value", Ty::String, Card::OmitEmpty),
-            Field::new(3, "effect", Ty::String, Card::Always),
-            Field::new(4, "timeAdded", Ty::Message(Msg::MetaV1Time), Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ConfigMapNodeConfigSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "namespace", Ty::String, Card::Always),
-            Field::new(2, "name", Ty::String, Card::Always),
-            Field::new(3, "uid", Ty::String, Card::OmitEmpty),
-            Field::new(4, "resourceVersion", Ty::String, Card::OmitEmpty),
-            Field::new(5, "kubeletConfigKey", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeConfigSource",
-        shape: Shape::Struct(&[Field::new(
-            2,
-            "configMap",
-            Ty::Message(Msg::CoreV1ConfigMapNodeConfigSource),
+/// How each message becomes JSON, indexed by [`Msg`].
+pub(crate) static MESSAGES: [Shape; 330] = [
+    // k8s.io.apimachinery.pkg.apis.meta.v1.Time
+    Shape::Time,
+    // k8s.io.apimachinery.pkg.apis.meta.v1.OwnerReference
+    Shape::Struct(&[
+        Field::new(1, "kind", Ty::String, Card::Always),
+        Field::new(3, "name", Ty::String, Card::Always),
+        Field::new(4, "uid", Ty::String, Card::Always),
+        Field::new(5, "apiVersion", Ty::String, Card::Always),
+        Field::new(6, "controller", Ty::Bool, Card::Optional),
+        Field::new(7, "blockOwnerDeletion", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.apimachinery.pkg.apis.meta.v1.FieldsV1
+    Shape::RawJson,
+    // k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry
+    Shape::Struct(&[
+        Field::new(1, "manager", Ty::String, Card::OmitEmpty),
+        Field::new(2, "operation", Ty::String, Card::OmitEmpty),
+        Field::new(3, "apiVersion", Ty::String, Card::OmitEmpty),
+        Field::new(4, "time", Ty::Message(Msg::MetaV1Time), Card::Optional),
+        Field::new(6, "fieldsType", Ty::String, Card::OmitEmpty),
+        Field::new(
+            7,
+            "fieldsV1",
+            Ty::Message(Msg::MetaV1FieldsV1),
             Card::Optional,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "podCIDR", Ty::String, Card::OmitEmpty),
-            Field::new(2, "externalID", Ty::String, Card::OmitEmpty),
-            Field::new(3, "providerID", Ty::String, Card::OmitEmpty),
-            Field::new(4, "unschedulable", Ty::Bool, Card::OmitEmpty),
-            Field::new(5, "taints", Ty::Message(Msg::CoreV1Taint), Card::Repeated),
-            Field::new(
-                6,
-                "configSource",
-                Ty::Message(Msg::CoreV1NodeConfigSource),
-                Card::Optional,
-            ),
-            Field::new(7, "podCIDRs", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.api.resource.Quantity",
-        shape: Shape::Quantity,
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeCondition",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "status", Ty::String, Card::Always),
-            Field::new(
-                3,
-                "lastHeartbeatTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(
-                4,
-                "lastTransitionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(5, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(6, "message", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeAddress",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "address", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.DaemonEndpoint",
-        shape: Shape::Struct(&[Field::new(1, "Port", Ty::Int32, Card::Always)]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeDaemonEndpoints",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "kubeletEndpoint",
-            Ty::Message(Msg::CoreV1DaemonEndpoint),
+        ),
+        Field::new(8, "subresource", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.apimachinery.pkg.apis.meta.v1.ObjectMeta
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::OmitEmpty),
+        Field::new(2, "generateName", Ty::String, Card::OmitEmpty),
+        Field::new(3, "namespace", Ty::String, Card::OmitEmpty),
+        Field::new(4, "selfLink", Ty::String, Card::OmitEmpty),
+        Field::new(5, "uid", Ty::String, Card::OmitEmpty),
+        Field::new(6, "resourceVersion", Ty::String, Card::OmitEmpty),
+        Field::new(7, "generation", Ty::Int64, Card::OmitEmpty),
+        Field::new(
+            8,
+            "creationTimestamp",
+            Ty::Message(Msg::MetaV1Time),
             Card::Always,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeSwapStatus",
-        shape: Shape::Struct(&[Field::new(1, "capacity", Ty::Int64, Card::Optional)]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeSystemInfo",
-        shape: Shape::Struct(&[
-            Field::new(1, "machineID", Ty::String, Card::Always),
-            Field::new(2, "systemUUID", Ty::String, Card::Always),
-            Field::new(3, "bootID", Ty::String, Card::Always),
-            Field::new(4, "kernelVersion", Ty::String, Card::Always),
-            Field::new(5, "osImage", Ty::String, Card::Always),
-            Field::new(6, "containerRuntimeVersion", Ty::String, Card::Always),
-            Field::new(7, "kubeletVersion", Ty::String, Card::Always),
-            Field::new(8, "kubeProxyVersion", Ty::String, Card::Always),
-            Field::new(9, "operatingSystem", Ty::String, Card::Always),
-            Field::new(10, "architecture", Ty::String, Card::Always),
-            Field::new(
-                11,
-                "swap",
-                Ty::Message(Msg::CoreV1NodeSwapStatus),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerImage",
-        shape: Shape::Struct(&[
-            Field::new(1, "names", Ty::String, Card::Repeated),
-            Field::new(2, "sizeBytes", Ty::Int64, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.AttachedVolume",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "devicePath", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeConfigStatus",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "assigned",
-                Ty::Message(Msg::CoreV1NodeConfigSource),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "active",
-                Ty::Message(Msg::CoreV1NodeConfigSource),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "lastKnownGood",
-                Ty::Message(Msg::CoreV1NodeConfigSource),
-                Card::Optional,
-            ),
-            Field::new(4, "error", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeRuntimeHandlerFeatures",
-        shape: Shape::Struct(&[
-            Field::new(1, "recursiveReadOnlyMounts", Ty::Bool, Card::Optional),
-            Field::new(2, "userNamespaces", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeRuntimeHandler",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(
-                2,
-                "features",
-                Ty::Message(Msg::CoreV1NodeRuntimeHandlerFeatures),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeFeatures",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "supplementalGroupsPolicy",
-            Ty::Bool,
+        ),
+        Field::new(
+            9,
+            "deletionTimestamp",
+            Ty::Message(Msg::MetaV1Time),
             Card::Optional,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "capacity", Ty::Message(Msg::ResourceQuantity), Card::Map),
-            Field::new(
-                2,
-                "allocatable",
-                Ty::Message(Msg::ResourceQuantity),
-                Card::Map,
-            ),
-            Field::new(3, "phase", Ty::String, Card::OmitEmpty),
-            Field::new(
-                4,
-                "conditions",
-                Ty::Message(Msg::CoreV1NodeCondition),
-                Card::Repeated,
-            ),
-            Field::new(
-                5,
-                "addresses",
-                Ty::Message(Msg::CoreV1NodeAddress),
-                Card::Repeated,
-            ),
-            Field::new(
-                6,
-                "daemonEndpoints",
-                Ty::Message(Msg::CoreV1NodeDaemonEndpoints),
-                Card::Always,
-            ),
-            Field::new(
-                7,
-                "nodeInfo",
-                Ty::Message(Msg::CoreV1NodeSystemInfo),
-                Card::Always,
-            ),
-            Field::new(
-                8,
-                "images",
-                Ty::Message(Msg::CoreV1ContainerImage),
-                Card::Repeated,
-            ),
-            Field::new(9, "volumesInUse", Ty::String, Card::Repeated),
-            Field::new(
-                10,
-                "volumesAttached",
-                Ty::Message(Msg::CoreV1AttachedVolume),
-                Card::Repeated,
-            ),
-            Field::new(
-                11,
-                "config",
-                Ty::Message(Msg::CoreV1NodeConfigStatus),
-                Card::Optional,
-            ),
-            Field::new(
-                12,
-                "runtimeHandlers",
-                Ty::Message(Msg::CoreV1NodeRuntimeHandler),
-                Card::Repeated,
-            ),
-            Field::new(
-                13,
-                "features",
-                Ty::Message(Msg::CoreV1NodeFeatures),
-                Card::Optional,
-            ),
-            Field::new(14, "declaredFeatures", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Node",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(2, "spec", Ty::Message(Msg::CoreV1NodeSpec), Card::Always),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::CoreV1NodeStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.HostPathVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "path", Ty::String, Card::Always),
-            Field::new(2, "type", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EmptyDirVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "medium", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "sizeLimit",
-                Ty::Message(Msg::ResourceQuantity),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.GCEPersistentDiskVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "pdName", Ty::String, Card::Always),
-            Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(3, "partition", Ty::Int32, Card::OmitEmpty),
-            Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.AWSElasticBlockStoreVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "volumeID", Ty::String, Card::Always),
-            Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(3, "partition", Ty::Int32, Card::OmitEmpty),
-            Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.GitRepoVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "repository", Ty::String, Card::Always),
-            Field::new(2, "revision", Ty::String, Card::OmitEmpty),
-            Field::new(3, "directory", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.KeyToPath",
-        shape: Shape::Struct(&[
-            Field::new(1, "key", Ty::String, Card::Always),
-            Field::new(2, "path", Ty::String, Card::Always),
-            Field::new(3, "mode", Ty::Int32, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.SecretVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "secretName", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "items",
-                Ty::Message(Msg::CoreV1KeyToPath),
-                Card::Repeated,
-            ),
-            Field::new(3, "defaultMode", Ty::Int32, Card::Optional),
-            Field::new(4, "optional", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NFSVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "server", Ty::String, Card::Always),
-            Field::new(2, "path", Ty::String, Card::Always),
-            Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.LocalObjectReference",
-        shape: Shape::Struct(&[Field::new(1, "name", Ty::String, Card::OmitEmpty)]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ISCSIVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "targetPortal", Ty::String, Card::Always),
-            Field::new(2, "iqn", Ty::String, Card::Always),
-            Field::new(3, "lun", Ty::Int32, Card::Always),
-            Field::new(4, "iscsiInterface", Ty::String, Card::OmitEmpty),
-            Field::new(5, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(6, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(7, "portals", Ty::String, Card::Repeated),
-            Field::new(8, "chapAuthDiscovery", Ty::Bool, Card::OmitEmpty),
-            Field::new(
-                10,
-                "secretRef",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Optional,
-            ),
-            Field::new(11, "chapAuthSession", Ty::Bool, Card::OmitEmpty),
-            Field::new(12, "initiatorName", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.GlusterfsVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "endpoints", Ty::String, Card::Always),
-            Field::new(2, "path", Ty::String, Card::Always),
-            Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "claimName", Ty::String, Card::Always),
-            Field::new(2, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.RBDVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "monitors", Ty::String, Card::Repeated),
-            Field::new(2, "image", Ty::String, Card::Always),
-            Field::new(3, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(4, "pool", Ty::String, Card::OmitEmpty),
-            Field::new(5, "user", Ty::String, Card::OmitEmpty),
-            Field::new(6, "keyring", Ty::String, Card::OmitEmpty),
-            Field::new(
-                7,
-                "secretRef",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Optional,
-            ),
-            Field::new(8, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.FlexVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "driver", Ty::String, Card::Always),
-            Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(
-                3,
-                "secretRef",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Optional,
-            ),
-            Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(5, "options", Ty::String, Card::Map),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.CinderVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "volumeID", Ty::String, Card::Always),
-            Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(
-                4,
-                "secretRef",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.CephFSVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "monitors", Ty::String, Card::Repeated),
-            Field::new(2, "path", Ty::String, Card::OmitEmpty),
-            Field::new(3, "user", Ty::String, Card::OmitEmpty),
-            Field::new(4, "secretFile", Ty::String, Card::OmitEmpty),
-            Field::new(
-                5,
-                "secretRef",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Optional,
-            ),
-            Field::new(6, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.FlockerVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "datasetName", Ty::String, Card::OmitEmpty),
-            Field::new(2, "datasetUUID", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ObjectFieldSelector",
-        shape: Shape::Struct(&[
-            Field::new(1, "apiVersion", Ty::String, Card::OmitEmpty),
-            Field::new(2, "fieldPath", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ResourceFieldSelector",
-        shape: Shape::Struct(&[
-            Field::new(1, "containerName", Ty::String, Card::OmitEmpty),
-            Field::new(2, "resource", Ty::String, Card::Always),
-            Field::new(
-                3,
-                "divisor",
-                Ty::Message(Msg::ResourceQuantity),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.DownwardAPIVolumeFile",
-        shape: Shape::Struct(&[
-            Field::new(1, "path", Ty::String, Card::Always),
-            Field::new(
-                2,
-                "fieldRef",
-                Ty::Message(Msg::CoreV1ObjectFieldSelector),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "resourceFieldRef",
-                Ty::Message(Msg::CoreV1ResourceFieldSelector),
-                Card::Optional,
-            ),
-            Field::new(4, "mode", Ty::Int32, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.DownwardAPIVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "items",
-                Ty::Message(Msg::CoreV1DownwardAPIVolumeFile),
-                Card::Repeated,
-            ),
-            Field::new(2, "defaultMode", Ty::Int32, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.FCVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "targetWWNs", Ty::String, Card::Repeated),
-            Field::new(2, "lun", Ty::Int32, Card::Optional),
-            Field::new(3, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(5, "wwids", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.AzureFileVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "secretName", Ty::String, Card::Always),
-            Field::new(2, "shareName", Ty::String, Card::Always),
-            Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ConfigMapVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Inline,
-            ),
-            Field::new(
-                2,
-                "items",
-                Ty::Message(Msg::CoreV1KeyToPath),
-                Card::Repeated,
-            ),
-            Field::new(3, "defaultMode", Ty::Int32, Card::Optional),
-            Field::new(4, "optional", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "volumePath", Ty::String, Card::Always),
-            Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(3, "storagePolicyName", Ty::String, Card::OmitEmpty),
-            Field::new(4, "storagePolicyID", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.QuobyteVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "registry", Ty::String, Card::Always),
-            Field::new(2, "volume", Ty::String, Card::Always),
-            Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(4, "user", Ty::String, Card::OmitEmpty),
-            Field::new(5, "group", Ty::String, Card::OmitEmpty),
-            Field::new(6, "tenant", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.AzureDiskVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "diskName", Ty::String, Card::Always),
-            Field::new(2, "diskURI", Ty::String, Card::Always),
-            Field::new(3, "cachingMode", Ty::String, Card::Optional),
-            Field::new(4, "fsType", Ty::String, Card::Optional),
-            Field::new(5, "readOnly", Ty::Bool, Card::Optional),
-            Field::new(6, "kind", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "pdID", Ty::String, Card::Always),
-            Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.SecretProjection",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Inline,
-            ),
-            Field::new(
-                2,
-                "items",
-                Ty::Message(Msg::CoreV1KeyToPath),
-                Card::Repeated,
-            ),
-            Field::new(4, "optional", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.DownwardAPIProjection",
-        shape: Shape::Struct(&[Field::new(
+        ),
+        Field::new(10, "deletionGracePeriodSeconds", Ty::Int64, Card::Optional),
+        Field::new(11, "labels", Ty::String, Card::Map),
+        Field::new(12, "annotations", Ty::String, Card::Map),
+        Field::new(
+            13,
+            "ownerReferences",
+            Ty::Message(Msg::MetaV1OwnerReference),
+            Card::Repeated,
+        ),
+        Field::new(14, "finalizers", Ty::String, Card::Repeated),
+        Field::new(
+            17,
+            "managedFields",
+            Ty::Message(Msg::MetaV1ManagedFieldsEntry),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.NamespaceSpec
+    Shape::Struct(&[Field::new(1, "finalizers", Ty::String, Card::Repeated)]),
+    // k8s.io.api.core.v1.NamespaceCondition
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "status", Ty::String, Card::Always),
+        Field::new(
+            4,
+            "lastTransitionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(5, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(6, "message", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.NamespaceStatus
+    Shape::Struct(&[
+        Field::new(1, "phase", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "conditions",
+            Ty::Message(Msg::CoreV1NamespaceCondition),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.Namespace
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::CoreV1NamespaceSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::CoreV1NamespaceStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.Taint
+    Shape::Struct(&[
+        Field::new(1, "key", Ty::String, Card::Always),
+        Field::new(2, "value", Ty::String, Card::OmitEmpty),
+        Field::new(3, "effect", Ty::String, Card::Always),
+        Field::new(4, "timeAdded", Ty::Message(Msg::MetaV1Time), Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.ConfigMapNodeConfigSource
+    Shape::Struct(&[
+        Field::new(1, "namespace", Ty::String, Card::Always),
+        Field::new(2, "name", Ty::String, Card::Always),
+        Field::new(3, "uid", Ty::String, Card::OmitEmpty),
+        Field::new(4, "resourceVersion", Ty::String, Card::OmitEmpty),
+        Field::new(5, "kubeletConfigKey", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.NodeConfigSource
+    Shape::Struct(&[Field::new(
+        2,
+        "configMap",
+        Ty::Message(Msg::CoreV1ConfigMapNodeConfigSource),
+        Card::Optional,
+    )]),
+    // k8s.io.api.core.v1.NodeSpec
+    Shape::Struct(&[
+        Field::new(1, "podCIDR", Ty::String, Card::OmitEmpty),
+        Field::new(2, "externalID", Ty::String, Card::OmitEmpty),
+        Field::new(3, "providerID", Ty::String, Card::OmitEmpty),
+        Field::new(4, "unschedulable", Ty::Bool, Card::OmitEmpty),
+        Field::new(5, "taints", Ty::Message(Msg::CoreV1Taint), Card::Repeated),
+        Field::new(
+            6,
+            "configSource",
+            Ty::Message(Msg::CoreV1NodeConfigSource),
+            Card::Optional,
+        ),
+        Field::new(7, "podCIDRs", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.apimachinery.pkg.api.resource.Quantity
+    Shape::Quantity,
+    // k8s.io.api.core.v1.NodeCondition
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "status", Ty::String, Card::Always),
+        Field::new(
+            3,
+            "lastHeartbeatTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(
+            4,
+            "lastTransitionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(5, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(6, "message", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.NodeAddress
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "address", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.DaemonEndpoint
+    Shape::Struct(&[Field::new(1, "Port", Ty::Int32, Card::Always)]),
+    // k8s.io.api.core.v1.NodeDaemonEndpoints
+    Shape::Struct(&[Field::new(
+        1,
+        "kubeletEndpoint",
+        Ty::Message(Msg::CoreV1DaemonEndpoint),
+        Card::Always,
+    )]),
+    // k8s.io.api.core.v1.NodeSwapStatus
+    Shape::Struct(&[Field::new(1, "capacity", Ty::Int64, Card::Optional)]),
+    // k8s.io.api.core.v1.NodeSystemInfo
+    Shape::Struct(&[
+        Field::new(1, "machineID", Ty::String, Card::Always),
+        Field::new(2, "systemUUID", Ty::String, Card::Always),
+        Field::new(3, "bootID", Ty::String, Card::Always),
+        Field::new(4, "kernelVersion", Ty::String, Card::Always),
+        Field::new(5, "osImage", Ty::String, Card::Always),
+        Field::new(6, "containerRuntimeVersion", Ty::String, Card::Always),
+        Field::new(7, "kubeletVersion", Ty::String, Card::Always),
+        Field::new(8, "kubeProxyVersion", Ty::String, Card::Always),
+        Field::new(9, "operatingSystem", Ty::String, Card::Always),
+        Field::new(10, "architecture", Ty::String, Card::Always),
+        Field::new(
+            11,
+            "swap",
+            Ty::Message(Msg::CoreV1NodeSwapStatus),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.ContainerImage
+    Shape::Struct(&[
+        Field::new(1, "names", Ty::String, Card::Repeated),
+        Field::new(2, "sizeBytes", Ty::Int64, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.AttachedVolume
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "devicePath", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.NodeConfigStatus
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "assigned",
+            Ty::Message(Msg::CoreV1NodeConfigSource),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "active",
+            Ty::Message(Msg::CoreV1NodeConfigSource),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "lastKnownGood",
+            Ty::Message(Msg::CoreV1NodeConfigSource),
+            Card::Optional,
+        ),
+        Field::new(4, "error", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.NodeRuntimeHandlerFeatures
+    Shape::Struct(&[
+        Field::new(1, "recursiveReadOnlyMounts", Ty::Bool, Card::Optional),
+        Field::new(2, "userNamespaces", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.NodeRuntimeHandler
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(
+            2,
+            "features",
+            Ty::Message(Msg::CoreV1NodeRuntimeHandlerFeatures),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.NodeFeatures
+    Shape::Struct(&[Field::new(
+        1,
+        "supplementalGroupsPolicy",
+        Ty::Bool,
+        Card::Optional,
+    )]),
+    // k8s.io.api.core.v1.NodeStatus
+    Shape::Struct(&[
+        Field::new(1, "capacity", Ty::Message(Msg::ResourceQuantity), Card::Map),
+        Field::new(
+            2,
+            "allocatable",
+            Ty::Message(Msg::ResourceQuantity),
+            Card::Map,
+        ),
+        Field::new(3, "phase", Ty::String, Card::OmitEmpty),
+        Field::new(
+            4,
+            "conditions",
+            Ty::Message(Msg::CoreV1NodeCondition),
+            Card::Repeated,
+        ),
+        Field::new(
+            5,
+            "addresses",
+            Ty::Message(Msg::CoreV1NodeAddress),
+            Card::Repeated,
+        ),
+        Field::new(
+            6,
+            "daemonEndpoints",
+            Ty::Message(Msg::CoreV1NodeDaemonEndpoints),
+            Card::Always,
+        ),
+        Field::new(
+            7,
+            "nodeInfo",
+            Ty::Message(Msg::CoreV1NodeSystemInfo),
+            Card::Always,
+        ),
+        Field::new(
+            8,
+            "images",
+            Ty::Message(Msg::CoreV1ContainerImage),
+            Card::Repeated,
+        ),
+        Field::new(9, "volumesInUse", Ty::String, Card::Repeated),
+        Field::new(
+            10,
+            "volumesAttached",
+            Ty::Message(Msg::CoreV1AttachedVolume),
+            Card::Repeated,
+        ),
+        Field::new(
+            11,
+            "config",
+            Ty::Message(Msg::CoreV1NodeConfigStatus),
+            Card::Optional,
+        ),
+        Field::new(
+            12,
+            "runtimeHandlers",
+            Ty::Message(Msg::CoreV1NodeRuntimeHandler),
+            Card::Repeated,
+        ),
+        Field::new(
+            13,
+            "features",
+            Ty::Message(Msg::CoreV1NodeFeatures),
+            Card::Optional,
+        ),
+        Field::new(14, "declaredFeatures", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.core.v1.Node
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(2, "spec", Ty::Message(Msg::CoreV1NodeSpec), Card::Always),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::CoreV1NodeStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.HostPathVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "path", Ty::String, Card::Always),
+        Field::new(2, "type", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.EmptyDirVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "medium", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "sizeLimit",
+            Ty::Message(Msg::ResourceQuantity),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.GCEPersistentDiskVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "pdName", Ty::String, Card::Always),
+        Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(3, "partition", Ty::Int32, Card::OmitEmpty),
+        Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.AWSElasticBlockStoreVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "volumeID", Ty::String, Card::Always),
+        Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(3, "partition", Ty::Int32, Card::OmitEmpty),
+        Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.GitRepoVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "repository", Ty::String, Card::Always),
+        Field::new(2, "revision", Ty::String, Card::OmitEmpty),
+        Field::new(3, "directory", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.KeyToPath
+    Shape::Struct(&[
+        Field::new(1, "key", Ty::String, Card::Always),
+        Field::new(2, "path", Ty::String, Card::Always),
+        Field::new(3, "mode", Ty::Int32, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.SecretVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "secretName", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "items",
+            Ty::Message(Msg::CoreV1KeyToPath),
+            Card::Repeated,
+        ),
+        Field::new(3, "defaultMode", Ty::Int32, Card::Optional),
+        Field::new(4, "optional", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.NFSVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "server", Ty::String, Card::Always),
+        Field::new(2, "path", Ty::String, Card::Always),
+        Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.LocalObjectReference
+    Shape::Struct(&[Field::new(1, "name", Ty::String, Card::OmitEmpty)]),
+    // k8s.io.api.core.v1.ISCSIVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "targetPortal", Ty::String, Card::Always),
+        Field::new(2, "iqn", Ty::String, Card::Always),
+        Field::new(3, "lun", Ty::Int32, Card::Always),
+        Field::new(4, "iscsiInterface", Ty::String, Card::OmitEmpty),
+        Field::new(5, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(6, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(7, "portals", Ty::String, Card::Repeated),
+        Field::new(8, "chapAuthDiscovery", Ty::Bool, Card::OmitEmpty),
+        Field::new(
+            10,
+            "secretRef",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Optional,
+        ),
+        Field::new(11, "chapAuthSession", Ty::Bool, Card::OmitEmpty),
+        Field::new(12, "initiatorName", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.GlusterfsVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "endpoints", Ty::String, Card::Always),
+        Field::new(2, "path", Ty::String, Card::Always),
+        Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.PersistentVolumeClaimVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "claimName", Ty::String, Card::Always),
+        Field::new(2, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.RBDVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "monitors", Ty::String, Card::Repeated),
+        Field::new(2, "image", Ty::String, Card::Always),
+        Field::new(3, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(4, "pool", Ty::String, Card::OmitEmpty),
+        Field::new(5, "user", Ty::String, Card::OmitEmpty),
+        Field::new(6, "keyring", Ty::String, Card::OmitEmpty),
+        Field::new(
+            7,
+            "secretRef",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Optional,
+        ),
+        Field::new(8, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.FlexVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "driver", Ty::String, Card::Always),
+        Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(
+            3,
+            "secretRef",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Optional,
+        ),
+        Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(5, "options", Ty::String, Card::Map),
+    ]),
+    // k8s.io.api.core.v1.CinderVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "volumeID", Ty::String, Card::Always),
+        Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(
+            4,
+            "secretRef",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.CephFSVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "monitors", Ty::String, Card::Repeated),
+        Field::new(2, "path", Ty::String, Card::OmitEmpty),
+        Field::new(3, "user", Ty::String, Card::OmitEmpty),
+        Field::new(4, "secretFile", Ty::String, Card::OmitEmpty),
+        Field::new(
+            5,
+            "secretRef",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Optional,
+        ),
+        Field::new(6, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.FlockerVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "datasetName", Ty::String, Card::OmitEmpty),
+        Field::new(2, "datasetUUID", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.ObjectFieldSelector
+    Shape::Struct(&[
+        Field::new(1, "apiVersion", Ty::String, Card::OmitEmpty),
+        Field::new(2, "fieldPath", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.ResourceFieldSelector
+    Shape::Struct(&[
+        Field::new(1, "containerName", Ty::String, Card::OmitEmpty),
+        Field::new(2, "resource", Ty::String, Card::Always),
+        Field::new(
+            3,
+            "divisor",
+            Ty::Message(Msg::ResourceQuantity),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.DownwardAPIVolumeFile
+    Shape::Struct(&[
+        Field::new(1, "path", Ty::String, Card::Always),
+        Field::new(
+            2,
+            "fieldRef",
+            Ty::Message(Msg::CoreV1ObjectFieldSelector),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "resourceFieldRef",
+            Ty::Message(Msg::CoreV1ResourceFieldSelector),
+            Card::Optional,
+        ),
+        Field::new(4, "mode", Ty::Int32, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.DownwardAPIVolumeSource
+    Shape::Struct(&[
+        Field::new(
             1,
             "items",
             Ty::Message(Msg::CoreV1DownwardAPIVolumeFile),
             Card::Repeated,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ConfigMapProjection",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Inline,
-            ),
-            Field::new(
-                2,
-                "items",
-                Ty::Message(Msg::CoreV1KeyToPath),
-                Card::Repeated,
-            ),
-            Field::new(4, "optional", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ServiceAccountTokenProjection",
-        shape: Shape::Struct(&[
-            Field::new(1, "audience", Ty::String, Card::OmitEmpty),
-            Field::new(2, "expirationSeconds", Ty::Int64, Card::Optional),
-            Field::new(3, "path", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement",
-        shape: Shape::Struct(&[
-            Field::new(1, "key", Ty::String, Card::Always),
-            Field::new(2, "operator", Ty::String, Card::Always),
-            Field::new(3, "values", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector",
-        shape: Shape::Struct(&[
-            Field::new(1, "matchLabels", Ty::String, Card::Map),
-            Field::new(
-                2,
-                "matchExpressions",
-                Ty::Message(Msg::MetaV1LabelSelectorRequirement),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ClusterTrustBundleProjection",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Optional),
-            Field::new(2, "signerName", Ty::String, Card::Optional),
-            Field::new(
-                3,
-                "labelSelector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(4, "path", Ty::String, Card::Always),
-            Field::new(5, "optional", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodCertificateProjection",
-        shape: Shape::Struct(&[
-            Field::new(1, "signerName", Ty::String, Card::OmitEmpty),
-            Field::new(2, "keyType", Ty::String, Card::OmitEmpty),
-            Field::new(3, "maxExpirationSeconds", Ty::Int32, Card::Optional),
-            Field::new(4, "credentialBundlePath", Ty::String, Card::OmitEmpty),
-            Field::new(5, "keyPath", Ty::String, Card::OmitEmpty),
-            Field::new(6, "certificateChainPath", Ty::String, Card::OmitEmpty),
-            Field::new(7, "userAnnotations", Ty::String, Card::Map),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.VolumeProjection",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "secret",
-                Ty::Message(Msg::CoreV1SecretProjection),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "downwardAPI",
-                Ty::Message(Msg::CoreV1DownwardAPIProjection),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "configMap",
-                Ty::Message(Msg::CoreV1ConfigMapProjection),
-                Card::Optional,
-            ),
-            Field::new(
-                4,
-                "serviceAccountToken",
-                Ty::Message(Msg::CoreV1ServiceAccountTokenProjection),
-                Card::Optional,
-            ),
-            Field::new(
-                5,
-                "clusterTrustBundle",
-                Ty::Message(Msg::CoreV1ClusterTrustBundleProjection),
-                Card::Optional,
-            ),
-            Field::new(
-                6,
-                "podCertificate",
-                Ty::Message(Msg::CoreV1PodCertificateProjection),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ProjectedVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "sources",
-                Ty::Message(Msg::CoreV1VolumeProjection),
-                Card::Repeated,
-            ),
-            Field::new(2, "defaultMode", Ty::Int32, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PortworxVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "volumeID", Ty::String, Card::Always),
-            Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ScaleIOVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "gateway", Ty::String, Card::Always),
-            Field::new(2, "system", Ty::String, Card::Always),
-            Field::new(
-                3,
-                "secretRef",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Optional,
-            ),
-            Field::new(4, "sslEnabled", Ty::Bool, Card::OmitEmpty),
-            Field::new(5, "protectionDomain", Ty::String, Card::OmitEmpty),
-            Field::new(6, "storagePool", Ty::String, Card::OmitEmpty),
-            Field::new(7, "storageMode", Ty::String, Card::OmitEmpty),
-            Field::new(8, "volumeName", Ty::String, Card::OmitEmpty),
-            Field::new(9, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(10, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.StorageOSVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "volumeName", Ty::String, Card::OmitEmpty),
-            Field::new(2, "volumeNamespace", Ty::String, Card::OmitEmpty),
-            Field::new(3, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(
-                5,
-                "secretRef",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.CSIVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "driver", Ty::String, Card::Always),
-            Field::new(2, "readOnly", Ty::Bool, Card::Optional),
-            Field::new(3, "fsType", Ty::String, Card::Optional),
-            Field::new(4, "volumeAttributes", Ty::String, Card::Map),
-            Field::new(
-                5,
-                "nodePublishSecretRef",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.VolumeResourceRequirements",
-        shape: Shape::Struct(&[
-            Field::new(1, "limits", Ty::Message(Msg::ResourceQuantity), Card::Map),
-            Field::new(2, "requests", Ty::Message(Msg::ResourceQuantity), Card::Map),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.TypedLocalObjectReference",
-        shape: Shape::Struct(&[
-            Field::new(1, "apiGroup", Ty::String, Card::Optional),
-            Field::new(2, "kind", Ty::String, Card::Always),
-            Field::new(3, "name", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.TypedObjectReference",
-        shape: Shape::Struct(&[
-            Field::new(1, "apiGroup", Ty::String, Card::Optional),
-            Field::new(2, "kind", Ty::String, Card::Always),
-            Field::new(3, "name", Ty::String, Card::Always),
-            Field::new(4, "namespace", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PersistentVolumeClaimSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "accessModes", Ty::String, Card::Repeated),
-            Field::new(
-                2,
-                "resources",
-                Ty::Message(Msg::CoreV1VolumeResourceRequirements),
-                Card::Always,
-            ),
-            Field::new(3, "volumeName", Ty::String, Card::OmitEmpty),
-            Field::new(
-                4,
-                "selector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(5, "storageClassName", Ty::String, Card::Optional),
-            Field::new(6, "volumeMode", Ty::String, Card::Optional),
-            Field::new(
-                7,
-                "dataSource",
-                Ty::Message(Msg::CoreV1TypedLocalObjectReference),
-                Card::Optional,
-            ),
-            Field::new(
-                8,
-                "dataSourceRef",
-                Ty::Message(Msg::CoreV1TypedObjectReference),
-                Card::Optional,
-            ),
-            Field::new(9, "volumeAttributesClassName", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PersistentVolumeClaimTemplate",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::CoreV1PersistentVolumeClaimSpec),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EphemeralVolumeSource",
-        shape: Shape::Struct(&[Field::new(
+        ),
+        Field::new(2, "defaultMode", Ty::Int32, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.FCVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "targetWWNs", Ty::String, Card::Repeated),
+        Field::new(2, "lun", Ty::Int32, Card::Optional),
+        Field::new(3, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(5, "wwids", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.core.v1.AzureFileVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "secretName", Ty::String, Card::Always),
+        Field::new(2, "shareName", Ty::String, Card::Always),
+        Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.ConfigMapVolumeSource
+    Shape::Struct(&[
+        Field::new(
             1,
-            "volumeClaimTemplate",
-            Ty::Message(Msg::CoreV1PersistentVolumeClaimTemplate),
-            Card::Optional,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ImageVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "reference", Ty::String, Card::OmitEmpty),
-            Field::new(2, "pullPolicy", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.VolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "hostPath",
-                Ty::Message(Msg::CoreV1HostPathVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "emptyDir",
-                Ty::Message(Msg::CoreV1EmptyDirVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "gcePersistentDisk",
-                Ty::Message(Msg::CoreV1GCEPersistentDiskVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                4,
-                "awsElasticBlockStore",
-                Ty::Message(Msg::CoreV1AWSElasticBlockStoreVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                5,
-                "gitRepo",
-                Ty::Message(Msg::CoreV1GitRepoVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                6,
-                "secret",
-                Ty::Message(Msg::CoreV1SecretVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                7,
-                "nfs",
-                Ty::Message(Msg::CoreV1NFSVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                8,
-                "iscsi",
-                Ty::Message(Msg::CoreV1ISCSIVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                9,
-                "glusterfs",
-                Ty::Message(Msg::CoreV1GlusterfsVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                10,
-                "persistentVolumeClaim",
-                Ty::Message(Msg::CoreV1PersistentVolumeClaimVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                11,
-                "rbd",
-                Ty::Message(Msg::CoreV1RBDVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                12,
-                "flexVolume",
-                Ty::Message(Msg::CoreV1FlexVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                13,
-                "cinder",
-                Ty::Message(Msg::CoreV1CinderVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                14,
-                "cephfs",
-                Ty::Message(Msg::CoreV1CephFSVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                15,
-                "flocker",
-                Ty::Message(Msg::CoreV1FlockerVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                16,
-                "downwardAPI",
-                Ty::Message(Msg::CoreV1DownwardAPIVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                17,
-                "fc",
-                Ty::Message(Msg::CoreV1FCVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                18,
-                "azureFile",
-                Ty::Message(Msg::CoreV1AzureFileVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                19,
-                "configMap",
-                Ty::Message(Msg::CoreV1ConfigMapVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                20,
-                "vsphereVolume",
-                Ty::Message(Msg::CoreV1VsphereVirtualDiskVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                21,
-                "quobyte",
-                Ty::Message(Msg::CoreV1QuobyteVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                22,
-                "azureDisk",
-                Ty::Message(Msg::CoreV1AzureDiskVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                23,
-                "photonPersistentDisk",
-                Ty::Message(Msg::CoreV1PhotonPersistentDiskVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                24,
-                "portworxVolume",
-                Ty::Message(Msg::CoreV1PortworxVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                25,
-                "scaleIO",
-                Ty::Message(Msg::CoreV1ScaleIOVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                26,
-                "projected",
-                Ty::Message(Msg::CoreV1ProjectedVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                27,
-                "storageos",
-                Ty::Message(Msg::CoreV1StorageOSVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                28,
-                "csi",
-                Ty::Message(Msg::CoreV1CSIVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                29,
-                "ephemeral",
-                Ty::Message(Msg::CoreV1EphemeralVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                30,
-                "image",
-                Ty::Message(Msg::CoreV1ImageVolumeSource),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Volume",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "", Ty::Message(Msg::CoreV1VolumeSource), Card::Inline),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerPort",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::OmitEmpty),
-            Field::new(2, "hostPort", Ty::Int32, Card::OmitEmpty),
-            Field::new(3, "containerPort", Ty::Int32, Card::Always),
-            Field::new(4, "protocol", Ty::String, Card::OmitEmpty),
-            Field::new(5, "hostIP", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ConfigMapEnvSource",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Inline,
-            ),
-            Field::new(2, "optional", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.SecretEnvSource",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Inline,
-            ),
-            Field::new(2, "optional", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EnvFromSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "prefix", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "configMapRef",
-                Ty::Message(Msg::CoreV1ConfigMapEnvSource),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "secretRef",
-                Ty::Message(Msg::CoreV1SecretEnvSource),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ConfigMapKeySelector",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Inline,
-            ),
-            Field::new(2, "key", Ty::String, Card::Always),
-            Field::new(3, "optional", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.SecretKeySelector",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Inline,
-            ),
-            Field::new(2, "key", Ty::String, Card::Always),
-            Field::new(3, "optional", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.FileKeySelector",
-        shape: Shape::Struct(&[
-            Field::new(1, "volumeName", Ty::String, Card::Always),
-            Field::new(2, "path", Ty::String, Card::Always),
-            Field::new(3, "key", Ty::String, Card::Always),
-            Field::new(4, "optional", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EnvVarSource",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "fieldRef",
-                Ty::Message(Msg::CoreV1ObjectFieldSelector),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "resourceFieldRef",
-                Ty::Message(Msg::CoreV1ResourceFieldSelector),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "configMapKeyRef",
-                Ty::Message(Msg::CoreV1ConfigMapKeySelector),
-                Card::Optional,
-            ),
-            Field::new(
-                4,
-                "secretKeyRef",
-                Ty::Message(Msg::CoreV1SecretKeySelector),
-                Card::Optional,
-            ),
-            Field::new(
-                5,
-                "fileKeyRef",
-                Ty::Message(Msg::CoreV1FileKeySelector),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EnvVar",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "value", Ty::String, Card::OmitEmpty),
-            Field::new(
-                3,
-                "valueFrom",
-                Ty::Message(Msg::CoreV1EnvVarSource),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ResourceClaim",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "request", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ResourceRequirements",
-        shape: Shape::Struct(&[
-            Field::new(1, "limits", Ty::Message(Msg::ResourceQuantity), Card::Map),
-            Field::new(2, "requests", Ty::Message(Msg::ResourceQuantity), Card::Map),
-            Field::new(
-                3,
-                "claims",
-                Ty::Message(Msg::CoreV1ResourceClaim),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerResizePolicy",
-        shape: Shape::Struct(&[
-            Field::new(1, "resourceName", Ty::String, Card::Always),
-            Field::new(2, "restartPolicy", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes",
-        shape: Shape::Struct(&[
-            Field::new(1, "operator", Ty::String, Card::OmitEmpty),
-            Field::new(2, "values", Ty::Int32, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerRestartRule",
-        shape: Shape::Struct(&[
-            Field::new(1, "action", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "exitCodes",
-                Ty::Message(Msg::CoreV1ContainerRestartRuleOnExitCodes),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.VolumeMount",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(3, "mountPath", Ty::String, Card::Always),
-            Field::new(4, "subPath", Ty::String, Card::OmitEmpty),
-            Field::new(5, "mountPropagation", Ty::String, Card::Optional),
-            Field::new(6, "subPathExpr", Ty::String, Card::OmitEmpty),
-            Field::new(7, "recursiveReadOnly", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.VolumeDevice",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "devicePath", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ExecAction",
-        shape: Shape::Struct(&[Field::new(1, "command", Ty::String, Card::Repeated)]),
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.util.intstr.IntOrString",
-        shape: Shape::IntOrString,
-    },
-    Message {
-        name: "k8s.io.api.core.v1.HTTPHeader",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "value", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.HTTPGetAction",
-        shape: Shape::Struct(&[
-            Field::new(1, "path", Ty::String, Card::OmitEmpty),
-            Field::new(2, "port", Ty::Message(Msg::IntstrIntOrString), Card::Always),
-            Field::new(3, "host", Ty::String, Card::OmitEmpty),
-            Field::new(4, "scheme", Ty::String, Card::OmitEmpty),
-            Field::new(
-                5,
-                "httpHeaders",
-                Ty::Message(Msg::CoreV1HTTPHeader),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.TCPSocketAction",
-        shape: Shape::Struct(&[
-            Field::new(1, "port", Ty::Message(Msg::IntstrIntOrString), Card::Always),
-            Field::new(2, "host", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.GRPCAction",
-        shape: Shape::Struct(&[
-            Field::new(1, "port", Ty::Int32, Card::Always),
-            Field::new(2, "service", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ProbeHandler",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "exec",
-                Ty::Message(Msg::CoreV1ExecAction),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "httpGet",
-                Ty::Message(Msg::CoreV1HTTPGetAction),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "tcpSocket",
-                Ty::Message(Msg::CoreV1TCPSocketAction),
-                Card::Optional,
-            ),
-            Field::new(
-                4,
-                "grpc",
-                Ty::Message(Msg::CoreV1GRPCAction),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Probe",
-        shape: Shape::Struct(&[
-            Field::new(1, "", Ty::Message(Msg::CoreV1ProbeHandler), Card::Inline),
-            Field::new(2, "initialDelaySeconds", Ty::Int32, Card::OmitEmpty),
-            Field::new(3, "timeoutSeconds", Ty::Int32, Card::OmitEmpty),
-            Field::new(4, "periodSeconds", Ty::Int32, Card::OmitEmpty),
-            Field::new(5, "successThreshold", Ty::Int32, Card::OmitEmpty),
-            Field::new(6, "failureThreshold", Ty::Int32, Card::OmitEmpty),
-            Field::new(
-                7,
-                "terminationGracePeriodSeconds",
-                Ty::Int64,
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.SleepAction",
-        shape: Shape::Struct(&[Field::new(1, "seconds", Ty::Int64, Card::Always)]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.LifecycleHandler",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "exec",
-                Ty::Message(Msg::CoreV1ExecAction),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "httpGet",
-                Ty::Message(Msg::CoreV1HTTPGetAction),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "tcpSocket",
-                Ty::Message(Msg::CoreV1TCPSocketAction),
-                Card::Optional,
-            ),
-            Field::new(
-                4,
-                "sleep",
-                Ty::Message(Msg::CoreV1SleepAction),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Lifecycle",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "postStart",
-                Ty::Message(Msg::CoreV1LifecycleHandler),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "preStop",
-                Ty::Message(Msg::CoreV1LifecycleHandler),
-                Card::Optional,
-            ),
-            Field::new(3, "stopSignal", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Capabilities",
-        shape: Shape::Struct(&[
-            Field::new(1, "add", Ty::String, Card::Repeated),
-            Field::new(2, "drop", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.SELinuxOptions",
-        shape: Shape::Struct(&[
-            Field::new(1, "user", Ty::String, Card::OmitEmpty),
-            Field::new(2, "role", Ty::String, Card::OmitEmpty),
-            Field::new(3, "type", Ty::String, Card::OmitEmpty),
-            Field::new(4, "level", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.WindowsSecurityContextOptions",
-        shape: Shape::Struct(&[
-            Field::new(1, "gmsaCredentialSpecName", Ty::String, Card::Optional),
-            Field::new(2, "gmsaCredentialSpec", Ty::String, Card::Optional),
-            Field::new(3, "runAsUserName", Ty::String, Card::Optional),
-            Field::new(4, "hostProcess", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.SeccompProfile",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "localhostProfile", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.AppArmorProfile",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "localhostProfile", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.SecurityContext",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "capabilities",
-                Ty::Message(Msg::CoreV1Capabilities),
-                Card::Optional,
-            ),
-            Field::new(2, "privileged", Ty::Bool, Card::Optional),
-            Field::new(
-                3,
-                "seLinuxOptions",
-                Ty::Message(Msg::CoreV1SELinuxOptions),
-                Card::Optional,
-            ),
-            Field::new(4, "runAsUser", Ty::Int64, Card::Optional),
-            Field::new(5, "runAsNonRoot", Ty::Bool, Card::Optional),
-            Field::new(6, "readOnlyRootFilesystem", Ty::Bool, Card::Optional),
-            Field::new(7, "allowPrivilegeEscalation", Ty::Bool, Card::Optional),
-            Field::new(8, "runAsGroup", Ty::Int64, Card::Optional),
-            Field::new(9, "procMount", Ty::String, Card::Optional),
-            Field::new(
-                10,
-                "windowsOptions",
-                Ty::Message(Msg::CoreV1WindowsSecurityContextOptions),
-                Card::Optional,
-            ),
-            Field::new(
-                11,
-                "seccompProfile",
-                Ty::Message(Msg::CoreV1SeccompProfile),
-                Card::Optional,
-            ),
-            Field::new(
-                12,
-                "appArmorProfile",
-                Ty::Message(Msg::CoreV1AppArmorProfile),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Container",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "image", Ty::String, Card::OmitEmpty),
-            Field::new(3, "command", Ty::String, Card::Repeated),
-            Field::new(4, "args", Ty::String, Card::Repeated),
-            Field::new(5, "workingDir", Ty::String, Card::OmitEmpty),
-            Field::new(
-                6,
-                "ports",
-                Ty::Message(Msg::CoreV1ContainerPort),
-                Card::Repeated,
-            ),
-            Field::new(7, "env", Ty::Message(Msg::CoreV1EnvVar), Card::Repeated),
-            Field::new(
-                8,
-                "resources",
-                Ty::Message(Msg::CoreV1ResourceRequirements),
-                Card::Always,
-            ),
-            Field::new(
-                9,
-                "volumeMounts",
-                Ty::Message(Msg::CoreV1VolumeMount),
-                Card::Repeated,
-            ),
-            Field::new(
-                10,
-                "livenessProbe",
-                Ty::Message(Msg::CoreV1Probe),
-                Card::Optional,
-            ),
-            Field::new(
-                11,
-                "readinessProbe",
-                Ty::Message(Msg::CoreV1Probe),
-                Card::Optional,
-            ),
-            Field::new(
-                12,
-                "lifecycle",
-                Ty::Message(Msg::CoreV1Lifecycle),
-                Card::Optional,
-            ),
-            Field::new(13, "terminationMessagePath", Ty::String, Card::OmitEmpty),
-            Field::new(14, "imagePullPolicy", Ty::String, Card::OmitEmpty),
-            Field::new(
-                15,
-                "securityContext",
-                Ty::Message(Msg::CoreV1SecurityContext),
-                Card::Optional,
-            ),
-            Field::new(16, "stdin", Ty::Bool, Card::OmitEmpty),
-            Field::new(17, "stdinOnce", Ty::Bool, Card::OmitEmpty),
-            Field::new(18, "tty", Ty::Bool, Card::OmitEmpty),
-            Field::new(
-                19,
-                "envFrom",
-                Ty::Message(Msg::CoreV1EnvFromSource),
-                Card::Repeated,
-            ),
-            Field::new(20, "terminationMessagePolicy", Ty::String, Card::OmitEmpty),
-            Field::new(
-                21,
-                "volumeDevices",
-                Ty::Message(Msg::CoreV1VolumeDevice),
-                Card::Repeated,
-            ),
-            Field::new(
-                22,
-                "startupProbe",
-                Ty::Message(Msg::CoreV1Probe),
-                Card::Optional,
-            ),
-            Field::new(
-                23,
-                "resizePolicy",
-                Ty::Message(Msg::CoreV1ContainerResizePolicy),
-                Card::Repeated,
-            ),
-            Field::new(24, "restartPolicy", Ty::String, Card::Optional),
-            Field::new(
-                25,
-                "restartPolicyRules",
-                Ty::Message(Msg::CoreV1ContainerRestartRule),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EphemeralContainerCommon",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "image", Ty::String, Card::OmitEmpty),
-            Field::new(3, "command", Ty::String, Card::Repeated),
-            Field::new(4, "args", Ty::String, Card::Repeated),
-            Field::new(5, "workingDir", Ty::String, Card::OmitEmpty),
-            Field::new(
-                6,
-                "ports",
-                Ty::Message(Msg::CoreV1ContainerPort),
-                Card::Repeated,
-            ),
-            Field::new(7, "env", Ty::Message(Msg::CoreV1EnvVar), Card::Repeated),
-            Field::new(
-                8,
-                "resources",
-                Ty::Message(Msg::CoreV1ResourceRequirements),
-                Card::Always,
-            ),
-            Field::new(
-                9,
-                "volumeMounts",
-                Ty::Message(Msg::CoreV1VolumeMount),
-                Card::Repeated,
-            ),
-            Field::new(
-                10,
-                "livenessProbe",
-                Ty::Message(Msg::CoreV1Probe),
-                Card::Optional,
-            ),
-            Field::new(
-                11,
-                "readinessProbe",
-                Ty::Message(Msg::CoreV1Probe),
-                Card::Optional,
-            ),
-            Field::new(
-                12,
-                "lifecycle",
-                Ty::Message(Msg::CoreV1Lifecycle),
-                Card::Optional,
-            ),
-            Field::new(13, "terminationMessagePath", Ty::String, Card::OmitEmpty),
-            Field::new(14, "imagePullPolicy", Ty::String, Card::OmitEmpty),
-            Field::new(
-                15,
-                "securityContext",
-                Ty::Message(Msg::CoreV1SecurityContext),
-                Card::Optional,
-            ),
-            Field::new(16, "stdin", Ty::Bool, Card::OmitEmpty),
-            Field::new(17, "stdinOnce", Ty::Bool, Card::OmitEmpty),
-            Field::new(18, "tty", Ty::Bool, Card::OmitEmpty),
-            Field::new(
-                19,
-                "envFrom",
-                Ty::Message(Msg::CoreV1EnvFromSource),
-                Card::Repeated,
-            ),
-            Field::new(20, "terminationMessagePolicy", Ty::String, Card::OmitEmpty),
-            Field::new(
-                21,
-                "volumeDevices",
-                Ty::Message(Msg::CoreV1VolumeDevice),
-                Card::Repeated,
-            ),
-            Field::new(
-                22,
-                "startupProbe",
-                Ty::Message(Msg::CoreV1Probe),
-                Card::Optional,
-            ),
-            Field::new(
-                23,
-                "resizePolicy",
-                Ty::Message(Msg::CoreV1ContainerResizePolicy),
-                Card::Repeated,
-            ),
-            Field::new(24, "restartPolicy", Ty::String, Card::Optional),
-            Field::new(
-                25,
-                "restartPolicyRules",
-                Ty::Message(Msg::CoreV1ContainerRestartRule),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EphemeralContainer",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "",
-                Ty::Message(Msg::CoreV1EphemeralContainerCommon),
-                Card::Inline,
-            ),
-            Field::new(2, "targetContainerName", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Sysctl",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "value", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodSecurityContext",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "seLinuxOptions",
-                Ty::Message(Msg::CoreV1SELinuxOptions),
-                Card::Optional,
-            ),
-            Field::new(2, "runAsUser", Ty::Int64, Card::Optional),
-            Field::new(3, "runAsNonRoot", Ty::Bool, Card::Optional),
-            Field::new(4, "supplementalGroups", Ty::Int64, Card::Repeated),
-            Field::new(5, "fsGroup", Ty::Int64, Card::Optional),
-            Field::new(6, "runAsGroup", Ty::Int64, Card::Optional),
-            Field::new(7, "sysctls", Ty::Message(Msg::CoreV1Sysctl), Card::Repeated),
-            Field::new(
-                8,
-                "windowsOptions",
-                Ty::Message(Msg::CoreV1WindowsSecurityContextOptions),
-                Card::Optional,
-            ),
-            Field::new(9, "fsGroupChangePolicy", Ty::String, Card::Optional),
-            Field::new(
-                10,
-                "seccompProfile",
-                Ty::Message(Msg::CoreV1SeccompProfile),
-                Card::Optional,
-            ),
-            Field::new(
-                11,
-                "appArmorProfile",
-                Ty::Message(Msg::CoreV1AppArmorProfile),
-                Card::Optional,
-            ),
-            Field::new(12, "supplementalGroupsPolicy", Ty::String, Card::Optional),
-            Field::new(13, "seLinuxChangePolicy", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeSelectorRequirement",
-        shape: Shape::Struct(&[
-            Field::new(1, "key", Ty::String, Card::Always),
-            Field::new(2, "operator", Ty::String, Card::Always),
-            Field::new(3, "values", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeSelectorTerm",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "matchExpressions",
-                Ty::Message(Msg::CoreV1NodeSelectorRequirement),
-                Card::Repeated,
-            ),
-            Field::new(
-                2,
-                "matchFields",
-                Ty::Message(Msg::CoreV1NodeSelectorRequirement),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeSelector",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "nodeSelectorTerms",
-            Ty::Message(Msg::CoreV1NodeSelectorTerm),
+            "",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Inline,
+        ),
+        Field::new(
+            2,
+            "items",
+            Ty::Message(Msg::CoreV1KeyToPath),
             Card::Repeated,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PreferredSchedulingTerm",
-        shape: Shape::Struct(&[
-            Field::new(1, "weight", Ty::Int32, Card::Always),
-            Field::new(
-                2,
-                "preference",
-                Ty::Message(Msg::CoreV1NodeSelectorTerm),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.NodeAffinity",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "requiredDuringSchedulingIgnoredDuringExecution",
-                Ty::Message(Msg::CoreV1NodeSelector),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "preferredDuringSchedulingIgnoredDuringExecution",
-                Ty::Message(Msg::CoreV1PreferredSchedulingTerm),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodAffinityTerm",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "labelSelector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(2, "namespaces", Ty::String, Card::Repeated),
-            Field::new(3, "topologyKey", Ty::String, Card::Always),
-            Field::new(
-                4,
-                "namespaceSelector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(5, "matchLabelKeys", Ty::String, Card::Repeated),
-            Field::new(6, "mismatchLabelKeys", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.WeightedPodAffinityTerm",
-        shape: Shape::Struct(&[
-            Field::new(1, "weight", Ty::Int32, Card::Always),
-            Field::new(
-                2,
-                "podAffinityTerm",
-                Ty::Message(Msg::CoreV1PodAffinityTerm),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodAffinity",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "requiredDuringSchedulingIgnoredDuringExecution",
-                Ty::Message(Msg::CoreV1PodAffinityTerm),
-                Card::Repeated,
-            ),
-            Field::new(
-                2,
-                "preferredDuringSchedulingIgnoredDuringExecution",
-                Ty::Message(Msg::CoreV1WeightedPodAffinityTerm),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodAntiAffinity",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "requiredDuringSchedulingIgnoredDuringExecution",
-                Ty::Message(Msg::CoreV1PodAffinityTerm),
-                Card::Repeated,
-            ),
-            Field::new(
-                2,
-                "preferredDuringSchedulingIgnoredDuringExecution",
-                Ty::Message(Msg::CoreV1WeightedPodAffinityTerm),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Affinity",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "nodeAffinity",
-                Ty::Message(Msg::CoreV1NodeAffinity),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "podAffinity",
-                Ty::Message(Msg::CoreV1PodAffinity),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "podAntiAffinity",
-                Ty::Message(Msg::CoreV1PodAntiAffinity),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Toleration",
-        shape: Shape::Struct(&[
-            Field::new(1, "key", Ty::String, Card::OmitEmpty),
-            Field::new(2, "operator", Ty::String, Card::OmitEmpty),
-            Field::new(3, "value", Ty::String, Card::OmitEmpty),
-            Field::new(4, "effect", Ty::String, Card::OmitEmpty),
-            Field::new(5, "tolerationSeconds", Ty::Int64, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.HostAlias",
-        shape: Shape::Struct(&[
-            Field::new(1, "ip", Ty::String, Card::Always),
-            Field::new(2, "hostnames", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodDNSConfigOption",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::OmitEmpty),
-            Field::new(2, "value", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodDNSConfig",
-        shape: Shape::Struct(&[
-            Field::new(1, "nameservers", Ty::String, Card::Repeated),
-            Field::new(2, "searches", Ty::String, Card::Repeated),
-            Field::new(
-                3,
-                "options",
-                Ty::Message(Msg::CoreV1PodDNSConfigOption),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodReadinessGate",
-        shape: Shape::Struct(&[Field::new(1, "conditionType", Ty::String, Card::Always)]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.TopologySpreadConstraint",
-        shape: Shape::Struct(&[
-            Field::new(1, "maxSkew", Ty::Int32, Card::Always),
-            Field::new(2, "topologyKey", Ty::String, Card::Always),
-            Field::new(3, "whenUnsatisfiable", Ty::String, Card::Always),
-            Field::new(
-                4,
-                "labelSelector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(5, "minDomains", Ty::Int32, Card::Optional),
-            Field::new(6, "nodeAffinityPolicy", Ty::String, Card::Optional),
-            Field::new(7, "nodeTaintsPolicy", Ty::String, Card::Optional),
-            Field::new(8, "matchLabelKeys", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodOS",
-        shape: Shape::Struct(&[Field::new(1, "name", Ty::String, Card::Always)]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodSchedulingGate",
-        shape: Shape::Struct(&[Field::new(1, "name", Ty::String, Card::Always)]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodResourceClaim",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(3, "resourceClaimName", Ty::String, Card::Optional),
-            Field::new(4, "resourceClaimTemplateName", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.WorkloadReference",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "podGroup", Ty::String, Card::Always),
-            Field::new(3, "podGroupReplicaKey", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "volumes", Ty::Message(Msg::CoreV1Volume), Card::Repeated),
-            Field::new(
-                2,
-                "containers",
-                Ty::Message(Msg::CoreV1Container),
-                Card::Repeated,
-            ),
-            Field::new(3, "restartPolicy", Ty::String, Card::OmitEmpty),
-            Field::new(
-                4,
-                "terminationGracePeriodSeconds",
-                Ty::Int64,
-                Card::Optional,
-            ),
-            Field::new(5, "activeDeadlineSeconds", Ty::Int64, Card::Optional),
-            Field::new(6, "dnsPolicy", Ty::String, Card::OmitEmpty),
-            Field::new(7, "nodeSelector", Ty::String, Card::Map),
-            Field::new(8, "serviceAccountName", Ty::String, Card::OmitEmpty),
-            Field::new(9, "serviceAccount", Ty::String, Card::OmitEmpty),
-            Field::new(10, "nodeName", Ty::String, Card::OmitEmpty),
-            Field::new(11, "hostNetwork", Ty::Bool, Card::OmitEmpty),
-            Field::new(12, "hostPID", Ty::Bool, Card::OmitEmpty),
-            Field::new(13, "hostIPC", Ty::Bool, Card::OmitEmpty),
-            Field::new(
-                14,
-                "securityContext",
-                Ty::Message(Msg::CoreV1PodSecurityContext),
-                Card::Optional,
-            ),
-            Field::new(
-                15,
-                "imagePullSecrets",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Repeated,
-            ),
-            Field::new(16, "hostname", Ty::String, Card::OmitEmpty),
-            Field::new(17, "subdomain", Ty::String, Card::OmitEmpty),
-            Field::new(
-                18,
-                "affinity",
-                Ty::Message(Msg::CoreV1Affinity),
-                Card::Optional,
-            ),
-            Field::new(19, "schedulerName", Ty::String, Card::OmitEmpty),
-            Field::new(
-                20,
-                "initContainers",
-                Ty::Message(Msg::CoreV1Container),
-                Card::Repeated,
-            ),
-            Field::new(21, "automountServiceAccountToken", Ty::Bool, Card::Optional),
-            Field::new(
-                22,
-                "tolerations",
-                Ty::Message(Msg::CoreV1Toleration),
-                Card::Repeated,
-            ),
-            Field::new(
-                23,
-                "hostAliases",
-                Ty::Message(Msg::CoreV1HostAlias),
-                Card::Repeated,
-            ),
-            Field::new(24, "priorityClassName", Ty::String, Card::OmitEmpty),
-            Field::new(25, "priority", Ty::Int32, Card::Optional),
-            Field::new(
-                26,
-                "dnsConfig",
-                Ty::Message(Msg::CoreV1PodDNSConfig),
-                Card::Optional,
-            ),
-            Field::new(27, "shareProcessNamespace", Ty::Bool, Card::Optional),
-            Field::new(
-                28,
-                "readinessGates",
-                Ty::Message(Msg::CoreV1PodReadinessGate),
-                Card::Repeated,
-            ),
-            Field::new(29, "runtimeClassName", Ty::String, Card::Optional),
-            Field::new(30, "enableServiceLinks", Ty::Bool, Card::Optional),
-            Field::new(31, "preemptionPolicy", Ty::String, Card::Optional),
-            Field::new(
-                32,
-                "overhead",
-                Ty::Message(Msg::ResourceQuantity),
-                Card::Map,
-            ),
-            Field::new(
-                33,
-                "topologySpreadConstraints",
-                Ty::Message(Msg::CoreV1TopologySpreadConstraint),
-                Card::Repeated,
-            ),
-            Field::new(
-                34,
-                "ephemeralContainers",
-                Ty::Message(Msg::CoreV1EphemeralContainer),
-                Card::Repeated,
-            ),
-            Field::new(35, "setHostnameAsFQDN", Ty::Bool, Card::Optional),
-            Field::new(36, "os", Ty::Message(Msg::CoreV1PodOS), Card::Optional),
-            Field::new(37, "hostUsers", Ty::Bool, Card::Optional),
-            Field::new(
-                38,
-                "schedulingGates",
-                Ty::Message(Msg::CoreV1PodSchedulingGate),
-                Card::Repeated,
-            ),
-            Field::new(
-                39,
-                "resourceClaims",
-                Ty::Message(Msg::CoreV1PodResourceClaim),
-                Card::Repeated,
-            ),
-            Field::new(
-                40,
-                "resources",
-                Ty::Message(Msg::CoreV1ResourceRequirements),
-                Card::Optional,
-            ),
-            Field::new(41, "hostnameOverride", Ty::String, Card::Optional),
-            Field::new(
-                42,
-                "workloadRef",
-                Ty::Message(Msg::CoreV1WorkloadReference),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodCondition",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "status", Ty::String, Card::Always),
-            Field::new(
-                3,
-                "lastProbeTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(
-                4,
-                "lastTransitionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(5, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(6, "message", Ty::String, Card::OmitEmpty),
-            Field::new(7, "observedGeneration", Ty::Int64, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.HostIP",
-        shape: Shape::Struct(&[Field::new(1, "ip", Ty::String, Card::Always)]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodIP",
-        shape: Shape::Struct(&[Field::new(1, "ip", Ty::String, Card::Always)]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerStateWaiting",
-        shape: Shape::Struct(&[
-            Field::new(1, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(2, "message", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerStateRunning",
-        shape: Shape::Struct(&[Field::new(
+        ),
+        Field::new(3, "defaultMode", Ty::Int32, Card::Optional),
+        Field::new(4, "optional", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.VsphereVirtualDiskVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "volumePath", Ty::String, Card::Always),
+        Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(3, "storagePolicyName", Ty::String, Card::OmitEmpty),
+        Field::new(4, "storagePolicyID", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.QuobyteVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "registry", Ty::String, Card::Always),
+        Field::new(2, "volume", Ty::String, Card::Always),
+        Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(4, "user", Ty::String, Card::OmitEmpty),
+        Field::new(5, "group", Ty::String, Card::OmitEmpty),
+        Field::new(6, "tenant", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.AzureDiskVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "diskName", Ty::String, Card::Always),
+        Field::new(2, "diskURI", Ty::String, Card::Always),
+        Field::new(3, "cachingMode", Ty::String, Card::Optional),
+        Field::new(4, "fsType", Ty::String, Card::Optional),
+        Field::new(5, "readOnly", Ty::Bool, Card::Optional),
+        Field::new(6, "kind", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.PhotonPersistentDiskVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "pdID", Ty::String, Card::Always),
+        Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.SecretProjection
+    Shape::Struct(&[
+        Field::new(
             1,
-            "startedAt",
-            Ty::Message(Msg::MetaV1Time),
+            "",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Inline,
+        ),
+        Field::new(
+            2,
+            "items",
+            Ty::Message(Msg::CoreV1KeyToPath),
+            Card::Repeated,
+        ),
+        Field::new(4, "optional", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.DownwardAPIProjection
+    Shape::Struct(&[Field::new(
+        1,
+        "items",
+        Ty::Message(Msg::CoreV1DownwardAPIVolumeFile),
+        Card::Repeated,
+    )]),
+    // k8s.io.api.core.v1.ConfigMapProjection
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Inline,
+        ),
+        Field::new(
+            2,
+            "items",
+            Ty::Message(Msg::CoreV1KeyToPath),
+            Card::Repeated,
+        ),
+        Field::new(4, "optional", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.ServiceAccountTokenProjection
+    Shape::Struct(&[
+        Field::new(1, "audience", Ty::String, Card::OmitEmpty),
+        Field::new(2, "expirationSeconds", Ty::Int64, Card::Optional),
+        Field::new(3, "path", Ty::String, Card::Always),
+    ]),
+    // k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement
+    Shape::Struct(&[
+        Field::new(1, "key", Ty::String, Card::Always),
+        Field::new(2, "operator", Ty::String, Card::Always),
+        Field::new(3, "values", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.apimachinery.pkg.apis.meta.v1.LabelSelector
+    Shape::Struct(&[
+        Field::new(1, "matchLabels", Ty::String, Card::Map),
+        Field::new(
+            2,
+            "matchExpressions",
+            Ty::Message(Msg::MetaV1LabelSelectorRequirement),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.ClusterTrustBundleProjection
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Optional),
+        Field::new(2, "signerName", Ty::String, Card::Optional),
+        Field::new(
+            3,
+            "labelSelector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(4, "path", Ty::String, Card::Always),
+        Field::new(5, "optional", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.PodCertificateProjection
+    Shape::Struct(&[
+        Field::new(1, "signerName", Ty::String, Card::OmitEmpty),
+        Field::new(2, "keyType", Ty::String, Card::OmitEmpty),
+        Field::new(3, "maxExpirationSeconds", Ty::Int32, Card::Optional),
+        Field::new(4, "credentialBundlePath", Ty::String, Card::OmitEmpty),
+        Field::new(5, "keyPath", Ty::String, Card::OmitEmpty),
+        Field::new(6, "certificateChainPath", Ty::String, Card::OmitEmpty),
+        Field::new(7, "userAnnotations", Ty::String, Card::Map),
+    ]),
+    // k8s.io.api.core.v1.VolumeProjection
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "secret",
+            Ty::Message(Msg::CoreV1SecretProjection),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "downwardAPI",
+            Ty::Message(Msg::CoreV1DownwardAPIProjection),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "configMap",
+            Ty::Message(Msg::CoreV1ConfigMapProjection),
+            Card::Optional,
+        ),
+        Field::new(
+            4,
+            "serviceAccountToken",
+            Ty::Message(Msg::CoreV1ServiceAccountTokenProjection),
+            Card::Optional,
+        ),
+        Field::new(
+            5,
+            "clusterTrustBundle",
+            Ty::Message(Msg::CoreV1ClusterTrustBundleProjection),
+            Card::Optional,
+        ),
+        Field::new(
+            6,
+            "podCertificate",
+            Ty::Message(Msg::CoreV1PodCertificateProjection),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.ProjectedVolumeSource
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "sources",
+            Ty::Message(Msg::CoreV1VolumeProjection),
+            Card::Repeated,
+        ),
+        Field::new(2, "defaultMode", Ty::Int32, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.PortworxVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "volumeID", Ty::String, Card::Always),
+        Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.ScaleIOVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "gateway", Ty::String, Card::Always),
+        Field::new(2, "system", Ty::String, Card::Always),
+        Field::new(
+            3,
+            "secretRef",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Optional,
+        ),
+        Field::new(4, "sslEnabled", Ty::Bool, Card::OmitEmpty),
+        Field::new(5, "protectionDomain", Ty::String, Card::OmitEmpty),
+        Field::new(6, "storagePool", Ty::String, Card::OmitEmpty),
+        Field::new(7, "storageMode", Ty::String, Card::OmitEmpty),
+        Field::new(8, "volumeName", Ty::String, Card::OmitEmpty),
+        Field::new(9, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(10, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.StorageOSVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "volumeName", Ty::String, Card::OmitEmpty),
+        Field::new(2, "volumeNamespace", Ty::String, Card::OmitEmpty),
+        Field::new(3, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(
+            5,
+            "secretRef",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.CSIVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "driver", Ty::String, Card::Always),
+        Field::new(2, "readOnly", Ty::Bool, Card::Optional),
+        Field::new(3, "fsType", Ty::String, Card::Optional),
+        Field::new(4, "volumeAttributes", Ty::String, Card::Map),
+        Field::new(
+            5,
+            "nodePublishSecretRef",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.VolumeResourceRequirements
+    Shape::Struct(&[
+        Field::new(1, "limits", Ty::Message(Msg::ResourceQuantity), Card::Map),
+        Field::new(2, "requests", Ty::Message(Msg::ResourceQuantity), Card::Map),
+    ]),
+    // k8s.io.api.core.v1.TypedLocalObjectReference
+    Shape::Struct(&[
+        Field::new(1, "apiGroup", Ty::String, Card::Optional),
+        Field::new(2, "kind", Ty::String, Card::Always),
+        Field::new(3, "name", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.TypedObjectReference
+    Shape::Struct(&[
+        Field::new(1, "apiGroup", Ty::String, Card::Optional),
+        Field::new(2, "kind", Ty::String, Card::Always),
+        Field::new(3, "name", Ty::String, Card::Always),
+        Field::new(4, "namespace", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.PersistentVolumeClaimSpec
+    Shape::Struct(&[
+        Field::new(1, "accessModes", Ty::String, Card::Repeated),
+        Field::new(
+            2,
+            "resources",
+            Ty::Message(Msg::CoreV1VolumeResourceRequirements),
             Card::Always,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerStateTerminated",
-        shape: Shape::Struct(&[
-            Field::new(1, "exitCode", Ty::Int32, Card::Always),
-            Field::new(2, "signal", Ty::Int32, Card::OmitEmpty),
-            Field::new(3, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(4, "message", Ty::String, Card::OmitEmpty),
-            Field::new(5, "startedAt", Ty::Message(Msg::MetaV1Time), Card::Always),
-            Field::new(6, "finishedAt", Ty::Message(Msg::MetaV1Time), Card::Always),
-            Field::new(7, "containerID", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerState",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "waiting",
-                Ty::Message(Msg::CoreV1ContainerStateWaiting),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "running",
-                Ty::Message(Msg::CoreV1ContainerStateRunning),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "terminated",
-                Ty::Message(Msg::CoreV1ContainerStateTerminated),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.VolumeMountStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "mountPath", Ty::String, Card::Always),
-            Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(4, "recursiveReadOnly", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.LinuxContainerUser",
-        shape: Shape::Struct(&[
-            Field::new(1, "uid", Ty::Int64, Card::Always),
-            Field::new(2, "gid", Ty::Int64, Card::Always),
-            Field::new(3, "supplementalGroups", Ty::Int64, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerUser",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "linux",
-            Ty::Message(Msg::CoreV1LinuxContainerUser),
+        ),
+        Field::new(3, "volumeName", Ty::String, Card::OmitEmpty),
+        Field::new(
+            4,
+            "selector",
+            Ty::Message(Msg::MetaV1LabelSelector),
             Card::Optional,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ResourceHealth",
-        shape: Shape::Struct(&[
-            Field::new(1, "resourceID", Ty::String, Card::Always),
-            Field::new(2, "health", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ResourceStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(
-                2,
-                "resources",
-                Ty::Message(Msg::CoreV1ResourceHealth),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(
-                2,
-                "state",
-                Ty::Message(Msg::CoreV1ContainerState),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "lastState",
-                Ty::Message(Msg::CoreV1ContainerState),
-                Card::Always,
-            ),
-            Field::new(4, "ready", Ty::Bool, Card::Always),
-            Field::new(5, "restartCount", Ty::Int32, Card::Always),
-            Field::new(6, "image", Ty::String, Card::Always),
-            Field::new(7, "imageID", Ty::String, Card::Always),
-            Field::new(8, "containerID", Ty::String, Card::OmitEmpty),
-            Field::new(9, "started", Ty::Bool, Card::Optional),
-            Field::new(
-                10,
-                "allocatedResources",
-                Ty::Message(Msg::ResourceQuantity),
-                Card::Map,
-            ),
-            Field::new(
-                11,
-                "resources",
-                Ty::Message(Msg::CoreV1ResourceRequirements),
-                Card::Optional,
-            ),
-            Field::new(
-                12,
-                "volumeMounts",
-                Ty::Message(Msg::CoreV1VolumeMountStatus),
-                Card::Repeated,
-            ),
-            Field::new(
-                13,
-                "user",
-                Ty::Message(Msg::CoreV1ContainerUser),
-                Card::Optional,
-            ),
-            Field::new(
-                14,
-                "allocatedResourcesStatus",
-                Ty::Message(Msg::CoreV1ResourceStatus),
-                Card::Repeated,
-            ),
-            Field::new(15, "stopSignal", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodResourceClaimStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(2, "resourceClaimName", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ContainerExtendedResourceRequest",
-        shape: Shape::Struct(&[
-            Field::new(1, "containerName", Ty::String, Card::Always),
-            Field::new(2, "resourceName", Ty::String, Card::Always),
-            Field::new(3, "requestName", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodExtendedResourceClaimStatus",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "requestMappings",
-                Ty::Message(Msg::CoreV1ContainerExtendedResourceRequest),
-                Card::Repeated,
-            ),
-            Field::new(2, "resourceClaimName", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "phase", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "conditions",
-                Ty::Message(Msg::CoreV1PodCondition),
-                Card::Repeated,
-            ),
-            Field::new(3, "message", Ty::String, Card::OmitEmpty),
-            Field::new(4, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(5, "hostIP", Ty::String, Card::OmitEmpty),
-            Field::new(6, "podIP", Ty::String, Card::OmitEmpty),
-            Field::new(7, "startTime", Ty::Message(Msg::MetaV1Time), Card::Optional),
-            Field::new(
-                8,
-                "containerStatuses",
-                Ty::Message(Msg::CoreV1ContainerStatus),
-                Card::Repeated,
-            ),
-            Field::new(9, "qosClass", Ty::String, Card::OmitEmpty),
-            Field::new(
-                10,
-                "initContainerStatuses",
-                Ty::Message(Msg::CoreV1ContainerStatus),
-                Card::Repeated,
-            ),
-            Field::new(11, "nominatedNodeName", Ty::String, Card::OmitEmpty),
-            Field::new(12, "podIPs", Ty::Message(Msg::CoreV1PodIP), Card::Repeated),
-            Field::new(
-                13,
-                "ephemeralContainerStatuses",
-                Ty::Message(Msg::CoreV1ContainerStatus),
-                Card::Repeated,
-            ),
-            Field::new(14, "resize", Ty::String, Card::OmitEmpty),
-            Field::new(
-                15,
-                "resourceClaimStatuses",
-                Ty::Message(Msg::CoreV1PodResourceClaimStatus),
-                Card::Repeated,
-            ),
-            Field::new(
-                16,
-                "hostIPs",
-                Ty::Message(Msg::CoreV1HostIP),
-                Card::Repeated,
-            ),
-            Field::new(17, "observedGeneration", Ty::Int64, Card::OmitEmpty),
-            Field::new(
-                18,
-                "extendedResourceClaimStatus",
-                Ty::Message(Msg::CoreV1PodExtendedResourceClaimStatus),
-                Card::Optional,
-            ),
-            Field::new(
-                19,
-                "allocatedResources",
-                Ty::Message(Msg::ResourceQuantity),
-                Card::Map,
-            ),
-            Field::new(
-                20,
-                "resources",
-                Ty::Message(Msg::CoreV1ResourceRequirements),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Pod",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(2, "spec", Ty::Message(Msg::CoreV1PodSpec), Card::Always),
-            Field::new(3, "status", Ty::Message(Msg::CoreV1PodStatus), Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ServicePort",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::OmitEmpty),
-            Field::new(2, "protocol", Ty::String, Card::OmitEmpty),
-            Field::new(3, "port", Ty::Int32, Card::Always),
-            Field::new(
-                4,
-                "targetPort",
-                Ty::Message(Msg::IntstrIntOrString),
-                Card::Always,
-            ),
-            Field::new(5, "nodePort", Ty::Int32, Card::OmitEmpty),
-            Field::new(6, "appProtocol", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ClientIPConfig",
-        shape: Shape::Struct(&[Field::new(1, "timeoutSeconds", Ty::Int32, Card::Optional)]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.SessionAffinityConfig",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "clientIP",
-            Ty::Message(Msg::CoreV1ClientIPConfig),
+        ),
+        Field::new(5, "storageClassName", Ty::String, Card::Optional),
+        Field::new(6, "volumeMode", Ty::String, Card::Optional),
+        Field::new(
+            7,
+            "dataSource",
+            Ty::Message(Msg::CoreV1TypedLocalObjectReference),
             Card::Optional,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ServiceSpec",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "ports",
-                Ty::Message(Msg::CoreV1ServicePort),
-                Card::Repeated,
-            ),
-            Field::new(2, "selector", Ty::String, Card::Map),
-            Field::new(3, "clusterIP", Ty::String, Card::OmitEmpty),
-            Field::new(4, "type", Ty::String, Card::OmitEmpty),
-            Field::new(5, "externalIPs", Ty::String, Card::Repeated),
-            Field::new(7, "sessionAffinity", Ty::String, Card::OmitEmpty),
-            Field::new(8, "loadBalancerIP", Ty::String, Card::OmitEmpty),
-            Field::new(9, "loadBalancerSourceRanges", Ty::String, Card::Repeated),
-            Field::new(10, "externalName", Ty::String, Card::OmitEmpty),
-            Field::new(11, "externalTrafficPolicy", Ty::String, Card::OmitEmpty),
-            Field::new(12, "healthCheckNodePort", Ty::Int32, Card::OmitEmpty),
-            Field::new(13, "publishNotReadyAddresses", Ty::Bool, Card::OmitEmpty),
-            Field::new(
-                14,
-                "sessionAffinityConfig",
-                Ty::Message(Msg::CoreV1SessionAffinityConfig),
-                Card::Optional,
-            ),
-            Field::new(17, "ipFamilyPolicy", Ty::String, Card::Optional),
-            Field::new(18, "clusterIPs", Ty::String, Card::Repeated),
-            Field::new(19, "ipFamilies", Ty::String, Card::Repeated),
-            Field::new(
-                20,
-                "allocateLoadBalancerNodePorts",
-                Ty::Bool,
-                Card::Optional,
-            ),
-            Field::new(21, "loadBalancerClass", Ty::String, Card::Optional),
-            Field::new(22, "internalTrafficPolicy", Ty::String, Card::Optional),
-            Field::new(23, "trafficDistribution", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PortStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "port", Ty::Int32, Card::Always),
-            Field::new(2, "protocol", Ty::String, Card::Always),
-            Field::new(3, "error", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.LoadBalancerIngress",
-        shape: Shape::Struct(&[
-            Field::new(1, "ip", Ty::String, Card::OmitEmpty),
-            Field::new(2, "hostname", Ty::String, Card::OmitEmpty),
-            Field::new(3, "ipMode", Ty::String, Card::Optional),
-            Field::new(
-                4,
-                "ports",
-                Ty::Message(Msg::CoreV1PortStatus),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.LoadBalancerStatus",
-        shape: Shape::Struct(&[Field::new(
+        ),
+        Field::new(
+            8,
+            "dataSourceRef",
+            Ty::Message(Msg::CoreV1TypedObjectReference),
+            Card::Optional,
+        ),
+        Field::new(9, "volumeAttributesClassName", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.PersistentVolumeClaimTemplate
+    Shape::Struct(&[
+        Field::new(
             1,
-            "ingress",
-            Ty::Message(Msg::CoreV1LoadBalancerIngress),
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::CoreV1PersistentVolumeClaimSpec),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.EphemeralVolumeSource
+    Shape::Struct(&[Field::new(
+        1,
+        "volumeClaimTemplate",
+        Ty::Message(Msg::CoreV1PersistentVolumeClaimTemplate),
+        Card::Optional,
+    )]),
+    // k8s.io.api.core.v1.ImageVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "reference", Ty::String, Card::OmitEmpty),
+        Field::new(2, "pullPolicy", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.VolumeSource
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "hostPath",
+            Ty::Message(Msg::CoreV1HostPathVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "emptyDir",
+            Ty::Message(Msg::CoreV1EmptyDirVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "gcePersistentDisk",
+            Ty::Message(Msg::CoreV1GCEPersistentDiskVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            4,
+            "awsElasticBlockStore",
+            Ty::Message(Msg::CoreV1AWSElasticBlockStoreVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            5,
+            "gitRepo",
+            Ty::Message(Msg::CoreV1GitRepoVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            6,
+            "secret",
+            Ty::Message(Msg::CoreV1SecretVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            7,
+            "nfs",
+            Ty::Message(Msg::CoreV1NFSVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            8,
+            "iscsi",
+            Ty::Message(Msg::CoreV1ISCSIVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            9,
+            "glusterfs",
+            Ty::Message(Msg::CoreV1GlusterfsVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            10,
+            "persistentVolumeClaim",
+            Ty::Message(Msg::CoreV1PersistentVolumeClaimVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            11,
+            "rbd",
+            Ty::Message(Msg::CoreV1RBDVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            12,
+            "flexVolume",
+            Ty::Message(Msg::CoreV1FlexVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            13,
+            "cinder",
+            Ty::Message(Msg::CoreV1CinderVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            14,
+            "cephfs",
+            Ty::Message(Msg::CoreV1CephFSVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            15,
+            "flocker",
+            Ty::Message(Msg::CoreV1FlockerVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            16,
+            "downwardAPI",
+            Ty::Message(Msg::CoreV1DownwardAPIVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            17,
+            "fc",
+            Ty::Message(Msg::CoreV1FCVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            18,
+            "azureFile",
+            Ty::Message(Msg::CoreV1AzureFileVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            19,
+            "configMap",
+            Ty::Message(Msg::CoreV1ConfigMapVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            20,
+            "vsphereVolume",
+            Ty::Message(Msg::CoreV1VsphereVirtualDiskVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            21,
+            "quobyte",
+            Ty::Message(Msg::CoreV1QuobyteVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            22,
+            "azureDisk",
+            Ty::Message(Msg::CoreV1AzureDiskVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            23,
+            "photonPersistentDisk",
+            Ty::Message(Msg::CoreV1PhotonPersistentDiskVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            24,
+            "portworxVolume",
+            Ty::Message(Msg::CoreV1PortworxVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            25,
+            "scaleIO",
+            Ty::Message(Msg::CoreV1ScaleIOVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            26,
+            "projected",
+            Ty::Message(Msg::CoreV1ProjectedVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            27,
+            "storageos",
+            Ty::Message(Msg::CoreV1StorageOSVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            28,
+            "csi",
+            Ty::Message(Msg::CoreV1CSIVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            29,
+            "ephemeral",
+            Ty::Message(Msg::CoreV1EphemeralVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            30,
+            "image",
+            Ty::Message(Msg::CoreV1ImageVolumeSource),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.Volume
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "", Ty::Message(Msg::CoreV1VolumeSource), Card::Inline),
+    ]),
+    // k8s.io.api.core.v1.ContainerPort
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::OmitEmpty),
+        Field::new(2, "hostPort", Ty::Int32, Card::OmitEmpty),
+        Field::new(3, "containerPort", Ty::Int32, Card::Always),
+        Field::new(4, "protocol", Ty::String, Card::OmitEmpty),
+        Field::new(5, "hostIP", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.ConfigMapEnvSource
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Inline,
+        ),
+        Field::new(2, "optional", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.SecretEnvSource
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Inline,
+        ),
+        Field::new(2, "optional", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.EnvFromSource
+    Shape::Struct(&[
+        Field::new(1, "prefix", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "configMapRef",
+            Ty::Message(Msg::CoreV1ConfigMapEnvSource),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "secretRef",
+            Ty::Message(Msg::CoreV1SecretEnvSource),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.ConfigMapKeySelector
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Inline,
+        ),
+        Field::new(2, "key", Ty::String, Card::Always),
+        Field::new(3, "optional", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.SecretKeySelector
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Inline,
+        ),
+        Field::new(2, "key", Ty::String, Card::Always),
+        Field::new(3, "optional", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.FileKeySelector
+    Shape::Struct(&[
+        Field::new(1, "volumeName", Ty::String, Card::Always),
+        Field::new(2, "path", Ty::String, Card::Always),
+        Field::new(3, "key", Ty::String, Card::Always),
+        Field::new(4, "optional", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.EnvVarSource
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "fieldRef",
+            Ty::Message(Msg::CoreV1ObjectFieldSelector),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "resourceFieldRef",
+            Ty::Message(Msg::CoreV1ResourceFieldSelector),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "configMapKeyRef",
+            Ty::Message(Msg::CoreV1ConfigMapKeySelector),
+            Card::Optional,
+        ),
+        Field::new(
+            4,
+            "secretKeyRef",
+            Ty::Message(Msg::CoreV1SecretKeySelector),
+            Card::Optional,
+        ),
+        Field::new(
+            5,
+            "fileKeyRef",
+            Ty::Message(Msg::CoreV1FileKeySelector),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.EnvVar
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "value", Ty::String, Card::OmitEmpty),
+        Field::new(
+            3,
+            "valueFrom",
+            Ty::Message(Msg::CoreV1EnvVarSource),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.ResourceClaim
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "request", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.ResourceRequirements
+    Shape::Struct(&[
+        Field::new(1, "limits", Ty::Message(Msg::ResourceQuantity), Card::Map),
+        Field::new(2, "requests", Ty::Message(Msg::ResourceQuantity), Card::Map),
+        Field::new(
+            3,
+            "claims",
+            Ty::Message(Msg::CoreV1ResourceClaim),
             Card::Repeated,
-        )]),
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.apis.meta.v1.Condition",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "status", Ty::String, Card::Always),
-            Field::new(3, "observedGeneration", Ty::Int64, Card::OmitEmpty),
-            Field::new(
-                4,
-                "lastTransitionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(5, "reason", Ty::String, Card::Always),
-            Field::new(6, "message", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ServiceStatus",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "loadBalancer",
-                Ty::Message(Msg::CoreV1LoadBalancerStatus),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "conditions",
-                Ty::Message(Msg::MetaV1Condition),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Service",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(2, "spec", Ty::Message(Msg::CoreV1ServiceSpec), Card::Always),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::CoreV1ServiceStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ObjectReference",
-        shape: Shape::Struct(&[
-            Field::new(1, "kind", Ty::String, Card::OmitEmpty),
-            Field::new(2, "namespace", Ty::String, Card::OmitEmpty),
-            Field::new(3, "name", Ty::String, Card::OmitEmpty),
-            Field::new(4, "uid", Ty::String, Card::OmitEmpty),
-            Field::new(5, "apiVersion", Ty::String, Card::OmitEmpty),
-            Field::new(6, "resourceVersion", Ty::String, Card::OmitEmpty),
-            Field::new(7, "fieldPath", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EndpointAddress",
-        shape: Shape::Struct(&[
-            Field::new(1, "ip", Ty::String, Card::Always),
-            Field::new(
-                2,
-                "targetRef",
-                Ty::Message(Msg::CoreV1ObjectReference),
-                Card::Optional,
-            ),
-            Field::new(3, "hostname", Ty::String, Card::OmitEmpty),
-            Field::new(4, "nodeName", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EndpointPort",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::OmitEmpty),
-            Field::new(2, "port", Ty::Int32, Card::Always),
-            Field::new(3, "protocol", Ty::String, Card::OmitEmpty),
-            Field::new(4, "appProtocol", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EndpointSubset",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "addresses",
-                Ty::Message(Msg::CoreV1EndpointAddress),
-                Card::Repeated,
-            ),
-            Field::new(
-                2,
-                "notReadyAddresses",
-                Ty::Message(Msg::CoreV1EndpointAddress),
-                Card::Repeated,
-            ),
-            Field::new(
-                3,
-                "ports",
-                Ty::Message(Msg::CoreV1EndpointPort),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Endpoints",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "subsets",
-                Ty::Message(Msg::CoreV1EndpointSubset),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ConfigMap",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(2, "data", Ty::String, Card::Map),
-            Field::new(3, "binaryData", Ty::Bytes, Card::Map),
-            Field::new(4, "immutable", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Secret",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(2, "data", Ty::Bytes, Card::Map),
-            Field::new(3, "type", Ty::String, Card::OmitEmpty),
-            Field::new(4, "stringData", Ty::String, Card::Map),
-            Field::new(5, "immutable", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ServiceAccount",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "secrets",
-                Ty::Message(Msg::CoreV1ObjectReference),
-                Card::Repeated,
-            ),
-            Field::new(
-                3,
-                "imagePullSecrets",
-                Ty::Message(Msg::CoreV1LocalObjectReference),
-                Card::Repeated,
-            ),
-            Field::new(4, "automountServiceAccountToken", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EventSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "component", Ty::String, Card::OmitEmpty),
-            Field::new(2, "host", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime",
-        shape: Shape::MicroTime,
-    },
-    Message {
-        name: "k8s.io.api.core.v1.EventSeries",
-        shape: Shape::Struct(&[
-            Field::new(1, "count", Ty::Int32, Card::OmitEmpty),
-            Field::new(
-                2,
-                "lastObservedTime",
-                Ty::Message(Msg::MetaV1MicroTime),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.Event",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "involvedObject",
-                Ty::Message(Msg::CoreV1ObjectReference),
-                Card::Always,
-            ),
-            Field::new(3, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(4, "message", Ty::String, Card::OmitEmpty),
-            Field::new(
-                5,
-                "source",
-                Ty::Message(Msg::CoreV1EventSource),
-                Card::Always,
-            ),
-            Field::new(
-                6,
-                "firstTimestamp",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(
-                7,
-                "lastTimestamp",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(8, "count", Ty::Int32, Card::OmitEmpty),
-            Field::new(9, "type", Ty::String, Card::OmitEmpty),
-            Field::new(
-                10,
-                "eventTime",
-                Ty::Message(Msg::MetaV1MicroTime),
-                Card::Always,
-            ),
-            Field::new(
-                11,
-                "series",
-                Ty::Message(Msg::CoreV1EventSeries),
-                Card::Optional,
-            ),
-            Field::new(12, "action", Ty::String, Card::OmitEmpty),
-            Field::new(
-                13,
-                "related",
-                Ty::Message(Msg::CoreV1ObjectReference),
-                Card::Optional,
-            ),
-            Field::new(14, "reportingComponent", Ty::String, Card::Always),
-            Field::new(15, "reportingInstance", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.GlusterfsPersistentVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "endpoints", Ty::String, Card::Always),
-            Field::new(2, "path", Ty::String, Card::Always),
-            Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(4, "endpointsNamespace", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.SecretReference",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::OmitEmpty),
-            Field::new(2, "namespace", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.RBDPersistentVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "monitors", Ty::String, Card::Repeated),
-            Field::new(2, "image", Ty::String, Card::Always),
-            Field::new(3, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(4, "pool", Ty::String, Card::OmitEmpty),
-            Field::new(5, "user", Ty::String, Card::OmitEmpty),
-            Field::new(6, "keyring", Ty::String, Card::OmitEmpty),
-            Field::new(
-                7,
-                "secretRef",
-                Ty::Message(Msg::CoreV1SecretReference),
-                Card::Optional,
-            ),
-            Field::new(8, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ISCSIPersistentVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "targetPortal", Ty::String, Card::Always),
-            Field::new(2, "iqn", Ty::String, Card::Always),
-            Field::new(3, "lun", Ty::Int32, Card::Always),
-            Field::new(4, "iscsiInterface", Ty::String, Card::OmitEmpty),
-            Field::new(5, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(6, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(7, "portals", Ty::String, Card::Repeated),
-            Field::new(8, "chapAuthDiscovery", Ty::Bool, Card::OmitEmpty),
-            Field::new(
-                10,
-                "secretRef",
-                Ty::Message(Msg::CoreV1SecretReference),
-                Card::Optional,
-            ),
-            Field::new(11, "chapAuthSession", Ty::Bool, Card::OmitEmpty),
-            Field::new(12, "initiatorName", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.CinderPersistentVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "volumeID", Ty::String, Card::Always),
-            Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(
-                4,
-                "secretRef",
-                Ty::Message(Msg::CoreV1SecretReference),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.CephFSPersistentVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "monitors", Ty::String, Card::Repeated),
-            Field::new(2, "path", Ty::String, Card::OmitEmpty),
-            Field::new(3, "user", Ty::String, Card::OmitEmpty),
-            Field::new(4, "secretFile", Ty::String, Card::OmitEmpty),
-            Field::new(
-                5,
-                "secretRef",
-                Ty::Message(Msg::CoreV1SecretReference),
-                Card::Optional,
-            ),
-            Field::new(6, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.FlexPersistentVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "driver", Ty::String, Card::Always),
-            Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(
-                3,
-                "secretRef",
-                Ty::Message(Msg::CoreV1SecretReference),
-                Card::Optional,
-            ),
-            Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(5, "options", Ty::String, Card::Map),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.AzureFilePersistentVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "secretName", Ty::String, Card::Always),
-            Field::new(2, "shareName", Ty::String, Card::Always),
-            Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(4, "secretNamespace", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ScaleIOPersistentVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "gateway", Ty::String, Card::Always),
-            Field::new(2, "system", Ty::String, Card::Always),
-            Field::new(
-                3,
-                "secretRef",
-                Ty::Message(Msg::CoreV1SecretReference),
-                Card::Optional,
-            ),
-            Field::new(4, "sslEnabled", Ty::Bool, Card::OmitEmpty),
-            Field::new(5, "protectionDomain", Ty::String, Card::OmitEmpty),
-            Field::new(6, "storagePool", Ty::String, Card::OmitEmpty),
-            Field::new(7, "storageMode", Ty::String, Card::OmitEmpty),
-            Field::new(8, "volumeName", Ty::String, Card::OmitEmpty),
-            Field::new(9, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(10, "readOnly", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.LocalVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "path", Ty::String, Card::Always),
-            Field::new(2, "fsType", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.StorageOSPersistentVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "volumeName", Ty::String, Card::OmitEmpty),
-            Field::new(2, "volumeNamespace", Ty::String, Card::OmitEmpty),
-            Field::new(3, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(
-                5,
-                "secretRef",
-                Ty::Message(Msg::CoreV1ObjectReference),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.CSIPersistentVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(1, "driver", Ty::String, Card::Always),
-            Field::new(2, "volumeHandle", Ty::String, Card::Always),
-            Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
-            Field::new(4, "fsType", Ty::String, Card::OmitEmpty),
-            Field::new(5, "volumeAttributes", Ty::String, Card::Map),
-            Field::new(
-                6,
-                "controllerPublishSecretRef",
-                Ty::Message(Msg::CoreV1SecretReference),
-                Card::Optional,
-            ),
-            Field::new(
-                7,
-                "nodeStageSecretRef",
-                Ty::Message(Msg::CoreV1SecretReference),
-                Card::Optional,
-            ),
-            Field::new(
-                8,
-                "nodePublishSecretRef",
-                Ty::Message(Msg::CoreV1SecretReference),
-                Card::Optional,
-            ),
-            Field::new(
-                9,
-                "controllerExpandSecretRef",
-                Ty::Message(Msg::CoreV1SecretReference),
-                Card::Optional,
-            ),
-            Field::new(
-                10,
-                "nodeExpandSecretRef",
-                Ty::Message(Msg::CoreV1SecretReference),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PersistentVolumeSource",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "gcePersistentDisk",
-                Ty::Message(Msg::CoreV1GCEPersistentDiskVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "awsElasticBlockStore",
-                Ty::Message(Msg::CoreV1AWSElasticBlockStoreVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "hostPath",
-                Ty::Message(Msg::CoreV1HostPathVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                4,
-                "glusterfs",
-                Ty::Message(Msg::CoreV1GlusterfsPersistentVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                5,
-                "nfs",
-                Ty::Message(Msg::CoreV1NFSVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                6,
-                "rbd",
-                Ty::Message(Msg::CoreV1RBDPersistentVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                7,
-                "iscsi",
-                Ty::Message(Msg::CoreV1ISCSIPersistentVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                8,
-                "cinder",
-                Ty::Message(Msg::CoreV1CinderPersistentVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                9,
-                "cephfs",
-                Ty::Message(Msg::CoreV1CephFSPersistentVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                10,
-                "fc",
-                Ty::Message(Msg::CoreV1FCVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                11,
-                "flocker",
-                Ty::Message(Msg::CoreV1FlockerVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                12,
-                "flexVolume",
-                Ty::Message(Msg::CoreV1FlexPersistentVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                13,
-                "azureFile",
-                Ty::Message(Msg::CoreV1AzureFilePersistentVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                14,
-                "vsphereVolume",
-                Ty::Message(Msg::CoreV1VsphereVirtualDiskVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                15,
-                "quobyte",
-                Ty::Message(Msg::CoreV1QuobyteVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                16,
-                "azureDisk",
-                Ty::Message(Msg::CoreV1AzureDiskVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                17,
-                "photonPersistentDisk",
-                Ty::Message(Msg::CoreV1PhotonPersistentDiskVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                18,
-                "portworxVolume",
-                Ty::Message(Msg::CoreV1PortworxVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                19,
-                "scaleIO",
-                Ty::Message(Msg::CoreV1ScaleIOPersistentVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                20,
-                "local",
-                Ty::Message(Msg::CoreV1LocalVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                21,
-                "storageos",
-                Ty::Message(Msg::CoreV1StorageOSPersistentVolumeSource),
-                Card::Optional,
-            ),
-            Field::new(
-                22,
-                "csi",
-                Ty::Message(Msg::CoreV1CSIPersistentVolumeSource),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.VolumeNodeAffinity",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "required",
-            Ty::Message(Msg::CoreV1NodeSelector),
+        ),
+    ]),
+    // k8s.io.api.core.v1.ContainerResizePolicy
+    Shape::Struct(&[
+        Field::new(1, "resourceName", Ty::String, Card::Always),
+        Field::new(2, "restartPolicy", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.ContainerRestartRuleOnExitCodes
+    Shape::Struct(&[
+        Field::new(1, "operator", Ty::String, Card::OmitEmpty),
+        Field::new(2, "values", Ty::Int32, Card::Repeated),
+    ]),
+    // k8s.io.api.core.v1.ContainerRestartRule
+    Shape::Struct(&[
+        Field::new(1, "action", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "exitCodes",
+            Ty::Message(Msg::CoreV1ContainerRestartRuleOnExitCodes),
             Card::Optional,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PersistentVolumeSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "capacity", Ty::Message(Msg::ResourceQuantity), Card::Map),
-            Field::new(
-                2,
-                "",
-                Ty::Message(Msg::CoreV1PersistentVolumeSource),
-                Card::Inline,
-            ),
-            Field::new(3, "accessModes", Ty::String, Card::Repeated),
-            Field::new(
-                4,
-                "claimRef",
-                Ty::Message(Msg::CoreV1ObjectReference),
-                Card::Optional,
-            ),
-            Field::new(
-                5,
-                "persistentVolumeReclaimPolicy",
-                Ty::String,
-                Card::OmitEmpty,
-            ),
-            Field::new(6, "storageClassName", Ty::String, Card::OmitEmpty),
-            Field::new(7, "mountOptions", Ty::String, Card::Repeated),
-            Field::new(8, "volumeMode", Ty::String, Card::Optional),
-            Field::new(
-                9,
-                "nodeAffinity",
-                Ty::Message(Msg::CoreV1VolumeNodeAffinity),
-                Card::Optional,
-            ),
-            Field::new(10, "volumeAttributesClassName", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PersistentVolumeStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "phase", Ty::String, Card::OmitEmpty),
-            Field::new(2, "message", Ty::String, Card::OmitEmpty),
-            Field::new(3, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(
-                4,
-                "lastPhaseTransitionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PersistentVolume",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::CoreV1PersistentVolumeSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::CoreV1PersistentVolumeStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PersistentVolumeClaimCondition",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "status", Ty::String, Card::Always),
-            Field::new(
-                3,
-                "lastProbeTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(
-                4,
-                "lastTransitionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(5, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(6, "message", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ModifyVolumeStatus",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "targetVolumeAttributesClassName",
-                Ty::String,
-                Card::OmitEmpty,
-            ),
-            Field::new(2, "status", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PersistentVolumeClaimStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "phase", Ty::String, Card::OmitEmpty),
-            Field::new(2, "accessModes", Ty::String, Card::Repeated),
-            Field::new(3, "capacity", Ty::Message(Msg::ResourceQuantity), Card::Map),
-            Field::new(
-                4,
-                "conditions",
-                Ty::Message(Msg::CoreV1PersistentVolumeClaimCondition),
-                Card::Repeated,
-            ),
-            Field::new(
-                5,
-                "allocatedResources",
-                Ty::Message(Msg::ResourceQuantity),
-                Card::Map,
-            ),
-            Field::new(7, "allocatedResourceStatuses", Ty::String, Card::Map),
-            Field::new(
-                8,
-                "currentVolumeAttributesClassName",
-                Ty::String,
-                Card::Optional,
-            ),
-            Field::new(
-                9,
-                "modifyVolumeStatus",
-                Ty::Message(Msg::CoreV1ModifyVolumeStatus),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PersistentVolumeClaim",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::CoreV1PersistentVolumeClaimSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::CoreV1PersistentVolumeClaimStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ScopedResourceSelectorRequirement",
-        shape: Shape::Struct(&[
-            Field::new(1, "scopeName", Ty::String, Card::Always),
-            Field::new(2, "operator", Ty::String, Card::Always),
-            Field::new(3, "values", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ScopeSelector",
-        shape: Shape::Struct(&[Field::new(
+        ),
+    ]),
+    // k8s.io.api.core.v1.VolumeMount
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(3, "mountPath", Ty::String, Card::Always),
+        Field::new(4, "subPath", Ty::String, Card::OmitEmpty),
+        Field::new(5, "mountPropagation", Ty::String, Card::Optional),
+        Field::new(6, "subPathExpr", Ty::String, Card::OmitEmpty),
+        Field::new(7, "recursiveReadOnly", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.VolumeDevice
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "devicePath", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.ExecAction
+    Shape::Struct(&[Field::new(1, "command", Ty::String, Card::Repeated)]),
+    // k8s.io.apimachinery.pkg.util.intstr.IntOrString
+    Shape::IntOrString,
+    // k8s.io.api.core.v1.HTTPHeader
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "value", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.HTTPGetAction
+    Shape::Struct(&[
+        Field::new(1, "path", Ty::String, Card::OmitEmpty),
+        Field::new(2, "port", Ty::Message(Msg::IntstrIntOrString), Card::Always),
+        Field::new(3, "host", Ty::String, Card::OmitEmpty),
+        Field::new(4, "scheme", Ty::String, Card::OmitEmpty),
+        Field::new(
+            5,
+            "httpHeaders",
+            Ty::Message(Msg::CoreV1HTTPHeader),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.TCPSocketAction
+    Shape::Struct(&[
+        Field::new(1, "port", Ty::Message(Msg::IntstrIntOrString), Card::Always),
+        Field::new(2, "host", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.GRPCAction
+    Shape::Struct(&[
+        Field::new(1, "port", Ty::Int32, Card::Always),
+        Field::new(2, "service", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.ProbeHandler
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "exec",
+            Ty::Message(Msg::CoreV1ExecAction),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "httpGet",
+            Ty::Message(Msg::CoreV1HTTPGetAction),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "tcpSocket",
+            Ty::Message(Msg::CoreV1TCPSocketAction),
+            Card::Optional,
+        ),
+        Field::new(
+            4,
+            "grpc",
+            Ty::Message(Msg::CoreV1GRPCAction),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.Probe
+    Shape::Struct(&[
+        Field::new(1, "", Ty::Message(Msg::CoreV1ProbeHandler), Card::Inline),
+        Field::new(2, "initialDelaySeconds", Ty::Int32, Card::OmitEmpty),
+        Field::new(3, "timeoutSeconds", Ty::Int32, Card::OmitEmpty),
+        Field::new(4, "periodSeconds", Ty::Int32, Card::OmitEmpty),
+        Field::new(5, "successThreshold", Ty::Int32, Card::OmitEmpty),
+        Field::new(6, "failureThreshold", Ty::Int32, Card::OmitEmpty),
+        Field::new(
+            7,
+            "terminationGracePeriodSeconds",
+            Ty::Int64,
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.SleepAction
+    Shape::Struct(&[Field::new(1, "seconds", Ty::Int64, Card::Always)]),
+    // k8s.io.api.core.v1.LifecycleHandler
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "exec",
+            Ty::Message(Msg::CoreV1ExecAction),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "httpGet",
+            Ty::Message(Msg::CoreV1HTTPGetAction),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "tcpSocket",
+            Ty::Message(Msg::CoreV1TCPSocketAction),
+            Card::Optional,
+        ),
+        Field::new(
+            4,
+            "sleep",
+            Ty::Message(Msg::CoreV1SleepAction),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.Lifecycle
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "postStart",
+            Ty::Message(Msg::CoreV1LifecycleHandler),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "preStop",
+            Ty::Message(Msg::CoreV1LifecycleHandler),
+            Card::Optional,
+        ),
+        Field::new(3, "stopSignal", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.Capabilities
+    Shape::Struct(&[
+        Field::new(1, "add", Ty::String, Card::Repeated),
+        Field::new(2, "drop", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.core.v1.SELinuxOptions
+    Shape::Struct(&[
+        Field::new(1, "user", Ty::String, Card::OmitEmpty),
+        Field::new(2, "role", Ty::String, Card::OmitEmpty),
+        Field::new(3, "type", Ty::String, Card::OmitEmpty),
+        Field::new(4, "level", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.WindowsSecurityContextOptions
+    Shape::Struct(&[
+        Field::new(1, "gmsaCredentialSpecName", Ty::String, Card::Optional),
+        Field::new(2, "gmsaCredentialSpec", Ty::String, Card::Optional),
+        Field::new(3, "runAsUserName", Ty::String, Card::Optional),
+        Field::new(4, "hostProcess", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.SeccompProfile
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "localhostProfile", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.AppArmorProfile
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "localhostProfile", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.SecurityContext
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "capabilities",
+            Ty::Message(Msg::CoreV1Capabilities),
+            Card::Optional,
+        ),
+        Field::new(2, "privileged", Ty::Bool, Card::Optional),
+        Field::new(
+            3,
+            "seLinuxOptions",
+            Ty::Message(Msg::CoreV1SELinuxOptions),
+            Card::Optional,
+        ),
+        Field::new(4, "runAsUser", Ty::Int64, Card::Optional),
+        Field::new(5, "runAsNonRoot", Ty::Bool, Card::Optional),
+        Field::new(6, "readOnlyRootFilesystem", Ty::Bool, Card::Optional),
+        Field::new(7, "allowPrivilegeEscalation", Ty::Bool, Card::Optional),
+        Field::new(8, "runAsGroup", Ty::Int64, Card::Optional),
+        Field::new(9, "procMount", Ty::String, Card::Optional),
+        Field::new(
+            10,
+            "windowsOptions",
+            Ty::Message(Msg::CoreV1WindowsSecurityContextOptions),
+            Card::Optional,
+        ),
+        Field::new(
+            11,
+            "seccompProfile",
+            Ty::Message(Msg::CoreV1SeccompProfile),
+            Card::Optional,
+        ),
+        Field::new(
+            12,
+            "appArmorProfile",
+            Ty::Message(Msg::CoreV1AppArmorProfile),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.Container
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "image", Ty::String, Card::OmitEmpty),
+        Field::new(3, "command", Ty::String, Card::Repeated),
+        Field::new(4, "args", Ty::String, Card::Repeated),
+        Field::new(5, "workingDir", Ty::String, Card::OmitEmpty),
+        Field::new(
+            6,
+            "ports",
+            Ty::Message(Msg::CoreV1ContainerPort),
+            Card::Repeated,
+        ),
+        Field::new(7, "env", Ty::Message(Msg::CoreV1EnvVar), Card::Repeated),
+        Field::new(
+            8,
+            "resources",
+            Ty::Message(Msg::CoreV1ResourceRequirements),
+            Card::Always,
+        ),
+        Field::new(
+            9,
+            "volumeMounts",
+            Ty::Message(Msg::CoreV1VolumeMount),
+            Card::Repeated,
+        ),
+        Field::new(
+            10,
+            "livenessProbe",
+            Ty::Message(Msg::CoreV1Probe),
+            Card::Optional,
+        ),
+        Field::new(
+            11,
+            "readinessProbe",
+            Ty::Message(Msg::CoreV1Probe),
+            Card::Optional,
+        ),
+        Field::new(
+            12,
+            "lifecycle",
+            Ty::Message(Msg::CoreV1Lifecycle),
+            Card::Optional,
+        ),
+        Field::new(13, "terminationMessagePath", Ty::String, Card::OmitEmpty),
+        Field::new(14, "imagePullPolicy", Ty::String, Card::OmitEmpty),
+        Field::new(
+            15,
+            "securityContext",
+            Ty::Message(Msg::CoreV1SecurityContext),
+            Card::Optional,
+        ),
+        Field::new(16, "stdin", Ty::Bool, Card::OmitEmpty),
+        Field::new(17, "stdinOnce", Ty::Bool, Card::OmitEmpty),
+        Field::new(18, "tty", Ty::Bool, Card::OmitEmpty),
+        Field::new(
+            19,
+            "envFrom",
+            Ty::Message(Msg::CoreV1EnvFromSource),
+            Card::Repeated,
+        ),
+        Field::new(20, "terminationMessagePolicy", Ty::String, Card::OmitEmpty),
+        Field::new(
+            21,
+            "volumeDevices",
+            Ty::Message(Msg::CoreV1VolumeDevice),
+            Card::Repeated,
+        ),
+        Field::new(
+            22,
+            "startupProbe",
+            Ty::Message(Msg::CoreV1Probe),
+            Card::Optional,
+        ),
+        Field::new(
+            23,
+            "resizePolicy",
+            Ty::Message(Msg::CoreV1ContainerResizePolicy),
+            Card::Repeated,
+        ),
+        Field::new(24, "restartPolicy", Ty::String, Card::Optional),
+        Field::new(
+            25,
+            "restartPolicyRules",
+            Ty::Message(Msg::CoreV1ContainerRestartRule),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.EphemeralContainerCommon
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "image", Ty::String, Card::OmitEmpty),
+        Field::new(3, "command", Ty::String, Card::Repeated),
+        Field::new(4, "args", Ty::String, Card::Repeated),
+        Field::new(5, "workingDir", Ty::String, Card::OmitEmpty),
+        Field::new(
+            6,
+            "ports",
+            Ty::Message(Msg::CoreV1ContainerPort),
+            Card::Repeated,
+        ),
+        Field::new(7, "env", Ty::Message(Msg::CoreV1EnvVar), Card::Repeated),
+        Field::new(
+            8,
+            "resources",
+            Ty::Message(Msg::CoreV1ResourceRequirements),
+            Card::Always,
+        ),
+        Field::new(
+            9,
+            "volumeMounts",
+            Ty::Message(Msg::CoreV1VolumeMount),
+            Card::Repeated,
+        ),
+        Field::new(
+            10,
+            "livenessProbe",
+            Ty::Message(Msg::CoreV1Probe),
+            Card::Optional,
+        ),
+        Field::new(
+            11,
+            "readinessProbe",
+            Ty::Message(Msg::CoreV1Probe),
+            Card::Optional,
+        ),
+        Field::new(
+            12,
+            "lifecycle",
+            Ty::Message(Msg::CoreV1Lifecycle),
+            Card::Optional,
+        ),
+        Field::new(13, "terminationMessagePath", Ty::String, Card::OmitEmpty),
+        Field::new(14, "imagePullPolicy", Ty::String, Card::OmitEmpty),
+        Field::new(
+            15,
+            "securityContext",
+            Ty::Message(Msg::CoreV1SecurityContext),
+            Card::Optional,
+        ),
+        Field::new(16, "stdin", Ty::Bool, Card::OmitEmpty),
+        Field::new(17, "stdinOnce", Ty::Bool, Card::OmitEmpty),
+        Field::new(18, "tty", Ty::Bool, Card::OmitEmpty),
+        Field::new(
+            19,
+            "envFrom",
+            Ty::Message(Msg::CoreV1EnvFromSource),
+            Card::Repeated,
+        ),
+        Field::new(20, "terminationMessagePolicy", Ty::String, Card::OmitEmpty),
+        Field::new(
+            21,
+            "volumeDevices",
+            Ty::Message(Msg::CoreV1VolumeDevice),
+            Card::Repeated,
+        ),
+        Field::new(
+            22,
+            "startupProbe",
+            Ty::Message(Msg::CoreV1Probe),
+            Card::Optional,
+        ),
+        Field::new(
+            23,
+            "resizePolicy",
+            Ty::Message(Msg::CoreV1ContainerResizePolicy),
+            Card::Repeated,
+        ),
+        Field::new(24, "restartPolicy", Ty::String, Card::Optional),
+        Field::new(
+            25,
+            "restartPolicyRules",
+            Ty::Message(Msg::CoreV1ContainerRestartRule),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.EphemeralContainer
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "",
+            Ty::Message(Msg::CoreV1EphemeralContainerCommon),
+            Card::Inline,
+        ),
+        Field::new(2, "targetContainerName", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.Sysctl
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "value", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.PodSecurityContext
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "seLinuxOptions",
+            Ty::Message(Msg::CoreV1SELinuxOptions),
+            Card::Optional,
+        ),
+        Field::new(2, "runAsUser", Ty::Int64, Card::Optional),
+        Field::new(3, "runAsNonRoot", Ty::Bool, Card::Optional),
+        Field::new(4, "supplementalGroups", Ty::Int64, Card::Repeated),
+        Field::new(5, "fsGroup", Ty::Int64, Card::Optional),
+        Field::new(6, "runAsGroup", Ty::Int64, Card::Optional),
+        Field::new(7, "sysctls", Ty::Message(Msg::CoreV1Sysctl), Card::Repeated),
+        Field::new(
+            8,
+            "windowsOptions",
+            Ty::Message(Msg::CoreV1WindowsSecurityContextOptions),
+            Card::Optional,
+        ),
+        Field::new(9, "fsGroupChangePolicy", Ty::String, Card::Optional),
+        Field::new(
+            10,
+            "seccompProfile",
+            Ty::Message(Msg::CoreV1SeccompProfile),
+            Card::Optional,
+        ),
+        Field::new(
+            11,
+            "appArmorProfile",
+            Ty::Message(Msg::CoreV1AppArmorProfile),
+            Card::Optional,
+        ),
+        Field::new(12, "supplementalGroupsPolicy", Ty::String, Card::Optional),
+        Field::new(13, "seLinuxChangePolicy", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.NodeSelectorRequirement
+    Shape::Struct(&[
+        Field::new(1, "key", Ty::String, Card::Always),
+        Field::new(2, "operator", Ty::String, Card::Always),
+        Field::new(3, "values", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.core.v1.NodeSelectorTerm
+    Shape::Struct(&[
+        Field::new(
             1,
             "matchExpressions",
-            Ty::Message(Msg::CoreV1ScopedResourceSelectorRequirement),
+            Ty::Message(Msg::CoreV1NodeSelectorRequirement),
             Card::Repeated,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ResourceQuotaSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "hard", Ty::Message(Msg::ResourceQuantity), Card::Map),
-            Field::new(2, "scopes", Ty::String, Card::Repeated),
-            Field::new(
-                3,
-                "scopeSelector",
-                Ty::Message(Msg::CoreV1ScopeSelector),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ResourceQuotaStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "hard", Ty::Message(Msg::ResourceQuantity), Card::Map),
-            Field::new(2, "used", Ty::Message(Msg::ResourceQuantity), Card::Map),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.ResourceQuota",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::CoreV1ResourceQuotaSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::CoreV1ResourceQuotaStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.LimitRangeItem",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "max", Ty::Message(Msg::ResourceQuantity), Card::Map),
-            Field::new(3, "min", Ty::Message(Msg::ResourceQuantity), Card::Map),
-            Field::new(4, "default", Ty::Message(Msg::ResourceQuantity), Card::Map),
-            Field::new(
-                5,
-                "defaultRequest",
-                Ty::Message(Msg::ResourceQuantity),
-                Card::Map,
-            ),
-            Field::new(
-                6,
-                "maxLimitRequestRatio",
-                Ty::Message(Msg::ResourceQuantity),
-                Card::Map,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.LimitRangeSpec",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "limits",
-            Ty::Message(Msg::CoreV1LimitRangeItem),
+        ),
+        Field::new(
+            2,
+            "matchFields",
+            Ty::Message(Msg::CoreV1NodeSelectorRequirement),
             Card::Repeated,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.LimitRange",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::CoreV1LimitRangeSpec),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.PodTemplateSpec",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(2, "spec", Ty::Message(Msg::CoreV1PodSpec), Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.RollingUpdateDeployment",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "maxUnavailable",
-                Ty::Message(Msg::IntstrIntOrString),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "maxSurge",
-                Ty::Message(Msg::IntstrIntOrString),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.DeploymentStrategy",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "rollingUpdate",
-                Ty::Message(Msg::AppsV1RollingUpdateDeployment),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.DeploymentSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "replicas", Ty::Int32, Card::Optional),
-            Field::new(
-                2,
-                "selector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "template",
-                Ty::Message(Msg::CoreV1PodTemplateSpec),
-                Card::Always,
-            ),
-            Field::new(
-                4,
-                "strategy",
-                Ty::Message(Msg::AppsV1DeploymentStrategy),
-                Card::Always,
-            ),
-            Field::new(5, "minReadySeconds", Ty::Int32, Card::OmitEmpty),
-            Field::new(6, "revisionHistoryLimit", Ty::Int32, Card::Optional),
-            Field::new(7, "paused", Ty::Bool, Card::OmitEmpty),
-            Field::new(9, "progressDeadlineSeconds", Ty::Int32, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.DeploymentCondition",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "status", Ty::String, Card::Always),
-            Field::new(4, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(5, "message", Ty::String, Card::OmitEmpty),
-            Field::new(
-                6,
-                "lastUpdateTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(
-                7,
-                "lastTransitionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.DeploymentStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "observedGeneration", Ty::Int64, Card::OmitEmpty),
-            Field::new(2, "replicas", Ty::Int32, Card::OmitEmpty),
-            Field::new(3, "updatedReplicas", Ty::Int32, Card::OmitEmpty),
-            Field::new(4, "availableReplicas", Ty::Int32, Card::OmitEmpty),
-            Field::new(5, "unavailableReplicas", Ty::Int32, Card::OmitEmpty),
-            Field::new(
-                6,
-                "conditions",
-                Ty::Message(Msg::AppsV1DeploymentCondition),
-                Card::Repeated,
-            ),
-            Field::new(7, "readyReplicas", Ty::Int32, Card::OmitEmpty),
-            Field::new(8, "collisionCount", Ty::Int32, Card::Optional),
-            Field::new(9, "terminatingReplicas", Ty::Int32, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.Deployment",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::AppsV1DeploymentSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::AppsV1DeploymentStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.ReplicaSetSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "replicas", Ty::Int32, Card::Optional),
-            Field::new(
-                2,
-                "selector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "template",
-                Ty::Message(Msg::CoreV1PodTemplateSpec),
-                Card::Always,
-            ),
-            Field::new(4, "minReadySeconds", Ty::Int32, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.ReplicaSetCondition",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "status", Ty::String, Card::Always),
-            Field::new(
-                3,
-                "lastTransitionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(4, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(5, "message", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.ReplicaSetStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "replicas", Ty::Int32, Card::Always),
-            Field::new(2, "fullyLabeledReplicas", Ty::Int32, Card::OmitEmpty),
-            Field::new(3, "observedGeneration", Ty::Int64, Card::OmitEmpty),
-            Field::new(4, "readyReplicas", Ty::Int32, Card::OmitEmpty),
-            Field::new(5, "availableReplicas", Ty::Int32, Card::OmitEmpty),
-            Field::new(
-                6,
-                "conditions",
-                Ty::Message(Msg::AppsV1ReplicaSetCondition),
-                Card::Repeated,
-            ),
-            Field::new(7, "terminatingReplicas", Ty::Int32, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.ReplicaSet",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::AppsV1ReplicaSetSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::AppsV1ReplicaSetStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.RollingUpdateDaemonSet",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "maxUnavailable",
-                Ty::Message(Msg::IntstrIntOrString),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "maxSurge",
-                Ty::Message(Msg::IntstrIntOrString),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.DaemonSetUpdateStrategy",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "rollingUpdate",
-                Ty::Message(Msg::AppsV1RollingUpdateDaemonSet),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.DaemonSetSpec",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "selector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "template",
-                Ty::Message(Msg::CoreV1PodTemplateSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "updateStrategy",
-                Ty::Message(Msg::AppsV1DaemonSetUpdateStrategy),
-                Card::Always,
-            ),
-            Field::new(4, "minReadySeconds", Ty::Int32, Card::OmitEmpty),
-            Field::new(6, "revisionHistoryLimit", Ty::Int32, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.DaemonSetCondition",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "status", Ty::String, Card::Always),
-            Field::new(
-                3,
-                "lastTransitionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(4, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(5, "message", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.DaemonSetStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "currentNumberScheduled", Ty::Int32, Card::Always),
-            Field::new(2, "numberMisscheduled", Ty::Int32, Card::Always),
-            Field::new(3, "desiredNumberScheduled", Ty::Int32, Card::Always),
-            Field::new(4, "numberReady", Ty::Int32, Card::Always),
-            Field::new(5, "observedGeneration", Ty::Int64, Card::OmitEmpty),
-            Field::new(6, "updatedNumberScheduled", Ty::Int32, Card::OmitEmpty),
-            Field::new(7, "numberAvailable", Ty::Int32, Card::OmitEmpty),
-            Field::new(8, "numberUnavailable", Ty::Int32, Card::OmitEmpty),
-            Field::new(9, "collisionCount", Ty::Int32, Card::Optional),
-            Field::new(
-                10,
-                "conditions",
-                Ty::Message(Msg::AppsV1DaemonSetCondition),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.DaemonSet",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::AppsV1DaemonSetSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::AppsV1DaemonSetStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.RollingUpdateStatefulSetStrategy",
-        shape: Shape::Struct(&[
-            Field::new(1, "partition", Ty::Int32, Card::Optional),
-            Field::new(
-                2,
-                "maxUnavailable",
-                Ty::Message(Msg::IntstrIntOrString),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.StatefulSetUpdateStrategy",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "rollingUpdate",
-                Ty::Message(Msg::AppsV1RollingUpdateStatefulSetStrategy),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy",
-        shape: Shape::Struct(&[
-            Field::new(1, "whenDeleted", Ty::String, Card::OmitEmpty),
-            Field::new(2, "whenScaled", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.StatefulSetOrdinals",
-        shape: Shape::Struct(&[Field::new(1, "start", Ty::Int32, Card::Always)]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.StatefulSetSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "replicas", Ty::Int32, Card::Optional),
-            Field::new(
-                2,
-                "selector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "template",
-                Ty::Message(Msg::CoreV1PodTemplateSpec),
-                Card::Always,
-            ),
-            Field::new(
-                4,
-                "volumeClaimTemplates",
-                Ty::Message(Msg::CoreV1PersistentVolumeClaim),
-                Card::Repeated,
-            ),
-            Field::new(5, "serviceName", Ty::String, Card::Always),
-            Field::new(6, "podManagementPolicy", Ty::String, Card::OmitEmpty),
-            Field::new(
-                7,
-                "updateStrategy",
-                Ty::Message(Msg::AppsV1StatefulSetUpdateStrategy),
-                Card::Always,
-            ),
-            Field::new(8, "revisionHistoryLimit", Ty::Int32, Card::Optional),
-            Field::new(9, "minReadySeconds", Ty::Int32, Card::OmitEmpty),
-            Field::new(
-                10,
-                "persistentVolumeClaimRetentionPolicy",
-                Ty::Message(Msg::AppsV1StatefulSetPersistentVolumeClaimRetentionPolicy),
-                Card::Optional,
-            ),
-            Field::new(
-                11,
-                "ordinals",
-                Ty::Message(Msg::AppsV1StatefulSetOrdinals),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.StatefulSetCondition",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "status", Ty::String, Card::Always),
-            Field::new(
-                3,
-                "lastTransitionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(4, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(5, "message", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.StatefulSetStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "observedGeneration", Ty::Int64, Card::OmitEmpty),
-            Field::new(2, "replicas", Ty::Int32, Card::Always),
-            Field::new(3, "readyReplicas", Ty::Int32, Card::OmitEmpty),
-            Field::new(4, "currentReplicas", Ty::Int32, Card::OmitEmpty),
-            Field::new(5, "updatedReplicas", Ty::Int32, Card::OmitEmpty),
-            Field::new(6, "currentRevision", Ty::String, Card::OmitEmpty),
-            Field::new(7, "updateRevision", Ty::String, Card::OmitEmpty),
-            Field::new(9, "collisionCount", Ty::Int32, Card::Optional),
-            Field::new(
-                10,
-                "conditions",
-                Ty::Message(Msg::AppsV1StatefulSetCondition),
-                Card::Repeated,
-            ),
-            Field::new(11, "availableReplicas", Ty::Int32, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.StatefulSet",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::AppsV1StatefulSetSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::AppsV1StatefulSetStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.runtime.RawExtension",
-        shape: Shape::RawJson,
-    },
-    Message {
-        name: "k8s.io.api.apps.v1.ControllerRevision",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "data",
-                Ty::Message(Msg::RuntimeRawExtension),
-                Card::Always,
-            ),
-            Field::new(3, "revision", Ty::Int64, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.PodFailurePolicyOnExitCodesRequirement",
-        shape: Shape::Struct(&[
-            Field::new(1, "containerName", Ty::String, Card::Optional),
-            Field::new(2, "operator", Ty::String, Card::Always),
-            Field::new(3, "values", Ty::Int32, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.PodFailurePolicyOnPodConditionsPattern",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "status", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.PodFailurePolicyRule",
-        shape: Shape::Struct(&[
-            Field::new(1, "action", Ty::String, Card::Always),
-            Field::new(
-                2,
-                "onExitCodes",
-                Ty::Message(Msg::BatchV1PodFailurePolicyOnExitCodesRequirement),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "onPodConditions",
-                Ty::Message(Msg::BatchV1PodFailurePolicyOnPodConditionsPattern),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.PodFailurePolicy",
-        shape: Shape::Struct(&[Field::new(
+        ),
+    ]),
+    // k8s.io.api.core.v1.NodeSelector
+    Shape::Struct(&[Field::new(
+        1,
+        "nodeSelectorTerms",
+        Ty::Message(Msg::CoreV1NodeSelectorTerm),
+        Card::Repeated,
+    )]),
+    // k8s.io.api.core.v1.PreferredSchedulingTerm
+    Shape::Struct(&[
+        Field::new(1, "weight", Ty::Int32, Card::Always),
+        Field::new(
+            2,
+            "preference",
+            Ty::Message(Msg::CoreV1NodeSelectorTerm),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.NodeAffinity
+    Shape::Struct(&[
+        Field::new(
             1,
-            "rules",
-            Ty::Message(Msg::BatchV1PodFailurePolicyRule),
-            Card::Repeated,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.SuccessPolicyRule",
-        shape: Shape::Struct(&[
-            Field::new(1, "succeededIndexes", Ty::String, Card::Optional),
-            Field::new(2, "succeededCount", Ty::Int32, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.SuccessPolicy",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "rules",
-            Ty::Message(Msg::BatchV1SuccessPolicyRule),
-            Card::Repeated,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.JobSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "parallelism", Ty::Int32, Card::Optional),
-            Field::new(2, "completions", Ty::Int32, Card::Optional),
-            Field::new(3, "activeDeadlineSeconds", Ty::Int64, Card::Optional),
-            Field::new(
-                4,
-                "selector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(5, "manualSelector", Ty::Bool, Card::Optional),
-            Field::new(
-                6,
-                "template",
-                Ty::Message(Msg::CoreV1PodTemplateSpec),
-                Card::Always,
-            ),
-            Field::new(7, "backoffLimit", Ty::Int32, Card::Optional),
-            Field::new(8, "ttlSecondsAfterFinished", Ty::Int32, Card::Optional),
-            Field::new(9, "completionMode", Ty::String, Card::Optional),
-            Field::new(10, "suspend", Ty::Bool, Card::Optional),
-            Field::new(
-                11,
-                "podFailurePolicy",
-                Ty::Message(Msg::BatchV1PodFailurePolicy),
-                Card::Optional,
-            ),
-            Field::new(12, "backoffLimitPerIndex", Ty::Int32, Card::Optional),
-            Field::new(13, "maxFailedIndexes", Ty::Int32, Card::Optional),
-            Field::new(14, "podReplacementPolicy", Ty::String, Card::Optional),
-            Field::new(15, "managedBy", Ty::String, Card::Optional),
-            Field::new(
-                16,
-                "successPolicy",
-                Ty::Message(Msg::BatchV1SuccessPolicy),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.JobCondition",
-        shape: Shape::Struct(&[
-            Field::new(1, "type", Ty::String, Card::Always),
-            Field::new(2, "status", Ty::String, Card::Always),
-            Field::new(
-                3,
-                "lastProbeTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(
-                4,
-                "lastTransitionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(5, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(6, "message", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.UncountedTerminatedPods",
-        shape: Shape::Struct(&[
-            Field::new(1, "succeeded", Ty::String, Card::Repeated),
-            Field::new(2, "failed", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.JobStatus",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "conditions",
-                Ty::Message(Msg::BatchV1JobCondition),
-                Card::Repeated,
-            ),
-            Field::new(2, "startTime", Ty::Message(Msg::MetaV1Time), Card::Optional),
-            Field::new(
-                3,
-                "completionTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Optional,
-            ),
-            Field::new(4, "active", Ty::Int32, Card::OmitEmpty),
-            Field::new(5, "succeeded", Ty::Int32, Card::OmitEmpty),
-            Field::new(6, "failed", Ty::Int32, Card::OmitEmpty),
-            Field::new(7, "completedIndexes", Ty::String, Card::OmitEmpty),
-            Field::new(
-                8,
-                "uncountedTerminatedPods",
-                Ty::Message(Msg::BatchV1UncountedTerminatedPods),
-                Card::Optional,
-            ),
-            Field::new(9, "ready", Ty::Int32, Card::Optional),
-            Field::new(10, "failedIndexes", Ty::String, Card::Optional),
-            Field::new(11, "terminating", Ty::Int32, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.Job",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(2, "spec", Ty::Message(Msg::BatchV1JobSpec), Card::Always),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::BatchV1JobStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.JobTemplateSpec",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(2, "spec", Ty::Message(Msg::BatchV1JobSpec), Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.CronJobSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "schedule", Ty::String, Card::Always),
-            Field::new(2, "startingDeadlineSeconds", Ty::Int64, Card::Optional),
-            Field::new(3, "concurrencyPolicy", Ty::String, Card::OmitEmpty),
-            Field::new(4, "suspend", Ty::Bool, Card::Optional),
-            Field::new(
-                5,
-                "jobTemplate",
-                Ty::Message(Msg::BatchV1JobTemplateSpec),
-                Card::Always,
-            ),
-            Field::new(6, "successfulJobsHistoryLimit", Ty::Int32, Card::Optional),
-            Field::new(7, "failedJobsHistoryLimit", Ty::Int32, Card::Optional),
-            Field::new(8, "timeZone", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.CronJobStatus",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "active",
-                Ty::Message(Msg::CoreV1ObjectReference),
-                Card::Repeated,
-            ),
-            Field::new(
-                4,
-                "lastScheduleTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Optional,
-            ),
-            Field::new(
-                5,
-                "lastSuccessfulTime",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.batch.v1.CronJob",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::BatchV1CronJobSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::BatchV1CronJobStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.coordination.v1.LeaseSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "holderIdentity", Ty::String, Card::Optional),
-            Field::new(2, "leaseDurationSeconds", Ty::Int32, Card::Optional),
-            Field::new(
-                3,
-                "acquireTime",
-                Ty::Message(Msg::MetaV1MicroTime),
-                Card::Optional,
-            ),
-            Field::new(
-                4,
-                "renewTime",
-                Ty::Message(Msg::MetaV1MicroTime),
-                Card::Optional,
-            ),
-            Field::new(5, "leaseTransitions", Ty::Int32, Card::Optional),
-            Field::new(6, "strategy", Ty::String, Card::Optional),
-            Field::new(7, "preferredHolder", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.coordination.v1.Lease",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::CoordinationV1LeaseSpec),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.discovery.v1.EndpointConditions",
-        shape: Shape::Struct(&[
-            Field::new(1, "ready", Ty::Bool, Card::Optional),
-            Field::new(2, "serving", Ty::Bool, Card::Optional),
-            Field::new(3, "terminating", Ty::Bool, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.discovery.v1.ForZone",
-        shape: Shape::Struct(&[Field::new(1, "name", Ty::String, Card::Always)]),
-    },
-    Message {
-        name: "k8s.io.api.discovery.v1.ForNode",
-        shape: Shape::Struct(&[Field::new(1, "name", Ty::String, Card::Always)]),
-    },
-    Message {
-        name: "k8s.io.api.discovery.v1.EndpointHints",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "forZones",
-                Ty::Message(Msg::DiscoveryV1ForZone),
-                Card::Repeated,
-            ),
-            Field::new(
-                2,
-                "forNodes",
-                Ty::Message(Msg::DiscoveryV1ForNode),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.discovery.v1.Endpoint",
-        shape: Shape::Struct(&[
-            Field::new(1, "addresses", Ty::String, Card::Repeated),
-            Field::new(
-                2,
-                "conditions",
-                Ty::Message(Msg::DiscoveryV1EndpointConditions),
-                Card::Always,
-            ),
-            Field::new(3, "hostname", Ty::String, Card::Optional),
-            Field::new(
-                4,
-                "targetRef",
-                Ty::Message(Msg::CoreV1ObjectReference),
-                Card::Optional,
-            ),
-            Field::new(5, "deprecatedTopology", Ty::String, Card::Map),
-            Field::new(6, "nodeName", Ty::String, Card::Optional),
-            Field::new(7, "zone", Ty::String, Card::Optional),
-            Field::new(
-                8,
-                "hints",
-                Ty::Message(Msg::DiscoveryV1EndpointHints),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.discovery.v1.EndpointPort",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Optional),
-            Field::new(2, "protocol", Ty::String, Card::Optional),
-            Field::new(3, "port", Ty::Int32, Card::Optional),
-            Field::new(4, "appProtocol", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.discovery.v1.EndpointSlice",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "endpoints",
-                Ty::Message(Msg::DiscoveryV1Endpoint),
-                Card::Repeated,
-            ),
-            Field::new(
-                3,
-                "ports",
-                Ty::Message(Msg::DiscoveryV1EndpointPort),
-                Card::Repeated,
-            ),
-            Field::new(4, "addressType", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.events.v1.EventSeries",
-        shape: Shape::Struct(&[
-            Field::new(1, "count", Ty::Int32, Card::Always),
-            Field::new(
-                2,
-                "lastObservedTime",
-                Ty::Message(Msg::MetaV1MicroTime),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.events.v1.Event",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "eventTime",
-                Ty::Message(Msg::MetaV1MicroTime),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "series",
-                Ty::Message(Msg::EventsV1EventSeries),
-                Card::Optional,
-            ),
-            Field::new(4, "reportingController", Ty::String, Card::OmitEmpty),
-            Field::new(5, "reportingInstance", Ty::String, Card::OmitEmpty),
-            Field::new(6, "action", Ty::String, Card::OmitEmpty),
-            Field::new(7, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(
-                8,
-                "regarding",
-                Ty::Message(Msg::CoreV1ObjectReference),
-                Card::Always,
-            ),
-            Field::new(
-                9,
-                "related",
-                Ty::Message(Msg::CoreV1ObjectReference),
-                Card::Optional,
-            ),
-            Field::new(10, "note", Ty::String, Card::OmitEmpty),
-            Field::new(11, "type", Ty::String, Card::OmitEmpty),
-            Field::new(
-                12,
-                "deprecatedSource",
-                Ty::Message(Msg::CoreV1EventSource),
-                Card::Always,
-            ),
-            Field::new(
-                13,
-                "deprecatedFirstTimestamp",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(
-                14,
-                "deprecatedLastTimestamp",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-            Field::new(15, "deprecatedCount", Ty::Int32, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.ServiceBackendPort",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::OmitEmpty),
-            Field::new(2, "number", Ty::Int32, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressServiceBackend",
-        shape: Shape::Struct(&[
-            Field::new(1, "name", Ty::String, Card::Always),
-            Field::new(
-                2,
-                "port",
-                Ty::Message(Msg::NetworkingV1ServiceBackendPort),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressBackend",
-        shape: Shape::Struct(&[
-            Field::new(
-                3,
-                "resource",
-                Ty::Message(Msg::CoreV1TypedLocalObjectReference),
-                Card::Optional,
-            ),
-            Field::new(
-                4,
-                "service",
-                Ty::Message(Msg::NetworkingV1IngressServiceBackend),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressTLS",
-        shape: Shape::Struct(&[
-            Field::new(1, "hosts", Ty::String, Card::Repeated),
-            Field::new(2, "secretName", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.HTTPIngressPath",
-        shape: Shape::Struct(&[
-            Field::new(1, "path", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "backend",
-                Ty::Message(Msg::NetworkingV1IngressBackend),
-                Card::Always,
-            ),
-            Field::new(3, "pathType", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.HTTPIngressRuleValue",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "paths",
-            Ty::Message(Msg::NetworkingV1HTTPIngressPath),
-            Card::Repeated,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressRuleValue",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "http",
-            Ty::Message(Msg::NetworkingV1HTTPIngressRuleValue),
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            Ty::Message(Msg::CoreV1NodeSelector),
             Card::Optional,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressRule",
-        shape: Shape::Struct(&[
-            Field::new(1, "host", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "",
-                Ty::Message(Msg::NetworkingV1IngressRuleValue),
-                Card::Inline,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressSpec",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "defaultBackend",
-                Ty::Message(Msg::NetworkingV1IngressBackend),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "tls",
-                Ty::Message(Msg::NetworkingV1IngressTLS),
-                Card::Repeated,
-            ),
-            Field::new(
-                3,
-                "rules",
-                Ty::Message(Msg::NetworkingV1IngressRule),
-                Card::Repeated,
-            ),
-            Field::new(4, "ingressClassName", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressPortStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "port", Ty::Int32, Card::Always),
-            Field::new(2, "protocol", Ty::String, Card::Always),
-            Field::new(3, "error", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressLoadBalancerIngress",
-        shape: Shape::Struct(&[
-            Field::new(1, "ip", Ty::String, Card::OmitEmpty),
-            Field::new(2, "hostname", Ty::String, Card::OmitEmpty),
-            Field::new(
-                4,
-                "ports",
-                Ty::Message(Msg::NetworkingV1IngressPortStatus),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressLoadBalancerStatus",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "ingress",
-            Ty::Message(Msg::NetworkingV1IngressLoadBalancerIngress),
+        ),
+        Field::new(
+            2,
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            Ty::Message(Msg::CoreV1PreferredSchedulingTerm),
             Card::Repeated,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressStatus",
-        shape: Shape::Struct(&[Field::new(
+        ),
+    ]),
+    // k8s.io.api.core.v1.PodAffinityTerm
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "labelSelector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(2, "namespaces", Ty::String, Card::Repeated),
+        Field::new(3, "topologyKey", Ty::String, Card::Always),
+        Field::new(
+            4,
+            "namespaceSelector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(5, "matchLabelKeys", Ty::String, Card::Repeated),
+        Field::new(6, "mismatchLabelKeys", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.core.v1.WeightedPodAffinityTerm
+    Shape::Struct(&[
+        Field::new(1, "weight", Ty::Int32, Card::Always),
+        Field::new(
+            2,
+            "podAffinityTerm",
+            Ty::Message(Msg::CoreV1PodAffinityTerm),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.PodAffinity
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            Ty::Message(Msg::CoreV1PodAffinityTerm),
+            Card::Repeated,
+        ),
+        Field::new(
+            2,
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            Ty::Message(Msg::CoreV1WeightedPodAffinityTerm),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.PodAntiAffinity
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "requiredDuringSchedulingIgnoredDuringExecution",
+            Ty::Message(Msg::CoreV1PodAffinityTerm),
+            Card::Repeated,
+        ),
+        Field::new(
+            2,
+            "preferredDuringSchedulingIgnoredDuringExecution",
+            Ty::Message(Msg::CoreV1WeightedPodAffinityTerm),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.Affinity
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "nodeAffinity",
+            Ty::Message(Msg::CoreV1NodeAffinity),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "podAffinity",
+            Ty::Message(Msg::CoreV1PodAffinity),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "podAntiAffinity",
+            Ty::Message(Msg::CoreV1PodAntiAffinity),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.Toleration
+    Shape::Struct(&[
+        Field::new(1, "key", Ty::String, Card::OmitEmpty),
+        Field::new(2, "operator", Ty::String, Card::OmitEmpty),
+        Field::new(3, "value", Ty::String, Card::OmitEmpty),
+        Field::new(4, "effect", Ty::String, Card::OmitEmpty),
+        Field::new(5, "tolerationSeconds", Ty::Int64, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.HostAlias
+    Shape::Struct(&[
+        Field::new(1, "ip", Ty::String, Card::Always),
+        Field::new(2, "hostnames", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.core.v1.PodDNSConfigOption
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::OmitEmpty),
+        Field::new(2, "value", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.PodDNSConfig
+    Shape::Struct(&[
+        Field::new(1, "nameservers", Ty::String, Card::Repeated),
+        Field::new(2, "searches", Ty::String, Card::Repeated),
+        Field::new(
+            3,
+            "options",
+            Ty::Message(Msg::CoreV1PodDNSConfigOption),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.PodReadinessGate
+    Shape::Struct(&[Field::new(1, "conditionType", Ty::String, Card::Always)]),
+    // k8s.io.api.core.v1.TopologySpreadConstraint
+    Shape::Struct(&[
+        Field::new(1, "maxSkew", Ty::Int32, Card::Always),
+        Field::new(2, "topologyKey", Ty::String, Card::Always),
+        Field::new(3, "whenUnsatisfiable", Ty::String, Card::Always),
+        Field::new(
+            4,
+            "labelSelector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(5, "minDomains", Ty::Int32, Card::Optional),
+        Field::new(6, "nodeAffinityPolicy", Ty::String, Card::Optional),
+        Field::new(7, "nodeTaintsPolicy", Ty::String, Card::Optional),
+        Field::new(8, "matchLabelKeys", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.core.v1.PodOS
+    Shape::Struct(&[Field::new(1, "name", Ty::String, Card::Always)]),
+    // k8s.io.api.core.v1.PodSchedulingGate
+    Shape::Struct(&[Field::new(1, "name", Ty::String, Card::Always)]),
+    // k8s.io.api.core.v1.PodResourceClaim
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(3, "resourceClaimName", Ty::String, Card::Optional),
+        Field::new(4, "resourceClaimTemplateName", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.WorkloadReference
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "podGroup", Ty::String, Card::Always),
+        Field::new(3, "podGroupReplicaKey", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.PodSpec
+    Shape::Struct(&[
+        Field::new(1, "volumes", Ty::Message(Msg::CoreV1Volume), Card::Repeated),
+        Field::new(
+            2,
+            "containers",
+            Ty::Message(Msg::CoreV1Container),
+            Card::Repeated,
+        ),
+        Field::new(3, "restartPolicy", Ty::String, Card::OmitEmpty),
+        Field::new(
+            4,
+            "terminationGracePeriodSeconds",
+            Ty::Int64,
+            Card::Optional,
+        ),
+        Field::new(5, "activeDeadlineSeconds", Ty::Int64, Card::Optional),
+        Field::new(6, "dnsPolicy", Ty::String, Card::OmitEmpty),
+        Field::new(7, "nodeSelector", Ty::String, Card::Map),
+        Field::new(8, "serviceAccountName", Ty::String, Card::OmitEmpty),
+        Field::new(9, "serviceAccount", Ty::String, Card::OmitEmpty),
+        Field::new(10, "nodeName", Ty::String, Card::OmitEmpty),
+        Field::new(11, "hostNetwork", Ty::Bool, Card::OmitEmpty),
+        Field::new(12, "hostPID", Ty::Bool, Card::OmitEmpty),
+        Field::new(13, "hostIPC", Ty::Bool, Card::OmitEmpty),
+        Field::new(
+            14,
+            "securityContext",
+            Ty::Message(Msg::CoreV1PodSecurityContext),
+            Card::Optional,
+        ),
+        Field::new(
+            15,
+            "imagePullSecrets",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Repeated,
+        ),
+        Field::new(16, "hostname", Ty::String, Card::OmitEmpty),
+        Field::new(17, "subdomain", Ty::String, Card::OmitEmpty),
+        Field::new(
+            18,
+            "affinity",
+            Ty::Message(Msg::CoreV1Affinity),
+            Card::Optional,
+        ),
+        Field::new(19, "schedulerName", Ty::String, Card::OmitEmpty),
+        Field::new(
+            20,
+            "initContainers",
+            Ty::Message(Msg::CoreV1Container),
+            Card::Repeated,
+        ),
+        Field::new(21, "automountServiceAccountToken", Ty::Bool, Card::Optional),
+        Field::new(
+            22,
+            "tolerations",
+            Ty::Message(Msg::CoreV1Toleration),
+            Card::Repeated,
+        ),
+        Field::new(
+            23,
+            "hostAliases",
+            Ty::Message(Msg::CoreV1HostAlias),
+            Card::Repeated,
+        ),
+        Field::new(24, "priorityClassName", Ty::String, Card::OmitEmpty),
+        Field::new(25, "priority", Ty::Int32, Card::Optional),
+        Field::new(
+            26,
+            "dnsConfig",
+            Ty::Message(Msg::CoreV1PodDNSConfig),
+            Card::Optional,
+        ),
+        Field::new(27, "shareProcessNamespace", Ty::Bool, Card::Optional),
+        Field::new(
+            28,
+            "readinessGates",
+            Ty::Message(Msg::CoreV1PodReadinessGate),
+            Card::Repeated,
+        ),
+        Field::new(29, "runtimeClassName", Ty::String, Card::Optional),
+        Field::new(30, "enableServiceLinks", Ty::Bool, Card::Optional),
+        Field::new(31, "preemptionPolicy", Ty::String, Card::Optional),
+        Field::new(
+            32,
+            "overhead",
+            Ty::Message(Msg::ResourceQuantity),
+            Card::Map,
+        ),
+        Field::new(
+            33,
+            "topologySpreadConstraints",
+            Ty::Message(Msg::CoreV1TopologySpreadConstraint),
+            Card::Repeated,
+        ),
+        Field::new(
+            34,
+            "ephemeralContainers",
+            Ty::Message(Msg::CoreV1EphemeralContainer),
+            Card::Repeated,
+        ),
+        Field::new(35, "setHostnameAsFQDN", Ty::Bool, Card::Optional),
+        Field::new(36, "os", Ty::Message(Msg::CoreV1PodOS), Card::Optional),
+        Field::new(37, "hostUsers", Ty::Bool, Card::Optional),
+        Field::new(
+            38,
+            "schedulingGates",
+            Ty::Message(Msg::CoreV1PodSchedulingGate),
+            Card::Repeated,
+        ),
+        Field::new(
+            39,
+            "resourceClaims",
+            Ty::Message(Msg::CoreV1PodResourceClaim),
+            Card::Repeated,
+        ),
+        Field::new(
+            40,
+            "resources",
+            Ty::Message(Msg::CoreV1ResourceRequirements),
+            Card::Optional,
+        ),
+        Field::new(41, "hostnameOverride", Ty::String, Card::Optional),
+        Field::new(
+            42,
+            "workloadRef",
+            Ty::Message(Msg::CoreV1WorkloadReference),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.PodCondition
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "status", Ty::String, Card::Always),
+        Field::new(
+            3,
+            "lastProbeTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(
+            4,
+            "lastTransitionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(5, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(6, "message", Ty::String, Card::OmitEmpty),
+        Field::new(7, "observedGeneration", Ty::Int64, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.HostIP
+    Shape::Struct(&[Field::new(1, "ip", Ty::String, Card::Always)]),
+    // k8s.io.api.core.v1.PodIP
+    Shape::Struct(&[Field::new(1, "ip", Ty::String, Card::Always)]),
+    // k8s.io.api.core.v1.ContainerStateWaiting
+    Shape::Struct(&[
+        Field::new(1, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(2, "message", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.ContainerStateRunning
+    Shape::Struct(&[Field::new(
+        1,
+        "startedAt",
+        Ty::Message(Msg::MetaV1Time),
+        Card::Always,
+    )]),
+    // k8s.io.api.core.v1.ContainerStateTerminated
+    Shape::Struct(&[
+        Field::new(1, "exitCode", Ty::Int32, Card::Always),
+        Field::new(2, "signal", Ty::Int32, Card::OmitEmpty),
+        Field::new(3, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(4, "message", Ty::String, Card::OmitEmpty),
+        Field::new(5, "startedAt", Ty::Message(Msg::MetaV1Time), Card::Always),
+        Field::new(6, "finishedAt", Ty::Message(Msg::MetaV1Time), Card::Always),
+        Field::new(7, "containerID", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.ContainerState
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "waiting",
+            Ty::Message(Msg::CoreV1ContainerStateWaiting),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "running",
+            Ty::Message(Msg::CoreV1ContainerStateRunning),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "terminated",
+            Ty::Message(Msg::CoreV1ContainerStateTerminated),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.VolumeMountStatus
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "mountPath", Ty::String, Card::Always),
+        Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(4, "recursiveReadOnly", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.LinuxContainerUser
+    Shape::Struct(&[
+        Field::new(1, "uid", Ty::Int64, Card::Always),
+        Field::new(2, "gid", Ty::Int64, Card::Always),
+        Field::new(3, "supplementalGroups", Ty::Int64, Card::Repeated),
+    ]),
+    // k8s.io.api.core.v1.ContainerUser
+    Shape::Struct(&[Field::new(
+        1,
+        "linux",
+        Ty::Message(Msg::CoreV1LinuxContainerUser),
+        Card::Optional,
+    )]),
+    // k8s.io.api.core.v1.ResourceHealth
+    Shape::Struct(&[
+        Field::new(1, "resourceID", Ty::String, Card::Always),
+        Field::new(2, "health", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.ResourceStatus
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(
+            2,
+            "resources",
+            Ty::Message(Msg::CoreV1ResourceHealth),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.ContainerStatus
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(
+            2,
+            "state",
+            Ty::Message(Msg::CoreV1ContainerState),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "lastState",
+            Ty::Message(Msg::CoreV1ContainerState),
+            Card::Always,
+        ),
+        Field::new(4, "ready", Ty::Bool, Card::Always),
+        Field::new(5, "restartCount", Ty::Int32, Card::Always),
+        Field::new(6, "image", Ty::String, Card::Always),
+        Field::new(7, "imageID", Ty::String, Card::Always),
+        Field::new(8, "containerID", Ty::String, Card::OmitEmpty),
+        Field::new(9, "started", Ty::Bool, Card::Optional),
+        Field::new(
+            10,
+            "allocatedResources",
+            Ty::Message(Msg::ResourceQuantity),
+            Card::Map,
+        ),
+        Field::new(
+            11,
+            "resources",
+            Ty::Message(Msg::CoreV1ResourceRequirements),
+            Card::Optional,
+        ),
+        Field::new(
+            12,
+            "volumeMounts",
+            Ty::Message(Msg::CoreV1VolumeMountStatus),
+            Card::Repeated,
+        ),
+        Field::new(
+            13,
+            "user",
+            Ty::Message(Msg::CoreV1ContainerUser),
+            Card::Optional,
+        ),
+        Field::new(
+            14,
+            "allocatedResourcesStatus",
+            Ty::Message(Msg::CoreV1ResourceStatus),
+            Card::Repeated,
+        ),
+        Field::new(15, "stopSignal", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.PodResourceClaimStatus
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(2, "resourceClaimName", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.ContainerExtendedResourceRequest
+    Shape::Struct(&[
+        Field::new(1, "containerName", Ty::String, Card::Always),
+        Field::new(2, "resourceName", Ty::String, Card::Always),
+        Field::new(3, "requestName", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.PodExtendedResourceClaimStatus
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "requestMappings",
+            Ty::Message(Msg::CoreV1ContainerExtendedResourceRequest),
+            Card::Repeated,
+        ),
+        Field::new(2, "resourceClaimName", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.PodStatus
+    Shape::Struct(&[
+        Field::new(1, "phase", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "conditions",
+            Ty::Message(Msg::CoreV1PodCondition),
+            Card::Repeated,
+        ),
+        Field::new(3, "message", Ty::String, Card::OmitEmpty),
+        Field::new(4, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(5, "hostIP", Ty::String, Card::OmitEmpty),
+        Field::new(6, "podIP", Ty::String, Card::OmitEmpty),
+        Field::new(7, "startTime", Ty::Message(Msg::MetaV1Time), Card::Optional),
+        Field::new(
+            8,
+            "containerStatuses",
+            Ty::Message(Msg::CoreV1ContainerStatus),
+            Card::Repeated,
+        ),
+        Field::new(9, "qosClass", Ty::String, Card::OmitEmpty),
+        Field::new(
+            10,
+            "initContainerStatuses",
+            Ty::Message(Msg::CoreV1ContainerStatus),
+            Card::Repeated,
+        ),
+        Field::new(11, "nominatedNodeName", Ty::String, Card::OmitEmpty),
+        Field::new(12, "podIPs", Ty::Message(Msg::CoreV1PodIP), Card::Repeated),
+        Field::new(
+            13,
+            "ephemeralContainerStatuses",
+            Ty::Message(Msg::CoreV1ContainerStatus),
+            Card::Repeated,
+        ),
+        Field::new(14, "resize", Ty::String, Card::OmitEmpty),
+        Field::new(
+            15,
+            "resourceClaimStatuses",
+            Ty::Message(Msg::CoreV1PodResourceClaimStatus),
+            Card::Repeated,
+        ),
+        Field::new(
+            16,
+            "hostIPs",
+            Ty::Message(Msg::CoreV1HostIP),
+            Card::Repeated,
+        ),
+        Field::new(17, "observedGeneration", Ty::Int64, Card::OmitEmpty),
+        Field::new(
+            18,
+            "extendedResourceClaimStatus",
+            Ty::Message(Msg::CoreV1PodExtendedResourceClaimStatus),
+            Card::Optional,
+        ),
+        Field::new(
+            19,
+            "allocatedResources",
+            Ty::Message(Msg::ResourceQuantity),
+            Card::Map,
+        ),
+        Field::new(
+            20,
+            "resources",
+            Ty::Message(Msg::CoreV1ResourceRequirements),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.Pod
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(2, "spec", Ty::Message(Msg::CoreV1PodSpec), Card::Always),
+        Field::new(3, "status", Ty::Message(Msg::CoreV1PodStatus), Card::Always),
+    ]),
+    // k8s.io.api.core.v1.ServicePort
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::OmitEmpty),
+        Field::new(2, "protocol", Ty::String, Card::OmitEmpty),
+        Field::new(3, "port", Ty::Int32, Card::Always),
+        Field::new(
+            4,
+            "targetPort",
+            Ty::Message(Msg::IntstrIntOrString),
+            Card::Always,
+        ),
+        Field::new(5, "nodePort", Ty::Int32, Card::OmitEmpty),
+        Field::new(6, "appProtocol", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.ClientIPConfig
+    Shape::Struct(&[Field::new(1, "timeoutSeconds", Ty::Int32, Card::Optional)]),
+    // k8s.io.api.core.v1.SessionAffinityConfig
+    Shape::Struct(&[Field::new(
+        1,
+        "clientIP",
+        Ty::Message(Msg::CoreV1ClientIPConfig),
+        Card::Optional,
+    )]),
+    // k8s.io.api.core.v1.ServiceSpec
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "ports",
+            Ty::Message(Msg::CoreV1ServicePort),
+            Card::Repeated,
+        ),
+        Field::new(2, "selector", Ty::String, Card::Map),
+        Field::new(3, "clusterIP", Ty::String, Card::OmitEmpty),
+        Field::new(4, "type", Ty::String, Card::OmitEmpty),
+        Field::new(5, "externalIPs", Ty::String, Card::Repeated),
+        Field::new(7, "sessionAffinity", Ty::String, Card::OmitEmpty),
+        Field::new(8, "loadBalancerIP", Ty::String, Card::OmitEmpty),
+        Field::new(9, "loadBalancerSourceRanges", Ty::String, Card::Repeated),
+        Field::new(10, "externalName", Ty::String, Card::OmitEmpty),
+        Field::new(11, "externalTrafficPolicy", Ty::String, Card::OmitEmpty),
+        Field::new(12, "healthCheckNodePort", Ty::Int32, Card::OmitEmpty),
+        Field::new(13, "publishNotReadyAddresses", Ty::Bool, Card::OmitEmpty),
+        Field::new(
+            14,
+            "sessionAffinityConfig",
+            Ty::Message(Msg::CoreV1SessionAffinityConfig),
+            Card::Optional,
+        ),
+        Field::new(17, "ipFamilyPolicy", Ty::String, Card::Optional),
+        Field::new(18, "clusterIPs", Ty::String, Card::Repeated),
+        Field::new(19, "ipFamilies", Ty::String, Card::Repeated),
+        Field::new(
+            20,
+            "allocateLoadBalancerNodePorts",
+            Ty::Bool,
+            Card::Optional,
+        ),
+        Field::new(21, "loadBalancerClass", Ty::String, Card::Optional),
+        Field::new(22, "internalTrafficPolicy", Ty::String, Card::Optional),
+        Field::new(23, "trafficDistribution", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.PortStatus
+    Shape::Struct(&[
+        Field::new(1, "port", Ty::Int32, Card::Always),
+        Field::new(2, "protocol", Ty::String, Card::Always),
+        Field::new(3, "error", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.LoadBalancerIngress
+    Shape::Struct(&[
+        Field::new(1, "ip", Ty::String, Card::OmitEmpty),
+        Field::new(2, "hostname", Ty::String, Card::OmitEmpty),
+        Field::new(3, "ipMode", Ty::String, Card::Optional),
+        Field::new(
+            4,
+            "ports",
+            Ty::Message(Msg::CoreV1PortStatus),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.LoadBalancerStatus
+    Shape::Struct(&[Field::new(
+        1,
+        "ingress",
+        Ty::Message(Msg::CoreV1LoadBalancerIngress),
+        Card::Repeated,
+    )]),
+    // k8s.io.apimachinery.pkg.apis.meta.v1.Condition
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "status", Ty::String, Card::Always),
+        Field::new(3, "observedGeneration", Ty::Int64, Card::OmitEmpty),
+        Field::new(
+            4,
+            "lastTransitionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(5, "reason", Ty::String, Card::Always),
+        Field::new(6, "message", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.ServiceStatus
+    Shape::Struct(&[
+        Field::new(
             1,
             "loadBalancer",
-            Ty::Message(Msg::NetworkingV1IngressLoadBalancerStatus),
+            Ty::Message(Msg::CoreV1LoadBalancerStatus),
             Card::Always,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.Ingress",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::NetworkingV1IngressSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::NetworkingV1IngressStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressClassParametersReference",
-        shape: Shape::Struct(&[
-            Field::new(1, "apiGroup", Ty::String, Card::Optional),
-            Field::new(2, "kind", Ty::String, Card::Always),
-            Field::new(3, "name", Ty::String, Card::Always),
-            Field::new(4, "scope", Ty::String, Card::Optional),
-            Field::new(5, "namespace", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressClassSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "controller", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "parameters",
-                Ty::Message(Msg::NetworkingV1IngressClassParametersReference),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IngressClass",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::NetworkingV1IngressClassSpec),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.NetworkPolicyPort",
-        shape: Shape::Struct(&[
-            Field::new(1, "protocol", Ty::String, Card::Optional),
-            Field::new(
-                2,
-                "port",
-                Ty::Message(Msg::IntstrIntOrString),
-                Card::Optional,
-            ),
-            Field::new(3, "endPort", Ty::Int32, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.IPBlock",
-        shape: Shape::Struct(&[
-            Field::new(1, "cidr", Ty::String, Card::Always),
-            Field::new(2, "except", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.NetworkPolicyPeer",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "podSelector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "namespaceSelector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "ipBlock",
-                Ty::Message(Msg::NetworkingV1IPBlock),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.NetworkPolicyIngressRule",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "ports",
-                Ty::Message(Msg::NetworkingV1NetworkPolicyPort),
-                Card::Repeated,
-            ),
-            Field::new(
-                2,
-                "from",
-                Ty::Message(Msg::NetworkingV1NetworkPolicyPeer),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.NetworkPolicyEgressRule",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "ports",
-                Ty::Message(Msg::NetworkingV1NetworkPolicyPort),
-                Card::Repeated,
-            ),
-            Field::new(
-                2,
-                "to",
-                Ty::Message(Msg::NetworkingV1NetworkPolicyPeer),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.NetworkPolicySpec",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "podSelector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "ingress",
-                Ty::Message(Msg::NetworkingV1NetworkPolicyIngressRule),
-                Card::Repeated,
-            ),
-            Field::new(
-                3,
-                "egress",
-                Ty::Message(Msg::NetworkingV1NetworkPolicyEgressRule),
-                Card::Repeated,
-            ),
-            Field::new(4, "policyTypes", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.networking.v1.NetworkPolicy",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::NetworkingV1NetworkPolicySpec),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.policy.v1.PodDisruptionBudgetSpec",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "minAvailable",
-                Ty::Message(Msg::IntstrIntOrString),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "selector",
-                Ty::Message(Msg::MetaV1LabelSelector),
-                Card::Optional,
-            ),
-            Field::new(
-                3,
-                "maxUnavailable",
-                Ty::Message(Msg::IntstrIntOrString),
-                Card::Optional,
-            ),
-            Field::new(4, "unhealthyPodEvictionPolicy", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.policy.v1.PodDisruptionBudgetStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "observedGeneration", Ty::Int64, Card::OmitEmpty),
-            Field::new(2, "disruptedPods", Ty::Message(Msg::MetaV1Time), Card::Map),
-            Field::new(3, "disruptionsAllowed", Ty::Int32, Card::Always),
-            Field::new(4, "currentHealthy", Ty::Int32, Card::Always),
-            Field::new(5, "desiredHealthy", Ty::Int32, Card::Always),
-            Field::new(6, "expectedPods", Ty::Int32, Card::Always),
-            Field::new(
-                7,
-                "conditions",
-                Ty::Message(Msg::MetaV1Condition),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.policy.v1.PodDisruptionBudget",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::PolicyV1PodDisruptionBudgetSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::PolicyV1PodDisruptionBudgetStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.TopologySelectorLabelRequirement",
-        shape: Shape::Struct(&[
-            Field::new(1, "key", Ty::String, Card::Always),
-            Field::new(2, "values", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.core.v1.TopologySelectorTerm",
-        shape: Shape::Struct(&[Field::new(
-            1,
-            "matchLabelExpressions",
-            Ty::Message(Msg::CoreV1TopologySelectorLabelRequirement),
+        ),
+        Field::new(
+            2,
+            "conditions",
+            Ty::Message(Msg::MetaV1Condition),
             Card::Repeated,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.storage.v1.StorageClass",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(2, "provisioner", Ty::String, Card::Always),
-            Field::new(3, "parameters", Ty::String, Card::Map),
-            Field::new(4, "reclaimPolicy", Ty::String, Card::Optional),
-            Field::new(5, "mountOptions", Ty::String, Card::Repeated),
-            Field::new(6, "allowVolumeExpansion", Ty::Bool, Card::Optional),
-            Field::new(7, "volumeBindingMode", Ty::String, Card::Optional),
-            Field::new(
-                8,
-                "allowedTopologies",
-                Ty::Message(Msg::CoreV1TopologySelectorTerm),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.scheduling.v1.PriorityClass",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(2, "value", Ty::Int32, Card::Always),
-            Field::new(3, "globalDefault", Ty::Bool, Card::OmitEmpty),
-            Field::new(4, "description", Ty::String, Card::OmitEmpty),
-            Field::new(5, "preemptionPolicy", Ty::String, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.autoscaling.v1.ScaleSpec",
-        shape: Shape::Struct(&[Field::new(1, "replicas", Ty::Int32, Card::OmitEmpty)]),
-    },
-    Message {
-        name: "k8s.io.api.autoscaling.v1.ScaleStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "replicas", Ty::Int32, Card::Always),
-            Field::new(2, "selector", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.autoscaling.v1.Scale",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::AutoscalingV1ScaleSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::AutoscalingV1ScaleStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.rbac.v1.PolicyRule",
-        shape: Shape::Struct(&[
-            Field::new(1, "verbs", Ty::String, Card::Repeated),
-            Field::new(2, "apiGroups", Ty::String, Card::Repeated),
-            Field::new(3, "resources", Ty::String, Card::Repeated),
-            Field::new(4, "resourceNames", Ty::String, Card::Repeated),
-            Field::new(5, "nonResourceURLs", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.rbac.v1.Role",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "rules",
-                Ty::Message(Msg::RbacV1PolicyRule),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.rbac.v1.Subject",
-        shape: Shape::Struct(&[
-            Field::new(1, "kind", Ty::String, Card::Always),
-            Field::new(2, "apiGroup", Ty::String, Card::OmitEmpty),
-            Field::new(3, "name", Ty::String, Card::Always),
-            Field::new(4, "namespace", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.rbac.v1.RoleRef",
-        shape: Shape::Struct(&[
-            Field::new(1, "apiGroup", Ty::String, Card::Always),
-            Field::new(2, "kind", Ty::String, Card::Always),
-            Field::new(3, "name", Ty::String, Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.rbac.v1.RoleBinding",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "subjects",
-                Ty::Message(Msg::RbacV1Subject),
-                Card::Repeated,
-            ),
-            Field::new(3, "roleRef", Ty::Message(Msg::RbacV1RoleRef), Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.rbac.v1.AggregationRule",
-        shape: Shape::Struct(&[Field::new(
+        ),
+    ]),
+    // k8s.io.api.core.v1.Service
+    Shape::Struct(&[
+        Field::new(
             1,
-            "clusterRoleSelectors",
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(2, "spec", Ty::Message(Msg::CoreV1ServiceSpec), Card::Always),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::CoreV1ServiceStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.ObjectReference
+    Shape::Struct(&[
+        Field::new(1, "kind", Ty::String, Card::OmitEmpty),
+        Field::new(2, "namespace", Ty::String, Card::OmitEmpty),
+        Field::new(3, "name", Ty::String, Card::OmitEmpty),
+        Field::new(4, "uid", Ty::String, Card::OmitEmpty),
+        Field::new(5, "apiVersion", Ty::String, Card::OmitEmpty),
+        Field::new(6, "resourceVersion", Ty::String, Card::OmitEmpty),
+        Field::new(7, "fieldPath", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.EndpointAddress
+    Shape::Struct(&[
+        Field::new(1, "ip", Ty::String, Card::Always),
+        Field::new(
+            2,
+            "targetRef",
+            Ty::Message(Msg::CoreV1ObjectReference),
+            Card::Optional,
+        ),
+        Field::new(3, "hostname", Ty::String, Card::OmitEmpty),
+        Field::new(4, "nodeName", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.EndpointPort
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::OmitEmpty),
+        Field::new(2, "port", Ty::Int32, Card::Always),
+        Field::new(3, "protocol", Ty::String, Card::OmitEmpty),
+        Field::new(4, "appProtocol", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.EndpointSubset
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "addresses",
+            Ty::Message(Msg::CoreV1EndpointAddress),
+            Card::Repeated,
+        ),
+        Field::new(
+            2,
+            "notReadyAddresses",
+            Ty::Message(Msg::CoreV1EndpointAddress),
+            Card::Repeated,
+        ),
+        Field::new(
+            3,
+            "ports",
+            Ty::Message(Msg::CoreV1EndpointPort),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.Endpoints
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "subsets",
+            Ty::Message(Msg::CoreV1EndpointSubset),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.core.v1.ConfigMap
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(2, "data", Ty::String, Card::Map),
+        Field::new(3, "binaryData", Ty::Bytes, Card::Map),
+        Field::new(4, "immutable", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.Secret
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(2, "data", Ty::Bytes, Card::Map),
+        Field::new(3, "type", Ty::String, Card::OmitEmpty),
+        Field::new(4, "stringData", Ty::String, Card::Map),
+        Field::new(5, "immutable", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.ServiceAccount
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "secrets",
+            Ty::Message(Msg::CoreV1ObjectReference),
+            Card::Repeated,
+        ),
+        Field::new(
+            3,
+            "imagePullSecrets",
+            Ty::Message(Msg::CoreV1LocalObjectReference),
+            Card::Repeated,
+        ),
+        Field::new(4, "automountServiceAccountToken", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.EventSource
+    Shape::Struct(&[
+        Field::new(1, "component", Ty::String, Card::OmitEmpty),
+        Field::new(2, "host", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.apimachinery.pkg.apis.meta.v1.MicroTime
+    Shape::MicroTime,
+    // k8s.io.api.core.v1.EventSeries
+    Shape::Struct(&[
+        Field::new(1, "count", Ty::Int32, Card::OmitEmpty),
+        Field::new(
+            2,
+            "lastObservedTime",
+            Ty::Message(Msg::MetaV1MicroTime),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.Event
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "involvedObject",
+            Ty::Message(Msg::CoreV1ObjectReference),
+            Card::Always,
+        ),
+        Field::new(3, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(4, "message", Ty::String, Card::OmitEmpty),
+        Field::new(
+            5,
+            "source",
+            Ty::Message(Msg::CoreV1EventSource),
+            Card::Always,
+        ),
+        Field::new(
+            6,
+            "firstTimestamp",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(
+            7,
+            "lastTimestamp",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(8, "count", Ty::Int32, Card::OmitEmpty),
+        Field::new(9, "type", Ty::String, Card::OmitEmpty),
+        Field::new(
+            10,
+            "eventTime",
+            Ty::Message(Msg::MetaV1MicroTime),
+            Card::Always,
+        ),
+        Field::new(
+            11,
+            "series",
+            Ty::Message(Msg::CoreV1EventSeries),
+            Card::Optional,
+        ),
+        Field::new(12, "action", Ty::String, Card::OmitEmpty),
+        Field::new(
+            13,
+            "related",
+            Ty::Message(Msg::CoreV1ObjectReference),
+            Card::Optional,
+        ),
+        Field::new(14, "reportingComponent", Ty::String, Card::Always),
+        Field::new(15, "reportingInstance", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.GlusterfsPersistentVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "endpoints", Ty::String, Card::Always),
+        Field::new(2, "path", Ty::String, Card::Always),
+        Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(4, "endpointsNamespace", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.SecretReference
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::OmitEmpty),
+        Field::new(2, "namespace", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.RBDPersistentVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "monitors", Ty::String, Card::Repeated),
+        Field::new(2, "image", Ty::String, Card::Always),
+        Field::new(3, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(4, "pool", Ty::String, Card::OmitEmpty),
+        Field::new(5, "user", Ty::String, Card::OmitEmpty),
+        Field::new(6, "keyring", Ty::String, Card::OmitEmpty),
+        Field::new(
+            7,
+            "secretRef",
+            Ty::Message(Msg::CoreV1SecretReference),
+            Card::Optional,
+        ),
+        Field::new(8, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.ISCSIPersistentVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "targetPortal", Ty::String, Card::Always),
+        Field::new(2, "iqn", Ty::String, Card::Always),
+        Field::new(3, "lun", Ty::Int32, Card::Always),
+        Field::new(4, "iscsiInterface", Ty::String, Card::OmitEmpty),
+        Field::new(5, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(6, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(7, "portals", Ty::String, Card::Repeated),
+        Field::new(8, "chapAuthDiscovery", Ty::Bool, Card::OmitEmpty),
+        Field::new(
+            10,
+            "secretRef",
+            Ty::Message(Msg::CoreV1SecretReference),
+            Card::Optional,
+        ),
+        Field::new(11, "chapAuthSession", Ty::Bool, Card::OmitEmpty),
+        Field::new(12, "initiatorName", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.CinderPersistentVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "volumeID", Ty::String, Card::Always),
+        Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(
+            4,
+            "secretRef",
+            Ty::Message(Msg::CoreV1SecretReference),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.CephFSPersistentVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "monitors", Ty::String, Card::Repeated),
+        Field::new(2, "path", Ty::String, Card::OmitEmpty),
+        Field::new(3, "user", Ty::String, Card::OmitEmpty),
+        Field::new(4, "secretFile", Ty::String, Card::OmitEmpty),
+        Field::new(
+            5,
+            "secretRef",
+            Ty::Message(Msg::CoreV1SecretReference),
+            Card::Optional,
+        ),
+        Field::new(6, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.FlexPersistentVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "driver", Ty::String, Card::Always),
+        Field::new(2, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(
+            3,
+            "secretRef",
+            Ty::Message(Msg::CoreV1SecretReference),
+            Card::Optional,
+        ),
+        Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(5, "options", Ty::String, Card::Map),
+    ]),
+    // k8s.io.api.core.v1.AzureFilePersistentVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "secretName", Ty::String, Card::Always),
+        Field::new(2, "shareName", Ty::String, Card::Always),
+        Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(4, "secretNamespace", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.ScaleIOPersistentVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "gateway", Ty::String, Card::Always),
+        Field::new(2, "system", Ty::String, Card::Always),
+        Field::new(
+            3,
+            "secretRef",
+            Ty::Message(Msg::CoreV1SecretReference),
+            Card::Optional,
+        ),
+        Field::new(4, "sslEnabled", Ty::Bool, Card::OmitEmpty),
+        Field::new(5, "protectionDomain", Ty::String, Card::OmitEmpty),
+        Field::new(6, "storagePool", Ty::String, Card::OmitEmpty),
+        Field::new(7, "storageMode", Ty::String, Card::OmitEmpty),
+        Field::new(8, "volumeName", Ty::String, Card::OmitEmpty),
+        Field::new(9, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(10, "readOnly", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.LocalVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "path", Ty::String, Card::Always),
+        Field::new(2, "fsType", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.StorageOSPersistentVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "volumeName", Ty::String, Card::OmitEmpty),
+        Field::new(2, "volumeNamespace", Ty::String, Card::OmitEmpty),
+        Field::new(3, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(4, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(
+            5,
+            "secretRef",
+            Ty::Message(Msg::CoreV1ObjectReference),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.CSIPersistentVolumeSource
+    Shape::Struct(&[
+        Field::new(1, "driver", Ty::String, Card::Always),
+        Field::new(2, "volumeHandle", Ty::String, Card::Always),
+        Field::new(3, "readOnly", Ty::Bool, Card::OmitEmpty),
+        Field::new(4, "fsType", Ty::String, Card::OmitEmpty),
+        Field::new(5, "volumeAttributes", Ty::String, Card::Map),
+        Field::new(
+            6,
+            "controllerPublishSecretRef",
+            Ty::Message(Msg::CoreV1SecretReference),
+            Card::Optional,
+        ),
+        Field::new(
+            7,
+            "nodeStageSecretRef",
+            Ty::Message(Msg::CoreV1SecretReference),
+            Card::Optional,
+        ),
+        Field::new(
+            8,
+            "nodePublishSecretRef",
+            Ty::Message(Msg::CoreV1SecretReference),
+            Card::Optional,
+        ),
+        Field::new(
+            9,
+            "controllerExpandSecretRef",
+            Ty::Message(Msg::CoreV1SecretReference),
+            Card::Optional,
+        ),
+        Field::new(
+            10,
+            "nodeExpandSecretRef",
+            Ty::Message(Msg::CoreV1SecretReference),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.PersistentVolumeSource
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "gcePersistentDisk",
+            Ty::Message(Msg::CoreV1GCEPersistentDiskVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "awsElasticBlockStore",
+            Ty::Message(Msg::CoreV1AWSElasticBlockStoreVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "hostPath",
+            Ty::Message(Msg::CoreV1HostPathVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            4,
+            "glusterfs",
+            Ty::Message(Msg::CoreV1GlusterfsPersistentVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            5,
+            "nfs",
+            Ty::Message(Msg::CoreV1NFSVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            6,
+            "rbd",
+            Ty::Message(Msg::CoreV1RBDPersistentVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            7,
+            "iscsi",
+            Ty::Message(Msg::CoreV1ISCSIPersistentVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            8,
+            "cinder",
+            Ty::Message(Msg::CoreV1CinderPersistentVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            9,
+            "cephfs",
+            Ty::Message(Msg::CoreV1CephFSPersistentVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            10,
+            "fc",
+            Ty::Message(Msg::CoreV1FCVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            11,
+            "flocker",
+            Ty::Message(Msg::CoreV1FlockerVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            12,
+            "flexVolume",
+            Ty::Message(Msg::CoreV1FlexPersistentVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            13,
+            "azureFile",
+            Ty::Message(Msg::CoreV1AzureFilePersistentVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            14,
+            "vsphereVolume",
+            Ty::Message(Msg::CoreV1VsphereVirtualDiskVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            15,
+            "quobyte",
+            Ty::Message(Msg::CoreV1QuobyteVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            16,
+            "azureDisk",
+            Ty::Message(Msg::CoreV1AzureDiskVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            17,
+            "photonPersistentDisk",
+            Ty::Message(Msg::CoreV1PhotonPersistentDiskVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            18,
+            "portworxVolume",
+            Ty::Message(Msg::CoreV1PortworxVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            19,
+            "scaleIO",
+            Ty::Message(Msg::CoreV1ScaleIOPersistentVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            20,
+            "local",
+            Ty::Message(Msg::CoreV1LocalVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            21,
+            "storageos",
+            Ty::Message(Msg::CoreV1StorageOSPersistentVolumeSource),
+            Card::Optional,
+        ),
+        Field::new(
+            22,
+            "csi",
+            Ty::Message(Msg::CoreV1CSIPersistentVolumeSource),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.VolumeNodeAffinity
+    Shape::Struct(&[Field::new(
+        1,
+        "required",
+        Ty::Message(Msg::CoreV1NodeSelector),
+        Card::Optional,
+    )]),
+    // k8s.io.api.core.v1.PersistentVolumeSpec
+    Shape::Struct(&[
+        Field::new(1, "capacity", Ty::Message(Msg::ResourceQuantity), Card::Map),
+        Field::new(
+            2,
+            "",
+            Ty::Message(Msg::CoreV1PersistentVolumeSource),
+            Card::Inline,
+        ),
+        Field::new(3, "accessModes", Ty::String, Card::Repeated),
+        Field::new(
+            4,
+            "claimRef",
+            Ty::Message(Msg::CoreV1ObjectReference),
+            Card::Optional,
+        ),
+        Field::new(
+            5,
+            "persistentVolumeReclaimPolicy",
+            Ty::String,
+            Card::OmitEmpty,
+        ),
+        Field::new(6, "storageClassName", Ty::String, Card::OmitEmpty),
+        Field::new(7, "mountOptions", Ty::String, Card::Repeated),
+        Field::new(8, "volumeMode", Ty::String, Card::Optional),
+        Field::new(
+            9,
+            "nodeAffinity",
+            Ty::Message(Msg::CoreV1VolumeNodeAffinity),
+            Card::Optional,
+        ),
+        Field::new(10, "volumeAttributesClassName", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.core.v1.PersistentVolumeStatus
+    Shape::Struct(&[
+        Field::new(1, "phase", Ty::String, Card::OmitEmpty),
+        Field::new(2, "message", Ty::String, Card::OmitEmpty),
+        Field::new(3, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(
+            4,
+            "lastPhaseTransitionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.PersistentVolume
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::CoreV1PersistentVolumeSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::CoreV1PersistentVolumeStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.PersistentVolumeClaimCondition
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "status", Ty::String, Card::Always),
+        Field::new(
+            3,
+            "lastProbeTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(
+            4,
+            "lastTransitionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(5, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(6, "message", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.core.v1.ModifyVolumeStatus
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "targetVolumeAttributesClassName",
+            Ty::String,
+            Card::OmitEmpty,
+        ),
+        Field::new(2, "status", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.core.v1.PersistentVolumeClaimStatus
+    Shape::Struct(&[
+        Field::new(1, "phase", Ty::String, Card::OmitEmpty),
+        Field::new(2, "accessModes", Ty::String, Card::Repeated),
+        Field::new(3, "capacity", Ty::Message(Msg::ResourceQuantity), Card::Map),
+        Field::new(
+            4,
+            "conditions",
+            Ty::Message(Msg::CoreV1PersistentVolumeClaimCondition),
+            Card::Repeated,
+        ),
+        Field::new(
+            5,
+            "allocatedResources",
+            Ty::Message(Msg::ResourceQuantity),
+            Card::Map,
+        ),
+        Field::new(7, "allocatedResourceStatuses", Ty::String, Card::Map),
+        Field::new(
+            8,
+            "currentVolumeAttributesClassName",
+            Ty::String,
+            Card::Optional,
+        ),
+        Field::new(
+            9,
+            "modifyVolumeStatus",
+            Ty::Message(Msg::CoreV1ModifyVolumeStatus),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.PersistentVolumeClaim
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::CoreV1PersistentVolumeClaimSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::CoreV1PersistentVolumeClaimStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.ScopedResourceSelectorRequirement
+    Shape::Struct(&[
+        Field::new(1, "scopeName", Ty::String, Card::Always),
+        Field::new(2, "operator", Ty::String, Card::Always),
+        Field::new(3, "values", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.core.v1.ScopeSelector
+    Shape::Struct(&[Field::new(
+        1,
+        "matchExpressions",
+        Ty::Message(Msg::CoreV1ScopedResourceSelectorRequirement),
+        Card::Repeated,
+    )]),
+    // k8s.io.api.core.v1.ResourceQuotaSpec
+    Shape::Struct(&[
+        Field::new(1, "hard", Ty::Message(Msg::ResourceQuantity), Card::Map),
+        Field::new(2, "scopes", Ty::String, Card::Repeated),
+        Field::new(
+            3,
+            "scopeSelector",
+            Ty::Message(Msg::CoreV1ScopeSelector),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.core.v1.ResourceQuotaStatus
+    Shape::Struct(&[
+        Field::new(1, "hard", Ty::Message(Msg::ResourceQuantity), Card::Map),
+        Field::new(2, "used", Ty::Message(Msg::ResourceQuantity), Card::Map),
+    ]),
+    // k8s.io.api.core.v1.ResourceQuota
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::CoreV1ResourceQuotaSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::CoreV1ResourceQuotaStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.LimitRangeItem
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "max", Ty::Message(Msg::ResourceQuantity), Card::Map),
+        Field::new(3, "min", Ty::Message(Msg::ResourceQuantity), Card::Map),
+        Field::new(4, "default", Ty::Message(Msg::ResourceQuantity), Card::Map),
+        Field::new(
+            5,
+            "defaultRequest",
+            Ty::Message(Msg::ResourceQuantity),
+            Card::Map,
+        ),
+        Field::new(
+            6,
+            "maxLimitRequestRatio",
+            Ty::Message(Msg::ResourceQuantity),
+            Card::Map,
+        ),
+    ]),
+    // k8s.io.api.core.v1.LimitRangeSpec
+    Shape::Struct(&[Field::new(
+        1,
+        "limits",
+        Ty::Message(Msg::CoreV1LimitRangeItem),
+        Card::Repeated,
+    )]),
+    // k8s.io.api.core.v1.LimitRange
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::CoreV1LimitRangeSpec),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.PodTemplateSpec
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(2, "spec", Ty::Message(Msg::CoreV1PodSpec), Card::Always),
+    ]),
+    // k8s.io.api.apps.v1.RollingUpdateDeployment
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "maxUnavailable",
+            Ty::Message(Msg::IntstrIntOrString),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "maxSurge",
+            Ty::Message(Msg::IntstrIntOrString),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.DeploymentStrategy
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "rollingUpdate",
+            Ty::Message(Msg::AppsV1RollingUpdateDeployment),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.DeploymentSpec
+    Shape::Struct(&[
+        Field::new(1, "replicas", Ty::Int32, Card::Optional),
+        Field::new(
+            2,
+            "selector",
             Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "template",
+            Ty::Message(Msg::CoreV1PodTemplateSpec),
+            Card::Always,
+        ),
+        Field::new(
+            4,
+            "strategy",
+            Ty::Message(Msg::AppsV1DeploymentStrategy),
+            Card::Always,
+        ),
+        Field::new(5, "minReadySeconds", Ty::Int32, Card::OmitEmpty),
+        Field::new(6, "revisionHistoryLimit", Ty::Int32, Card::Optional),
+        Field::new(7, "paused", Ty::Bool, Card::OmitEmpty),
+        Field::new(9, "progressDeadlineSeconds", Ty::Int32, Card::Optional),
+    ]),
+    // k8s.io.api.apps.v1.DeploymentCondition
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "status", Ty::String, Card::Always),
+        Field::new(4, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(5, "message", Ty::String, Card::OmitEmpty),
+        Field::new(
+            6,
+            "lastUpdateTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(
+            7,
+            "lastTransitionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.DeploymentStatus
+    Shape::Struct(&[
+        Field::new(1, "observedGeneration", Ty::Int64, Card::OmitEmpty),
+        Field::new(2, "replicas", Ty::Int32, Card::OmitEmpty),
+        Field::new(3, "updatedReplicas", Ty::Int32, Card::OmitEmpty),
+        Field::new(4, "availableReplicas", Ty::Int32, Card::OmitEmpty),
+        Field::new(5, "unavailableReplicas", Ty::Int32, Card::OmitEmpty),
+        Field::new(
+            6,
+            "conditions",
+            Ty::Message(Msg::AppsV1DeploymentCondition),
             Card::Repeated,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.rbac.v1.ClusterRole",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "rules",
-                Ty::Message(Msg::RbacV1PolicyRule),
-                Card::Repeated,
-            ),
-            Field::new(
-                3,
-                "aggregationRule",
-                Ty::Message(Msg::RbacV1AggregationRule),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.rbac.v1.ClusterRoleBinding",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "subjects",
-                Ty::Message(Msg::RbacV1Subject),
-                Card::Repeated,
-            ),
-            Field::new(3, "roleRef", Ty::Message(Msg::RbacV1RoleRef), Card::Always),
-        ]),
-    },
-    Message {
-        name: "k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement",
-        shape: Shape::Struct(&[
-            Field::new(1, "key", Ty::String, Card::Always),
-            Field::new(2, "operator", Ty::String, Card::Always),
-            Field::new(3, "values", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.FieldSelectorAttributes",
-        shape: Shape::Struct(&[
-            Field::new(1, "rawSelector", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "requirements",
-                Ty::Message(Msg::MetaV1FieldSelectorRequirement),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.LabelSelectorAttributes",
-        shape: Shape::Struct(&[
-            Field::new(1, "rawSelector", Ty::String, Card::OmitEmpty),
-            Field::new(
-                2,
-                "requirements",
-                Ty::Message(Msg::MetaV1LabelSelectorRequirement),
-                Card::Repeated,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.ResourceAttributes",
-        shape: Shape::Struct(&[
-            Field::new(1, "namespace", Ty::String, Card::OmitEmpty),
-            Field::new(2, "verb", Ty::String, Card::OmitEmpty),
-            Field::new(3, "group", Ty::String, Card::OmitEmpty),
-            Field::new(4, "version", Ty::String, Card::OmitEmpty),
-            Field::new(5, "resource", Ty::String, Card::OmitEmpty),
-            Field::new(6, "subresource", Ty::String, Card::OmitEmpty),
-            Field::new(7, "name", Ty::String, Card::OmitEmpty),
-            Field::new(
-                8,
-                "fieldSelector",
-                Ty::Message(Msg::AuthorizationV1FieldSelectorAttributes),
-                Card::Optional,
-            ),
-            Field::new(
-                9,
-                "labelSelector",
-                Ty::Message(Msg::AuthorizationV1LabelSelectorAttributes),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.NonResourceAttributes",
-        shape: Shape::Struct(&[
-            Field::new(1, "path", Ty::String, Card::OmitEmpty),
-            Field::new(2, "verb", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "resourceAttributes",
-                Ty::Message(Msg::AuthorizationV1ResourceAttributes),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "nonResourceAttributes",
-                Ty::Message(Msg::AuthorizationV1NonResourceAttributes),
-                Card::Optional,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.SubjectAccessReviewStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "allowed", Ty::Bool, Card::Always),
-            Field::new(2, "reason", Ty::String, Card::OmitEmpty),
-            Field::new(3, "evaluationError", Ty::String, Card::OmitEmpty),
-            Field::new(4, "denied", Ty::Bool, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.SelfSubjectAccessReview",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::AuthorizationV1SelfSubjectAccessReviewSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::AuthorizationV1SubjectAccessReviewStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.ExtraValue",
-        shape: Shape::StringList,
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.SubjectAccessReviewSpec",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "resourceAttributes",
-                Ty::Message(Msg::AuthorizationV1ResourceAttributes),
-                Card::Optional,
-            ),
-            Field::new(
-                2,
-                "nonResourceAttributes",
-                Ty::Message(Msg::AuthorizationV1NonResourceAttributes),
-                Card::Optional,
-            ),
-            Field::new(3, "user", Ty::String, Card::OmitEmpty),
-            Field::new(4, "groups", Ty::String, Card::Repeated),
-            Field::new(
-                5,
-                "extra",
-                Ty::Message(Msg::AuthorizationV1ExtraValue),
-                Card::Map,
-            ),
-            Field::new(6, "uid", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.SubjectAccessReview",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::AuthorizationV1SubjectAccessReviewSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::AuthorizationV1SubjectAccessReviewStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.LocalSubjectAccessReview",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::AuthorizationV1SubjectAccessReviewSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::AuthorizationV1SubjectAccessReviewStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec",
-        shape: Shape::Struct(&[Field::new(1, "namespace", Ty::String, Card::OmitEmpty)]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.ResourceRule",
-        shape: Shape::Struct(&[
-            Field::new(1, "verbs", Ty::String, Card::Repeated),
-            Field::new(2, "apiGroups", Ty::String, Card::Repeated),
-            Field::new(3, "resources", Ty::String, Card::Repeated),
-            Field::new(4, "resourceNames", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.NonResourceRule",
-        shape: Shape::Struct(&[
-            Field::new(1, "verbs", Ty::String, Card::Repeated),
-            Field::new(2, "nonResourceURLs", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.SubjectRulesReviewStatus",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "resourceRules",
-                Ty::Message(Msg::AuthorizationV1ResourceRule),
-                Card::Repeated,
-            ),
-            Field::new(
-                2,
-                "nonResourceRules",
-                Ty::Message(Msg::AuthorizationV1NonResourceRule),
-                Card::Repeated,
-            ),
-            Field::new(3, "incomplete", Ty::Bool, Card::Always),
-            Field::new(4, "evaluationError", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authorization.v1.SelfSubjectRulesReview",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::AuthorizationV1SelfSubjectRulesReviewSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::AuthorizationV1SubjectRulesReviewStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authentication.v1.BoundObjectReference",
-        shape: Shape::Struct(&[
-            Field::new(1, "kind", Ty::String, Card::OmitEmpty),
-            Field::new(2, "apiVersion", Ty::String, Card::OmitEmpty),
-            Field::new(3, "name", Ty::String, Card::OmitEmpty),
-            Field::new(4, "uid", Ty::String, Card::OmitEmpty),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authentication.v1.TokenRequestSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "audiences", Ty::String, Card::Repeated),
-            Field::new(
-                3,
-                "boundObjectRef",
-                Ty::Message(Msg::AuthenticationV1BoundObjectReference),
-                Card::Optional,
-            ),
-            Field::new(4, "expirationSeconds", Ty::Int64, Card::Optional),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authentication.v1.TokenRequestStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "token", Ty::String, Card::Always),
-            Field::new(
-                2,
-                "expirationTimestamp",
-                Ty::Message(Msg::MetaV1Time),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authentication.v1.TokenRequest",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::AuthenticationV1TokenRequestSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::AuthenticationV1TokenRequestStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authentication.v1.TokenReviewSpec",
-        shape: Shape::Struct(&[
-            Field::new(1, "token", Ty::String, Card::OmitEmpty),
-            Field::new(2, "audiences", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authentication.v1.ExtraValue",
-        shape: Shape::StringList,
-    },
-    Message {
-        name: "k8s.io.api.authentication.v1.UserInfo",
-        shape: Shape::Struct(&[
-            Field::new(1, "username", Ty::String, Card::OmitEmpty),
-            Field::new(2, "uid", Ty::String, Card::OmitEmpty),
-            Field::new(3, "groups", Ty::String, Card::Repeated),
-            Field::new(
-                4,
-                "extra",
-                Ty::Message(Msg::AuthenticationV1ExtraValue),
-                Card::Map,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authentication.v1.TokenReviewStatus",
-        shape: Shape::Struct(&[
-            Field::new(1, "authenticated", Ty::Bool, Card::OmitEmpty),
-            Field::new(
-                2,
-                "user",
-                Ty::Message(Msg::AuthenticationV1UserInfo),
-                Card::Always,
-            ),
-            Field::new(3, "error", Ty::String, Card::OmitEmpty),
-            Field::new(4, "audiences", Ty::String, Card::Repeated),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authentication.v1.TokenReview",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "spec",
-                Ty::Message(Msg::AuthenticationV1TokenReviewSpec),
-                Card::Always,
-            ),
-            Field::new(
-                3,
-                "status",
-                Ty::Message(Msg::AuthenticationV1TokenReviewStatus),
-                Card::Always,
-            ),
-        ]),
-    },
-    Message {
-        name: "k8s.io.api.authentication.v1.SelfSubjectReviewStatus",
-        shape: Shape::Struct(&[Field::new(
+        ),
+        Field::new(7, "readyReplicas", Ty::Int32, Card::OmitEmpty),
+        Field::new(8, "collisionCount", Ty::Int32, Card::Optional),
+        Field::new(9, "terminatingReplicas", Ty::Int32, Card::Optional),
+    ]),
+    // k8s.io.api.apps.v1.Deployment
+    Shape::Struct(&[
+        Field::new(
             1,
-            "userInfo",
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::AppsV1DeploymentSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::AppsV1DeploymentStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.ReplicaSetSpec
+    Shape::Struct(&[
+        Field::new(1, "replicas", Ty::Int32, Card::Optional),
+        Field::new(
+            2,
+            "selector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "template",
+            Ty::Message(Msg::CoreV1PodTemplateSpec),
+            Card::Always,
+        ),
+        Field::new(4, "minReadySeconds", Ty::Int32, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.apps.v1.ReplicaSetCondition
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "status", Ty::String, Card::Always),
+        Field::new(
+            3,
+            "lastTransitionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(4, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(5, "message", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.apps.v1.ReplicaSetStatus
+    Shape::Struct(&[
+        Field::new(1, "replicas", Ty::Int32, Card::Always),
+        Field::new(2, "fullyLabeledReplicas", Ty::Int32, Card::OmitEmpty),
+        Field::new(3, "observedGeneration", Ty::Int64, Card::OmitEmpty),
+        Field::new(4, "readyReplicas", Ty::Int32, Card::OmitEmpty),
+        Field::new(5, "availableReplicas", Ty::Int32, Card::OmitEmpty),
+        Field::new(
+            6,
+            "conditions",
+            Ty::Message(Msg::AppsV1ReplicaSetCondition),
+            Card::Repeated,
+        ),
+        Field::new(7, "terminatingReplicas", Ty::Int32, Card::Optional),
+    ]),
+    // k8s.io.api.apps.v1.ReplicaSet
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::AppsV1ReplicaSetSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::AppsV1ReplicaSetStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.RollingUpdateDaemonSet
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "maxUnavailable",
+            Ty::Message(Msg::IntstrIntOrString),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "maxSurge",
+            Ty::Message(Msg::IntstrIntOrString),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.DaemonSetUpdateStrategy
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "rollingUpdate",
+            Ty::Message(Msg::AppsV1RollingUpdateDaemonSet),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.DaemonSetSpec
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "selector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "template",
+            Ty::Message(Msg::CoreV1PodTemplateSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "updateStrategy",
+            Ty::Message(Msg::AppsV1DaemonSetUpdateStrategy),
+            Card::Always,
+        ),
+        Field::new(4, "minReadySeconds", Ty::Int32, Card::OmitEmpty),
+        Field::new(6, "revisionHistoryLimit", Ty::Int32, Card::Optional),
+    ]),
+    // k8s.io.api.apps.v1.DaemonSetCondition
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "status", Ty::String, Card::Always),
+        Field::new(
+            3,
+            "lastTransitionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(4, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(5, "message", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.apps.v1.DaemonSetStatus
+    Shape::Struct(&[
+        Field::new(1, "currentNumberScheduled", Ty::Int32, Card::Always),
+        Field::new(2, "numberMisscheduled", Ty::Int32, Card::Always),
+        Field::new(3, "desiredNumberScheduled", Ty::Int32, Card::Always),
+        Field::new(4, "numberReady", Ty::Int32, Card::Always),
+        Field::new(5, "observedGeneration", Ty::Int64, Card::OmitEmpty),
+        Field::new(6, "updatedNumberScheduled", Ty::Int32, Card::OmitEmpty),
+        Field::new(7, "numberAvailable", Ty::Int32, Card::OmitEmpty),
+        Field::new(8, "numberUnavailable", Ty::Int32, Card::OmitEmpty),
+        Field::new(9, "collisionCount", Ty::Int32, Card::Optional),
+        Field::new(
+            10,
+            "conditions",
+            Ty::Message(Msg::AppsV1DaemonSetCondition),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.DaemonSet
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::AppsV1DaemonSetSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::AppsV1DaemonSetStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.RollingUpdateStatefulSetStrategy
+    Shape::Struct(&[
+        Field::new(1, "partition", Ty::Int32, Card::Optional),
+        Field::new(
+            2,
+            "maxUnavailable",
+            Ty::Message(Msg::IntstrIntOrString),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.StatefulSetUpdateStrategy
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "rollingUpdate",
+            Ty::Message(Msg::AppsV1RollingUpdateStatefulSetStrategy),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicy
+    Shape::Struct(&[
+        Field::new(1, "whenDeleted", Ty::String, Card::OmitEmpty),
+        Field::new(2, "whenScaled", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.apps.v1.StatefulSetOrdinals
+    Shape::Struct(&[Field::new(1, "start", Ty::Int32, Card::Always)]),
+    // k8s.io.api.apps.v1.StatefulSetSpec
+    Shape::Struct(&[
+        Field::new(1, "replicas", Ty::Int32, Card::Optional),
+        Field::new(
+            2,
+            "selector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "template",
+            Ty::Message(Msg::CoreV1PodTemplateSpec),
+            Card::Always,
+        ),
+        Field::new(
+            4,
+            "volumeClaimTemplates",
+            Ty::Message(Msg::CoreV1PersistentVolumeClaim),
+            Card::Repeated,
+        ),
+        Field::new(5, "serviceName", Ty::String, Card::Always),
+        Field::new(6, "podManagementPolicy", Ty::String, Card::OmitEmpty),
+        Field::new(
+            7,
+            "updateStrategy",
+            Ty::Message(Msg::AppsV1StatefulSetUpdateStrategy),
+            Card::Always,
+        ),
+        Field::new(8, "revisionHistoryLimit", Ty::Int32, Card::Optional),
+        Field::new(9, "minReadySeconds", Ty::Int32, Card::OmitEmpty),
+        Field::new(
+            10,
+            "persistentVolumeClaimRetentionPolicy",
+            Ty::Message(Msg::AppsV1StatefulSetPersistentVolumeClaimRetentionPolicy),
+            Card::Optional,
+        ),
+        Field::new(
+            11,
+            "ordinals",
+            Ty::Message(Msg::AppsV1StatefulSetOrdinals),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.apps.v1.StatefulSetCondition
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "status", Ty::String, Card::Always),
+        Field::new(
+            3,
+            "lastTransitionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(4, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(5, "message", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.apps.v1.StatefulSetStatus
+    Shape::Struct(&[
+        Field::new(1, "observedGeneration", Ty::Int64, Card::OmitEmpty),
+        Field::new(2, "replicas", Ty::Int32, Card::Always),
+        Field::new(3, "readyReplicas", Ty::Int32, Card::OmitEmpty),
+        Field::new(4, "currentReplicas", Ty::Int32, Card::OmitEmpty),
+        Field::new(5, "updatedReplicas", Ty::Int32, Card::OmitEmpty),
+        Field::new(6, "currentRevision", Ty::String, Card::OmitEmpty),
+        Field::new(7, "updateRevision", Ty::String, Card::OmitEmpty),
+        Field::new(9, "collisionCount", Ty::Int32, Card::Optional),
+        Field::new(
+            10,
+            "conditions",
+            Ty::Message(Msg::AppsV1StatefulSetCondition),
+            Card::Repeated,
+        ),
+        Field::new(11, "availableReplicas", Ty::Int32, Card::Always),
+    ]),
+    // k8s.io.api.apps.v1.StatefulSet
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::AppsV1StatefulSetSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::AppsV1StatefulSetStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.apimachinery.pkg.runtime.RawExtension
+    Shape::RawJson,
+    // k8s.io.api.apps.v1.ControllerRevision
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "data",
+            Ty::Message(Msg::RuntimeRawExtension),
+            Card::Always,
+        ),
+        Field::new(3, "revision", Ty::Int64, Card::Always),
+    ]),
+    // k8s.io.api.batch.v1.PodFailurePolicyOnExitCodesRequirement
+    Shape::Struct(&[
+        Field::new(1, "containerName", Ty::String, Card::Optional),
+        Field::new(2, "operator", Ty::String, Card::Always),
+        Field::new(3, "values", Ty::Int32, Card::Repeated),
+    ]),
+    // k8s.io.api.batch.v1.PodFailurePolicyOnPodConditionsPattern
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "status", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.batch.v1.PodFailurePolicyRule
+    Shape::Struct(&[
+        Field::new(1, "action", Ty::String, Card::Always),
+        Field::new(
+            2,
+            "onExitCodes",
+            Ty::Message(Msg::BatchV1PodFailurePolicyOnExitCodesRequirement),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "onPodConditions",
+            Ty::Message(Msg::BatchV1PodFailurePolicyOnPodConditionsPattern),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.batch.v1.PodFailurePolicy
+    Shape::Struct(&[Field::new(
+        1,
+        "rules",
+        Ty::Message(Msg::BatchV1PodFailurePolicyRule),
+        Card::Repeated,
+    )]),
+    // k8s.io.api.batch.v1.SuccessPolicyRule
+    Shape::Struct(&[
+        Field::new(1, "succeededIndexes", Ty::String, Card::Optional),
+        Field::new(2, "succeededCount", Ty::Int32, Card::Optional),
+    ]),
+    // k8s.io.api.batch.v1.SuccessPolicy
+    Shape::Struct(&[Field::new(
+        1,
+        "rules",
+        Ty::Message(Msg::BatchV1SuccessPolicyRule),
+        Card::Repeated,
+    )]),
+    // k8s.io.api.batch.v1.JobSpec
+    Shape::Struct(&[
+        Field::new(1, "parallelism", Ty::Int32, Card::Optional),
+        Field::new(2, "completions", Ty::Int32, Card::Optional),
+        Field::new(3, "activeDeadlineSeconds", Ty::Int64, Card::Optional),
+        Field::new(
+            4,
+            "selector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(5, "manualSelector", Ty::Bool, Card::Optional),
+        Field::new(
+            6,
+            "template",
+            Ty::Message(Msg::CoreV1PodTemplateSpec),
+            Card::Always,
+        ),
+        Field::new(7, "backoffLimit", Ty::Int32, Card::Optional),
+        Field::new(8, "ttlSecondsAfterFinished", Ty::Int32, Card::Optional),
+        Field::new(9, "completionMode", Ty::String, Card::Optional),
+        Field::new(10, "suspend", Ty::Bool, Card::Optional),
+        Field::new(
+            11,
+            "podFailurePolicy",
+            Ty::Message(Msg::BatchV1PodFailurePolicy),
+            Card::Optional,
+        ),
+        Field::new(12, "backoffLimitPerIndex", Ty::Int32, Card::Optional),
+        Field::new(13, "maxFailedIndexes", Ty::Int32, Card::Optional),
+        Field::new(14, "podReplacementPolicy", Ty::String, Card::Optional),
+        Field::new(15, "managedBy", Ty::String, Card::Optional),
+        Field::new(
+            16,
+            "successPolicy",
+            Ty::Message(Msg::BatchV1SuccessPolicy),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.batch.v1.JobCondition
+    Shape::Struct(&[
+        Field::new(1, "type", Ty::String, Card::Always),
+        Field::new(2, "status", Ty::String, Card::Always),
+        Field::new(
+            3,
+            "lastProbeTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(
+            4,
+            "lastTransitionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(5, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(6, "message", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.batch.v1.UncountedTerminatedPods
+    Shape::Struct(&[
+        Field::new(1, "succeeded", Ty::String, Card::Repeated),
+        Field::new(2, "failed", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.batch.v1.JobStatus
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "conditions",
+            Ty::Message(Msg::BatchV1JobCondition),
+            Card::Repeated,
+        ),
+        Field::new(2, "startTime", Ty::Message(Msg::MetaV1Time), Card::Optional),
+        Field::new(
+            3,
+            "completionTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Optional,
+        ),
+        Field::new(4, "active", Ty::Int32, Card::OmitEmpty),
+        Field::new(5, "succeeded", Ty::Int32, Card::OmitEmpty),
+        Field::new(6, "failed", Ty::Int32, Card::OmitEmpty),
+        Field::new(7, "completedIndexes", Ty::String, Card::OmitEmpty),
+        Field::new(
+            8,
+            "uncountedTerminatedPods",
+            Ty::Message(Msg::BatchV1UncountedTerminatedPods),
+            Card::Optional,
+        ),
+        Field::new(9, "ready", Ty::Int32, Card::Optional),
+        Field::new(10, "failedIndexes", Ty::String, Card::Optional),
+        Field::new(11, "terminating", Ty::Int32, Card::Optional),
+    ]),
+    // k8s.io.api.batch.v1.Job
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(2, "spec", Ty::Message(Msg::BatchV1JobSpec), Card::Always),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::BatchV1JobStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.batch.v1.JobTemplateSpec
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(2, "spec", Ty::Message(Msg::BatchV1JobSpec), Card::Always),
+    ]),
+    // k8s.io.api.batch.v1.CronJobSpec
+    Shape::Struct(&[
+        Field::new(1, "schedule", Ty::String, Card::Always),
+        Field::new(2, "startingDeadlineSeconds", Ty::Int64, Card::Optional),
+        Field::new(3, "concurrencyPolicy", Ty::String, Card::OmitEmpty),
+        Field::new(4, "suspend", Ty::Bool, Card::Optional),
+        Field::new(
+            5,
+            "jobTemplate",
+            Ty::Message(Msg::BatchV1JobTemplateSpec),
+            Card::Always,
+        ),
+        Field::new(6, "successfulJobsHistoryLimit", Ty::Int32, Card::Optional),
+        Field::new(7, "failedJobsHistoryLimit", Ty::Int32, Card::Optional),
+        Field::new(8, "timeZone", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.batch.v1.CronJobStatus
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "active",
+            Ty::Message(Msg::CoreV1ObjectReference),
+            Card::Repeated,
+        ),
+        Field::new(
+            4,
+            "lastScheduleTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Optional,
+        ),
+        Field::new(
+            5,
+            "lastSuccessfulTime",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.batch.v1.CronJob
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::BatchV1CronJobSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::BatchV1CronJobStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.coordination.v1.LeaseSpec
+    Shape::Struct(&[
+        Field::new(1, "holderIdentity", Ty::String, Card::Optional),
+        Field::new(2, "leaseDurationSeconds", Ty::Int32, Card::Optional),
+        Field::new(
+            3,
+            "acquireTime",
+            Ty::Message(Msg::MetaV1MicroTime),
+            Card::Optional,
+        ),
+        Field::new(
+            4,
+            "renewTime",
+            Ty::Message(Msg::MetaV1MicroTime),
+            Card::Optional,
+        ),
+        Field::new(5, "leaseTransitions", Ty::Int32, Card::Optional),
+        Field::new(6, "strategy", Ty::String, Card::Optional),
+        Field::new(7, "preferredHolder", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.coordination.v1.Lease
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::CoordinationV1LeaseSpec),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.discovery.v1.EndpointConditions
+    Shape::Struct(&[
+        Field::new(1, "ready", Ty::Bool, Card::Optional),
+        Field::new(2, "serving", Ty::Bool, Card::Optional),
+        Field::new(3, "terminating", Ty::Bool, Card::Optional),
+    ]),
+    // k8s.io.api.discovery.v1.ForZone
+    Shape::Struct(&[Field::new(1, "name", Ty::String, Card::Always)]),
+    // k8s.io.api.discovery.v1.ForNode
+    Shape::Struct(&[Field::new(1, "name", Ty::String, Card::Always)]),
+    // k8s.io.api.discovery.v1.EndpointHints
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "forZones",
+            Ty::Message(Msg::DiscoveryV1ForZone),
+            Card::Repeated,
+        ),
+        Field::new(
+            2,
+            "forNodes",
+            Ty::Message(Msg::DiscoveryV1ForNode),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.discovery.v1.Endpoint
+    Shape::Struct(&[
+        Field::new(1, "addresses", Ty::String, Card::Repeated),
+        Field::new(
+            2,
+            "conditions",
+            Ty::Message(Msg::DiscoveryV1EndpointConditions),
+            Card::Always,
+        ),
+        Field::new(3, "hostname", Ty::String, Card::Optional),
+        Field::new(
+            4,
+            "targetRef",
+            Ty::Message(Msg::CoreV1ObjectReference),
+            Card::Optional,
+        ),
+        Field::new(5, "deprecatedTopology", Ty::String, Card::Map),
+        Field::new(6, "nodeName", Ty::String, Card::Optional),
+        Field::new(7, "zone", Ty::String, Card::Optional),
+        Field::new(
+            8,
+            "hints",
+            Ty::Message(Msg::DiscoveryV1EndpointHints),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.discovery.v1.EndpointPort
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Optional),
+        Field::new(2, "protocol", Ty::String, Card::Optional),
+        Field::new(3, "port", Ty::Int32, Card::Optional),
+        Field::new(4, "appProtocol", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.discovery.v1.EndpointSlice
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "endpoints",
+            Ty::Message(Msg::DiscoveryV1Endpoint),
+            Card::Repeated,
+        ),
+        Field::new(
+            3,
+            "ports",
+            Ty::Message(Msg::DiscoveryV1EndpointPort),
+            Card::Repeated,
+        ),
+        Field::new(4, "addressType", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.events.v1.EventSeries
+    Shape::Struct(&[
+        Field::new(1, "count", Ty::Int32, Card::Always),
+        Field::new(
+            2,
+            "lastObservedTime",
+            Ty::Message(Msg::MetaV1MicroTime),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.events.v1.Event
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "eventTime",
+            Ty::Message(Msg::MetaV1MicroTime),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "series",
+            Ty::Message(Msg::EventsV1EventSeries),
+            Card::Optional,
+        ),
+        Field::new(4, "reportingController", Ty::String, Card::OmitEmpty),
+        Field::new(5, "reportingInstance", Ty::String, Card::OmitEmpty),
+        Field::new(6, "action", Ty::String, Card::OmitEmpty),
+        Field::new(7, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(
+            8,
+            "regarding",
+            Ty::Message(Msg::CoreV1ObjectReference),
+            Card::Always,
+        ),
+        Field::new(
+            9,
+            "related",
+            Ty::Message(Msg::CoreV1ObjectReference),
+            Card::Optional,
+        ),
+        Field::new(10, "note", Ty::String, Card::OmitEmpty),
+        Field::new(11, "type", Ty::String, Card::OmitEmpty),
+        Field::new(
+            12,
+            "deprecatedSource",
+            Ty::Message(Msg::CoreV1EventSource),
+            Card::Always,
+        ),
+        Field::new(
+            13,
+            "deprecatedFirstTimestamp",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(
+            14,
+            "deprecatedLastTimestamp",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+        Field::new(15, "deprecatedCount", Ty::Int32, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.networking.v1.ServiceBackendPort
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::OmitEmpty),
+        Field::new(2, "number", Ty::Int32, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.networking.v1.IngressServiceBackend
+    Shape::Struct(&[
+        Field::new(1, "name", Ty::String, Card::Always),
+        Field::new(
+            2,
+            "port",
+            Ty::Message(Msg::NetworkingV1ServiceBackendPort),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.networking.v1.IngressBackend
+    Shape::Struct(&[
+        Field::new(
+            3,
+            "resource",
+            Ty::Message(Msg::CoreV1TypedLocalObjectReference),
+            Card::Optional,
+        ),
+        Field::new(
+            4,
+            "service",
+            Ty::Message(Msg::NetworkingV1IngressServiceBackend),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.networking.v1.IngressTLS
+    Shape::Struct(&[
+        Field::new(1, "hosts", Ty::String, Card::Repeated),
+        Field::new(2, "secretName", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.networking.v1.HTTPIngressPath
+    Shape::Struct(&[
+        Field::new(1, "path", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "backend",
+            Ty::Message(Msg::NetworkingV1IngressBackend),
+            Card::Always,
+        ),
+        Field::new(3, "pathType", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.networking.v1.HTTPIngressRuleValue
+    Shape::Struct(&[Field::new(
+        1,
+        "paths",
+        Ty::Message(Msg::NetworkingV1HTTPIngressPath),
+        Card::Repeated,
+    )]),
+    // k8s.io.api.networking.v1.IngressRuleValue
+    Shape::Struct(&[Field::new(
+        1,
+        "http",
+        Ty::Message(Msg::NetworkingV1HTTPIngressRuleValue),
+        Card::Optional,
+    )]),
+    // k8s.io.api.networking.v1.IngressRule
+    Shape::Struct(&[
+        Field::new(1, "host", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "",
+            Ty::Message(Msg::NetworkingV1IngressRuleValue),
+            Card::Inline,
+        ),
+    ]),
+    // k8s.io.api.networking.v1.IngressSpec
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "defaultBackend",
+            Ty::Message(Msg::NetworkingV1IngressBackend),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "tls",
+            Ty::Message(Msg::NetworkingV1IngressTLS),
+            Card::Repeated,
+        ),
+        Field::new(
+            3,
+            "rules",
+            Ty::Message(Msg::NetworkingV1IngressRule),
+            Card::Repeated,
+        ),
+        Field::new(4, "ingressClassName", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.networking.v1.IngressPortStatus
+    Shape::Struct(&[
+        Field::new(1, "port", Ty::Int32, Card::Always),
+        Field::new(2, "protocol", Ty::String, Card::Always),
+        Field::new(3, "error", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.networking.v1.IngressLoadBalancerIngress
+    Shape::Struct(&[
+        Field::new(1, "ip", Ty::String, Card::OmitEmpty),
+        Field::new(2, "hostname", Ty::String, Card::OmitEmpty),
+        Field::new(
+            4,
+            "ports",
+            Ty::Message(Msg::NetworkingV1IngressPortStatus),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.networking.v1.IngressLoadBalancerStatus
+    Shape::Struct(&[Field::new(
+        1,
+        "ingress",
+        Ty::Message(Msg::NetworkingV1IngressLoadBalancerIngress),
+        Card::Repeated,
+    )]),
+    // k8s.io.api.networking.v1.IngressStatus
+    Shape::Struct(&[Field::new(
+        1,
+        "loadBalancer",
+        Ty::Message(Msg::NetworkingV1IngressLoadBalancerStatus),
+        Card::Always,
+    )]),
+    // k8s.io.api.networking.v1.Ingress
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::NetworkingV1IngressSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::NetworkingV1IngressStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.networking.v1.IngressClassParametersReference
+    Shape::Struct(&[
+        Field::new(1, "apiGroup", Ty::String, Card::Optional),
+        Field::new(2, "kind", Ty::String, Card::Always),
+        Field::new(3, "name", Ty::String, Card::Always),
+        Field::new(4, "scope", Ty::String, Card::Optional),
+        Field::new(5, "namespace", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.networking.v1.IngressClassSpec
+    Shape::Struct(&[
+        Field::new(1, "controller", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "parameters",
+            Ty::Message(Msg::NetworkingV1IngressClassParametersReference),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.networking.v1.IngressClass
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::NetworkingV1IngressClassSpec),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.networking.v1.NetworkPolicyPort
+    Shape::Struct(&[
+        Field::new(1, "protocol", Ty::String, Card::Optional),
+        Field::new(
+            2,
+            "port",
+            Ty::Message(Msg::IntstrIntOrString),
+            Card::Optional,
+        ),
+        Field::new(3, "endPort", Ty::Int32, Card::Optional),
+    ]),
+    // k8s.io.api.networking.v1.IPBlock
+    Shape::Struct(&[
+        Field::new(1, "cidr", Ty::String, Card::Always),
+        Field::new(2, "except", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.networking.v1.NetworkPolicyPeer
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "podSelector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "namespaceSelector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "ipBlock",
+            Ty::Message(Msg::NetworkingV1IPBlock),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.networking.v1.NetworkPolicyIngressRule
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "ports",
+            Ty::Message(Msg::NetworkingV1NetworkPolicyPort),
+            Card::Repeated,
+        ),
+        Field::new(
+            2,
+            "from",
+            Ty::Message(Msg::NetworkingV1NetworkPolicyPeer),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.networking.v1.NetworkPolicyEgressRule
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "ports",
+            Ty::Message(Msg::NetworkingV1NetworkPolicyPort),
+            Card::Repeated,
+        ),
+        Field::new(
+            2,
+            "to",
+            Ty::Message(Msg::NetworkingV1NetworkPolicyPeer),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.networking.v1.NetworkPolicySpec
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "podSelector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "ingress",
+            Ty::Message(Msg::NetworkingV1NetworkPolicyIngressRule),
+            Card::Repeated,
+        ),
+        Field::new(
+            3,
+            "egress",
+            Ty::Message(Msg::NetworkingV1NetworkPolicyEgressRule),
+            Card::Repeated,
+        ),
+        Field::new(4, "policyTypes", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.networking.v1.NetworkPolicy
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::NetworkingV1NetworkPolicySpec),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.policy.v1.PodDisruptionBudgetSpec
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "minAvailable",
+            Ty::Message(Msg::IntstrIntOrString),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "selector",
+            Ty::Message(Msg::MetaV1LabelSelector),
+            Card::Optional,
+        ),
+        Field::new(
+            3,
+            "maxUnavailable",
+            Ty::Message(Msg::IntstrIntOrString),
+            Card::Optional,
+        ),
+        Field::new(4, "unhealthyPodEvictionPolicy", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.policy.v1.PodDisruptionBudgetStatus
+    Shape::Struct(&[
+        Field::new(1, "observedGeneration", Ty::Int64, Card::OmitEmpty),
+        Field::new(2, "disruptedPods", Ty::Message(Msg::MetaV1Time), Card::Map),
+        Field::new(3, "disruptionsAllowed", Ty::Int32, Card::Always),
+        Field::new(4, "currentHealthy", Ty::Int32, Card::Always),
+        Field::new(5, "desiredHealthy", Ty::Int32, Card::Always),
+        Field::new(6, "expectedPods", Ty::Int32, Card::Always),
+        Field::new(
+            7,
+            "conditions",
+            Ty::Message(Msg::MetaV1Condition),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.policy.v1.PodDisruptionBudget
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::PolicyV1PodDisruptionBudgetSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::PolicyV1PodDisruptionBudgetStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.core.v1.TopologySelectorLabelRequirement
+    Shape::Struct(&[
+        Field::new(1, "key", Ty::String, Card::Always),
+        Field::new(2, "values", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.core.v1.TopologySelectorTerm
+    Shape::Struct(&[Field::new(
+        1,
+        "matchLabelExpressions",
+        Ty::Message(Msg::CoreV1TopologySelectorLabelRequirement),
+        Card::Repeated,
+    )]),
+    // k8s.io.api.storage.v1.StorageClass
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(2, "provisioner", Ty::String, Card::Always),
+        Field::new(3, "parameters", Ty::String, Card::Map),
+        Field::new(4, "reclaimPolicy", Ty::String, Card::Optional),
+        Field::new(5, "mountOptions", Ty::String, Card::Repeated),
+        Field::new(6, "allowVolumeExpansion", Ty::Bool, Card::Optional),
+        Field::new(7, "volumeBindingMode", Ty::String, Card::Optional),
+        Field::new(
+            8,
+            "allowedTopologies",
+            Ty::Message(Msg::CoreV1TopologySelectorTerm),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.scheduling.v1.PriorityClass
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(2, "value", Ty::Int32, Card::Always),
+        Field::new(3, "globalDefault", Ty::Bool, Card::OmitEmpty),
+        Field::new(4, "description", Ty::String, Card::OmitEmpty),
+        Field::new(5, "preemptionPolicy", Ty::String, Card::Optional),
+    ]),
+    // k8s.io.api.autoscaling.v1.ScaleSpec
+    Shape::Struct(&[Field::new(1, "replicas", Ty::Int32, Card::OmitEmpty)]),
+    // k8s.io.api.autoscaling.v1.ScaleStatus
+    Shape::Struct(&[
+        Field::new(1, "replicas", Ty::Int32, Card::Always),
+        Field::new(2, "selector", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.autoscaling.v1.Scale
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::AutoscalingV1ScaleSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::AutoscalingV1ScaleStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.rbac.v1.PolicyRule
+    Shape::Struct(&[
+        Field::new(1, "verbs", Ty::String, Card::Repeated),
+        Field::new(2, "apiGroups", Ty::String, Card::Repeated),
+        Field::new(3, "resources", Ty::String, Card::Repeated),
+        Field::new(4, "resourceNames", Ty::String, Card::Repeated),
+        Field::new(5, "nonResourceURLs", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.rbac.v1.Role
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "rules",
+            Ty::Message(Msg::RbacV1PolicyRule),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.rbac.v1.Subject
+    Shape::Struct(&[
+        Field::new(1, "kind", Ty::String, Card::Always),
+        Field::new(2, "apiGroup", Ty::String, Card::OmitEmpty),
+        Field::new(3, "name", Ty::String, Card::Always),
+        Field::new(4, "namespace", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.rbac.v1.RoleRef
+    Shape::Struct(&[
+        Field::new(1, "apiGroup", Ty::String, Card::Always),
+        Field::new(2, "kind", Ty::String, Card::Always),
+        Field::new(3, "name", Ty::String, Card::Always),
+    ]),
+    // k8s.io.api.rbac.v1.RoleBinding
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "subjects",
+            Ty::Message(Msg::RbacV1Subject),
+            Card::Repeated,
+        ),
+        Field::new(3, "roleRef", Ty::Message(Msg::RbacV1RoleRef), Card::Always),
+    ]),
+    // k8s.io.api.rbac.v1.AggregationRule
+    Shape::Struct(&[Field::new(
+        1,
+        "clusterRoleSelectors",
+        Ty::Message(Msg::MetaV1LabelSelector),
+        Card::Repeated,
+    )]),
+    // k8s.io.api.rbac.v1.ClusterRole
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "rules",
+            Ty::Message(Msg::RbacV1PolicyRule),
+            Card::Repeated,
+        ),
+        Field::new(
+            3,
+            "aggregationRule",
+            Ty::Message(Msg::RbacV1AggregationRule),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.rbac.v1.ClusterRoleBinding
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "subjects",
+            Ty::Message(Msg::RbacV1Subject),
+            Card::Repeated,
+        ),
+        Field::new(3, "roleRef", Ty::Message(Msg::RbacV1RoleRef), Card::Always),
+    ]),
+    // k8s.io.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement
+    Shape::Struct(&[
+        Field::new(1, "key", Ty::String, Card::Always),
+        Field::new(2, "operator", Ty::String, Card::Always),
+        Field::new(3, "values", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.authorization.v1.FieldSelectorAttributes
+    Shape::Struct(&[
+        Field::new(1, "rawSelector", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "requirements",
+            Ty::Message(Msg::MetaV1FieldSelectorRequirement),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.authorization.v1.LabelSelectorAttributes
+    Shape::Struct(&[
+        Field::new(1, "rawSelector", Ty::String, Card::OmitEmpty),
+        Field::new(
+            2,
+            "requirements",
+            Ty::Message(Msg::MetaV1LabelSelectorRequirement),
+            Card::Repeated,
+        ),
+    ]),
+    // k8s.io.api.authorization.v1.ResourceAttributes
+    Shape::Struct(&[
+        Field::new(1, "namespace", Ty::String, Card::OmitEmpty),
+        Field::new(2, "verb", Ty::String, Card::OmitEmpty),
+        Field::new(3, "group", Ty::String, Card::OmitEmpty),
+        Field::new(4, "version", Ty::String, Card::OmitEmpty),
+        Field::new(5, "resource", Ty::String, Card::OmitEmpty),
+        Field::new(6, "subresource", Ty::String, Card::OmitEmpty),
+        Field::new(7, "name", Ty::String, Card::OmitEmpty),
+        Field::new(
+            8,
+            "fieldSelector",
+            Ty::Message(Msg::AuthorizationV1FieldSelectorAttributes),
+            Card::Optional,
+        ),
+        Field::new(
+            9,
+            "labelSelector",
+            Ty::Message(Msg::AuthorizationV1LabelSelectorAttributes),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.authorization.v1.NonResourceAttributes
+    Shape::Struct(&[
+        Field::new(1, "path", Ty::String, Card::OmitEmpty),
+        Field::new(2, "verb", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.authorization.v1.SelfSubjectAccessReviewSpec
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "resourceAttributes",
+            Ty::Message(Msg::AuthorizationV1ResourceAttributes),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "nonResourceAttributes",
+            Ty::Message(Msg::AuthorizationV1NonResourceAttributes),
+            Card::Optional,
+        ),
+    ]),
+    // k8s.io.api.authorization.v1.SubjectAccessReviewStatus
+    Shape::Struct(&[
+        Field::new(1, "allowed", Ty::Bool, Card::Always),
+        Field::new(2, "reason", Ty::String, Card::OmitEmpty),
+        Field::new(3, "evaluationError", Ty::String, Card::OmitEmpty),
+        Field::new(4, "denied", Ty::Bool, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.authorization.v1.SelfSubjectAccessReview
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::AuthorizationV1SelfSubjectAccessReviewSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::AuthorizationV1SubjectAccessReviewStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.authorization.v1.ExtraValue
+    Shape::StringList,
+    // k8s.io.api.authorization.v1.SubjectAccessReviewSpec
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "resourceAttributes",
+            Ty::Message(Msg::AuthorizationV1ResourceAttributes),
+            Card::Optional,
+        ),
+        Field::new(
+            2,
+            "nonResourceAttributes",
+            Ty::Message(Msg::AuthorizationV1NonResourceAttributes),
+            Card::Optional,
+        ),
+        Field::new(3, "user", Ty::String, Card::OmitEmpty),
+        Field::new(4, "groups", Ty::String, Card::Repeated),
+        Field::new(
+            5,
+            "extra",
+            Ty::Message(Msg::AuthorizationV1ExtraValue),
+            Card::Map,
+        ),
+        Field::new(6, "uid", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.authorization.v1.SubjectAccessReview
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::AuthorizationV1SubjectAccessReviewSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::AuthorizationV1SubjectAccessReviewStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.authorization.v1.LocalSubjectAccessReview
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::AuthorizationV1SubjectAccessReviewSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::AuthorizationV1SubjectAccessReviewStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.authorization.v1.SelfSubjectRulesReviewSpec
+    Shape::Struct(&[Field::new(1, "namespace", Ty::String, Card::OmitEmpty)]),
+    // k8s.io.api.authorization.v1.ResourceRule
+    Shape::Struct(&[
+        Field::new(1, "verbs", Ty::String, Card::Repeated),
+        Field::new(2, "apiGroups", Ty::String, Card::Repeated),
+        Field::new(3, "resources", Ty::String, Card::Repeated),
+        Field::new(4, "resourceNames", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.authorization.v1.NonResourceRule
+    Shape::Struct(&[
+        Field::new(1, "verbs", Ty::String, Card::Repeated),
+        Field::new(2, "nonResourceURLs", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.authorization.v1.SubjectRulesReviewStatus
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "resourceRules",
+            Ty::Message(Msg::AuthorizationV1ResourceRule),
+            Card::Repeated,
+        ),
+        Field::new(
+            2,
+            "nonResourceRules",
+            Ty::Message(Msg::AuthorizationV1NonResourceRule),
+            Card::Repeated,
+        ),
+        Field::new(3, "incomplete", Ty::Bool, Card::Always),
+        Field::new(4, "evaluationError", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.authorization.v1.SelfSubjectRulesReview
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::AuthorizationV1SelfSubjectRulesReviewSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::AuthorizationV1SubjectRulesReviewStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.authentication.v1.BoundObjectReference
+    Shape::Struct(&[
+        Field::new(1, "kind", Ty::String, Card::OmitEmpty),
+        Field::new(2, "apiVersion", Ty::String, Card::OmitEmpty),
+        Field::new(3, "name", Ty::String, Card::OmitEmpty),
+        Field::new(4, "uid", Ty::String, Card::OmitEmpty),
+    ]),
+    // k8s.io.api.authentication.v1.TokenRequestSpec
+    Shape::Struct(&[
+        Field::new(1, "audiences", Ty::String, Card::Repeated),
+        Field::new(
+            3,
+            "boundObjectRef",
+            Ty::Message(Msg::AuthenticationV1BoundObjectReference),
+            Card::Optional,
+        ),
+        Field::new(4, "expirationSeconds", Ty::Int64, Card::Optional),
+    ]),
+    // k8s.io.api.authentication.v1.TokenRequestStatus
+    Shape::Struct(&[
+        Field::new(1, "token", Ty::String, Card::Always),
+        Field::new(
+            2,
+            "expirationTimestamp",
+            Ty::Message(Msg::MetaV1Time),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.authentication.v1.TokenRequest
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::AuthenticationV1TokenRequestSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::AuthenticationV1TokenRequestStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.authentication.v1.TokenReviewSpec
+    Shape::Struct(&[
+        Field::new(1, "token", Ty::String, Card::OmitEmpty),
+        Field::new(2, "audiences", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.authentication.v1.ExtraValue
+    Shape::StringList,
+    // k8s.io.api.authentication.v1.UserInfo
+    Shape::Struct(&[
+        Field::new(1, "username", Ty::String, Card::OmitEmpty),
+        Field::new(2, "uid", Ty::String, Card::OmitEmpty),
+        Field::new(3, "groups", Ty::String, Card::Repeated),
+        Field::new(
+            4,
+            "extra",
+            Ty::Message(Msg::AuthenticationV1ExtraValue),
+            Card::Map,
+        ),
+    ]),
+    // k8s.io.api.authentication.v1.TokenReviewStatus
+    Shape::Struct(&[
+        Field::new(1, "authenticated", Ty::Bool, Card::OmitEmpty),
+        Field::new(
+            2,
+            "user",
             Ty::Message(Msg::AuthenticationV1UserInfo),
             Card::Always,
-        )]),
-    },
-    Message {
-        name: "k8s.io.api.authentication.v1.SelfSubjectReview",
-        shape: Shape::Struct(&[
-            Field::new(
-                1,
-                "metadata",
-                Ty::Message(Msg::MetaV1ObjectMeta),
-                Card::Always,
-            ),
-            Field::new(
-                2,
-                "status",
-                Ty::Message(Msg::AuthenticationV1SelfSubjectReviewStatus),
-                Card::Always,
-            ),
-        ]),
-    },
+        ),
+        Field::new(3, "error", Ty::String, Card::OmitEmpty),
+        Field::new(4, "audiences", Ty::String, Card::Repeated),
+    ]),
+    // k8s.io.api.authentication.v1.TokenReview
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "spec",
+            Ty::Message(Msg::AuthenticationV1TokenReviewSpec),
+            Card::Always,
+        ),
+        Field::new(
+            3,
+            "status",
+            Ty::Message(Msg::AuthenticationV1TokenReviewStatus),
+            Card::Always,
+        ),
+    ]),
+    // k8s.io.api.authentication.v1.SelfSubjectReviewStatus
+    Shape::Struct(&[Field::new(
+        1,
+        "userInfo",
+        Ty::Message(Msg::AuthenticationV1UserInfo),
+        Card::Always,
+    )]),
+    // k8s.io.api.authentication.v1.SelfSubjectReview
+    Shape::Struct(&[
+        Field::new(
+            1,
+            "metadata",
+            Ty::Message(Msg::MetaV1ObjectMeta),
+            Card::Always,
+        ),
+        Field::new(
+            2,
+            "status",
+            Ty::Message(Msg::AuthenticationV1SelfSubjectReviewStatus),
+            Card::Always,
+        ),
+    ]),
 ];
 
 /// The decodable kinds: group, version, kind, message.

@@ -7,15 +7,8 @@
 
 use crate::schema::{KINDS, MESSAGES, Msg};
 
-/// One message: its protobuf name (for messages) and how it is written in JSON.
-pub(crate) struct Message {
-    /// The fully qualified protobuf name (`k8s.io.api.core.v1.Pod`).
-    pub name: &'static str,
-    /// How its JSON is made.
-    pub shape: Shape,
-}
-
 /// How a message becomes JSON.
+#[derive(Clone, Copy)]
 pub(crate) enum Shape {
     /// An object of its fields, sorted by tag.
     Struct(&'static [Field]),
@@ -119,7 +112,7 @@ pub(crate) fn kind_message(group: &str, version: &str, kind: &str) -> Option<Msg
         .map(|k| k.msg)
 }
 
-/// A message's entry.
-pub(crate) fn message(msg: Msg) -> &'static Message {
-    &MESSAGES[msg as usize]
+/// How a message becomes JSON.
+pub(crate) fn shape(msg: Msg) -> Shape {
+    MESSAGES[msg as usize]
 }

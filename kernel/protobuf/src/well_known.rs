@@ -121,12 +121,12 @@ pub(crate) fn quantity(bytes: &[u8]) -> Result<Value, DecodeError> {
 /// `runtime.RawExtension` and `meta/v1.FieldsV1` {raw = 1}: `raw` holds JSON, written in
 /// place; no (or empty) `raw` is `null`. Raw bytes that are not JSON are refused: Go would
 /// fail to write the object as JSON.
-pub(crate) fn raw_json(bytes: &[u8], name: &str) -> Result<Option<Value>, DecodeError> {
+pub(crate) fn raw_json(bytes: &[u8]) -> Result<Option<Value>, DecodeError> {
     let mut raw: &[u8] = &[];
     for item in Fields::new(bytes) {
         match item? {
             (1, WireValue::Bytes(b)) => raw = b,
-            (1, other) => return Err(wrong_wire_type(name, other)),
+            (1, other) => return Err(wrong_wire_type("RawExtension", other)),
             _ => {}
         }
     }
@@ -135,7 +135,7 @@ pub(crate) fn raw_json(bytes: &[u8], name: &str) -> Result<Option<Value>, Decode
     }
     serde_json::from_slice(raw)
         .map(Some)
-        .map_err(|e| DecodeError::malformed(format!("{name}.raw is not JSON: {e}")))
+        .map_err(|e| DecodeError::malformed(format!("raw is not JSON: {e}")))
 }
 
 /// A named `[]string` {items = 1 (repeated)}: the list.
@@ -225,12 +225,9 @@ mod tests {
             Value::from("500m")
         );
         let raw = [&[0x0a, 0x07][..], br#"{"a":1}"#].concat();
-        assert_eq!(
-            raw_json(&raw, "RawExtension").unwrap(),
-            Some(serde_json::json!({"a": 1}))
-        );
-        assert_eq!(raw_json(&[], "RawExtension").unwrap(), None);
-        assert!(raw_json(&[0x0a, 0x01, b'{'], "FieldsV1").is_err());
+        assert_eq!(raw_json(&raw).unwrap(), Some(serde_json::json!({"a": 1})));
+        assert_eq!(raw_json(&[]).unwrap(), None);
+        assert!(raw_json(&[0x0a, 0x01, b'{']).is_err());
         let list = [0x0a, 0x01, b'a', 0x0a, 0x00];
         assert_eq!(string_list(&list).unwrap(), serde_json::json!(["a", ""]));
     }
