@@ -1,9 +1,10 @@
 //! CustomResourceDefinitions and custom resources against `kmicro run`, driven by both kubectl
 //! versions the project supports.
 //!
-//! Manifests go in with `--validate=false`: kubectl's default validation downloads
-//! `/openapi/v3`, which kmicro does not serve yet (branch `openapi`). Once it lands, drop the
-//! flag from `create()` and `apply()`.
+//! kubectl validates as it does by default: it downloads `/openapi/v3` (where custom resources
+//! appear with their definitions) and sends `fieldValidation=Strict`. Objects with fields their
+//! schema does not know go in with `--validate=false` (`fieldValidation=Ignore`), under which
+//! kube prunes them silently.
 
 mod common;
 
@@ -171,11 +172,16 @@ impl<'a> Kubectl<'a> {
     }
 
     fn create(&self, manifest: &str) -> String {
+        self.ok(&["create", "-f", "-"], Some(manifest))
+    }
+
+    /// Creates with `fieldValidation=Ignore`: unknown fields are pruned without a word.
+    fn create_ignoring_unknown_fields(&self, manifest: &str) -> String {
         self.ok(&["create", "--validate=false", "-f", "-"], Some(manifest))
     }
 
     fn apply(&self, manifest: &str, extra: &[&str]) -> String {
-        let mut args = vec!["apply", "--validate=false", "-f", "-"];
+        let mut args = vec!["apply", "-f", "-"];
         args.extend_from_slice(extra);
         self.ok(&args, Some(manifest))
     }
@@ -241,7 +247,7 @@ fn widget_story(binary: &str) {
     assert!(printed.contains("widgets.example.com"), "{printed}");
 
     // Create: unknown fields pruned, defaults applied, printed with the printer columns.
-    let out = k.create(W1);
+    let out = k.create_ignoring_unknown_fields(W1);
     assert!(out.contains("widget.example.com/w1 created"), "{out}");
     let w1 = k.json(&["get", "wd", "w1"]);
     assert!(w1["spec"].get("bogus").is_none(), "pruned: {w1}");
@@ -258,9 +264,15 @@ fn widget_story(binary: &str) {
     let all = k.ok(&["get", "all"], None);
     assert!(all.contains("widget.example.com/w1"), "{all}");
 
+    // The schema is in the OpenAPI documents.
+    let explained = k.ok(&["explain", "wd.spec"], None);
+    assert!(explained.contains("KIND:       Widget"), "{explained}");
+    assert!(explained.contains("replicas\t<integer>"), "{explained}");
+    assert!(explained.contains("enum: small, large"), "{explained}");
+
     // Invalid objects: 422 with kube's field paths and messages.
     let err = k.fails(
-        &["create", "--validate=false", "-f", "-"],
+        &["create", "-f", "-"],
         Some(
             r#"{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "bad"},
                 "spec": {"replicas": "three", "size": "medium"}}"#,
@@ -278,7 +290,7 @@ fn widget_story(binary: &str) {
         "{err}"
     );
     let err = k.fails(
-        &["create", "--validate=false", "-f", "-"],
+        &["create", "-f", "-"],
         Some(r#"{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "nosize"}, "spec": {}}"#),
     );
     assert!(err.contains("spec.size: Required value"), "{err}");
@@ -455,7 +467,7 @@ fn definitions_are_validated_and_names_conflict() {
         "    schema:\n      openAPIV3Schema:\n        type: object\n        properties:\n          spec:\n            type: object\n            x-kubernetes-preserve-unknown-fields: true\n",
         "",
     );
-    let err = k.fails(&["create", "--validate=false", "-f", "-"], Some(&no_schema));
+    let err = k.fails(&["create", "-f", "-"], Some(&no_schema));
     assert!(
         err.contains(
             "spec.versions[0].schema.openAPIV3Schema: Required value: schemas are required"
@@ -466,16 +478,13 @@ fn definitions_are_validated_and_names_conflict() {
         "            type: object\n            x-kubernetes-preserve-unknown-fields: true\n",
         "            x-kubernetes-preserve-unknown-fields: true\n",
     );
-    let err = k.fails(
-        &["create", "--validate=false", "-f", "-"],
-        Some(&not_structural),
-    );
+    let err = k.fails(&["create", "-f", "-"], Some(&not_structural));
     assert!(
         err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].type: Required value: must not be empty for specified object fields"),
         "{err}"
     );
     let misnamed = WIDGETS.replace("name: widgets.example.com", "name: gadgets.example.com");
-    let err = k.fails(&["create", "--validate=false", "-f", "-"], Some(&misnamed));
+    let err = k.fails(&["create", "-f", "-"], Some(&misnamed));
     assert!(
         err.contains(r#"metadata.name: Invalid value: "gadgets.example.com": must be spec.names.plural+"."+spec.group"#),
         "{err}"
@@ -550,7 +559,7 @@ fn definitions_survive_a_restart_and_namespaces_take_their_objects() {
     {
         let k = Kubectl::new(KUBECTL_132, &cluster);
         k.install_widgets();
-        k.create(W1);
+        k.create_ignoring_unknown_fields(W1);
     }
     cluster.kill9();
     let cluster = Cluster::start_in(&data, port);

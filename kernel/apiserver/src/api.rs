@@ -15,6 +15,7 @@ use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{self, Ctx};
 use crate::impersonation;
+use crate::openapi::OpenApi;
 use crate::query::Query;
 use crate::render::Format;
 use crate::response::{self, Body};
@@ -35,6 +36,7 @@ pub struct Api {
     authenticator: Authenticator,
     authorizer: Arc<Authorizer>,
     server_address: String,
+    openapi: OpenApi,
     ready: AtomicBool,
     reads_in_flight: AtomicUsize,
     writes_in_flight: AtomicUsize,
@@ -52,6 +54,7 @@ impl Api {
             storage,
             authenticator,
             server_address,
+            openapi: OpenApi::new(),
             ready: AtomicBool::new(false),
             reads_in_flight: AtomicUsize::new(0),
             writes_in_flight: AtomicUsize::new(0),
@@ -182,6 +185,13 @@ impl Api {
                 StatusCode::OK,
                 &discovery::resource_list(&g, &v, &resources.all()),
             )),
+            Route::OpenApiV3Index => self.openapi.v3_index(resources).await,
+            Route::OpenApiV3(path) => {
+                self.openapi
+                    .v3(resources, &path, query.hash.as_deref(), req.headers())
+                    .await
+            }
+            Route::OpenApiV2 => self.openapi.v2(resources, req.headers()).await,
             Route::Resource(rr) => {
                 let _slot = self.admit(rr.verb)?;
                 let ctx = Ctx {

@@ -5,8 +5,9 @@
 //! [`impersonation`], [`authz`] (RBAC), body) →
 //! `handlers` (the verbs) → [`storage`] (objects as JSON in the store). Kubernetes semantics
 //! that need no I/O (resources, selectors, tables, defaulting, validation) come from
-//! `kmicro-apimachinery`. The served resources ([`resources`]) are the built-in ones plus those
-//! of accepted CustomResourceDefinitions, which [`crds`] keeps up to date.
+//! `kmicro-apimachinery`; the OpenAPI documents ([`openapi`]) from `kmicro-openapi`. The
+//! served resources ([`resources`]) are the built-in ones plus those of accepted
+//! CustomResourceDefinitions, which [`crds`] keeps up to date.
 
 pub mod api;
 pub mod auth;
@@ -20,6 +21,7 @@ pub mod impersonation;
 pub mod informer;
 pub mod namespaces;
 pub mod object;
+pub mod openapi;
 pub mod query;
 pub mod render;
 pub mod resources;

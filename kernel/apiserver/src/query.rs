@@ -39,6 +39,8 @@ pub struct Query {
     pub field_manager: Option<String>,
     /// `force` (apply patches)
     pub force: Option<bool>,
+    /// `hash` (OpenAPI v3 documents: the content hash the client expects)
+    pub hash: Option<String>,
 }
 
 impl Query {
@@ -72,6 +74,7 @@ impl Query {
                 "includeObject" => q.include_object = Some(value),
                 "fieldManager" => q.field_manager = Some(value).filter(|v| !v.is_empty()),
                 "force" => q.force = Some(boolean(&key, &value)?),
+                "hash" => q.hash = Some(value).filter(|v| !v.is_empty()),
                 _ => {}
             }
         }

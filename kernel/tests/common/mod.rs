@@ -77,12 +77,31 @@ impl Cluster {
 
     /// Runs kubectl with `stdin` as its input.
     pub fn kubectl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new("kubectl");
+        self.run_kubectl("kubectl", &self.cache_dir, args, stdin)
+    }
+
+    /// Runs the kubectl binary `bin` (another version than the machine's) with `stdin`; it
+    /// gets a cache dir of its own, so it fetches discovery and OpenAPI itself.
+    pub fn kubectl_bin(&self, bin: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        let cache = self
+            .cache_dir
+            .with_extension(format!("kubecache{}", bin.replace('/', "_")));
+        self.run_kubectl(bin, &cache, args, stdin)
+    }
+
+    fn run_kubectl(
+        &self,
+        bin: &str,
+        cache_dir: &Path,
+        args: &[&str],
+        stdin: Option<&str>,
+    ) -> Output {
+        let mut cmd = Command::new(bin);
         cmd.args(args)
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("KUBECACHEDIR", &self.cache_dir)
+            .env("KUBECACHEDIR", cache_dir)
             .arg("--cache-dir")
-            .arg(&self.cache_dir)
+            .arg(cache_dir)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
