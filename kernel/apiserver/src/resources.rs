@@ -110,3 +110,74 @@ pub fn group_versions(resources: &[&'static ResourceInfo]) -> Vec<(&'static str,
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kmicro_apimachinery::crd::names;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The served versions of an accepted definition of `<plural>.example.com`.
+    fn served(plural: &str, kind: &str, versions: &[&str]) -> Vec<CustomResource> {
+        let versions: Vec<_> = versions
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                json!({"name": v, "served": true, "storage": i == 0,
+                       "schema": {"openAPIV3Schema": {"type": "object"}}})
+            })
+            .collect();
+        let mut crd: CustomResourceDefinition = serde_json::from_value(json!({
+            "metadata": {"name": format!("{plural}.example.com")},
+            "spec": {"group": "example.com", "scope": "Namespaced",
+                     "names": {"plural": plural, "kind": kind}, "versions": versions},
+        }))
+        .unwrap();
+        crd.status = Some(names::reconcile(&crd, &[], jiff::Timestamp::now()));
+        CustomResource::served(&crd).unwrap()
+    }
+
+    #[test]
+    fn custom_resources_join_and_leave_in_discovery_order() {
+        let resources = Resources::new();
+        assert!(resources.find("example.com", "v1", "widgets").is_none());
+        let mut all = served("widgets", "Widget", &["v1alpha1"]);
+        all.extend(served("gadgets", "Gadget", &["v1", "v2beta1"]));
+        assert!(resources.set_custom(all).is_empty());
+        assert_eq!(
+            resources
+                .find("example.com", "v1alpha1", "widgets")
+                .unwrap()
+                .kind,
+            "Widget"
+        );
+        assert!(resources.find("", "v1", "pods").is_some(), "built-ins stay");
+        let versions: Vec<(&str, &str)> = resources
+            .group_versions()
+            .into_iter()
+            .filter(|(g, _)| *g == "example.com")
+            .collect();
+        // The group's preferred version comes first.
+        assert_eq!(
+            versions,
+            [
+                ("example.com", "v1"),
+                ("example.com", "v2beta1"),
+                ("example.com", "v1alpha1")
+            ]
+        );
+        let gadgets = resources.find("example.com", "v1", "gadgets").unwrap();
+        assert!(resources.custom(gadgets).is_some());
+
+        let gone = resources.set_custom(served("gadgets", "Gadget", &["v1"]));
+        let gone: Vec<(&str, &str)> = gone.iter().map(|r| (r.plural, r.version)).collect();
+        assert_eq!(gone, [("gadgets", "v2beta1"), ("widgets", "v1alpha1")]);
+        assert!(
+            resources
+                .find("example.com", "v1alpha1", "widgets")
+                .is_none()
+        );
+    }
+}
