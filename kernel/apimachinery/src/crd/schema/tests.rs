@@ -236,3 +236,19 @@ fn compositions() {
         ]
     );
 }
+
+#[test]
+fn patterns_take_go_regexp_syntax() {
+    let s = schema(json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object", "properties": {
+            "name": {"type": "string", "pattern": r"^\p{Lu}\w*(?i:-x)?$"},
+            "greek": {"type": "string", "pattern": r"^\p{Greek}+$"},
+        }}},
+    }));
+    assert!(problems(&s, &json!({"spec": {"name": "Web_1-X", "greek": "αβγ"}})).is_empty());
+    assert_eq!(
+        problems(&s, &json!({"spec": {"name": "web", "greek": "abc"}})).len(),
+        2
+    );
+}
