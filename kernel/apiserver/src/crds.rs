@@ -1,9 +1,9 @@
 //! CustomResourceDefinitions brought to life: what kube's apiextensions controllers (naming,
 //! establishing, finalizing) do, done by the API server until controllers run as modules.
 //!
-//! One task watches the definitions. At start, after every change, and every half minute as a
+//! One task watches the definitions. At start, after every change, and every five minutes as a
 //! safety net, it reconciles all of them (there are few; a reconcile is one list, and writes
-//! only what changed):
+//! only what changed; a definition's schemas are compiled again only when it changed):
 //!
 //! 1. definitions are taken oldest first, so the first to ask for a name gets it, and each gets
 //!    its accepted names and conditions (`kmicro_apimachinery::crd::names::reconcile`);
@@ -17,6 +17,8 @@
 //!    transaction whatever their finalizers (as namespaces lose their contents), then its
 //!    cleanup finalizer, and so itself.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -34,7 +36,7 @@ use crate::storage::{Storage, Write};
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 
 /// How often everything is reconciled even without a change.
-const RESYNC: Duration = Duration::from_secs(30);
+const RESYNC: Duration = Duration::from_secs(300);
 /// The longest wait before retrying a failed reconcile.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -52,10 +54,17 @@ pub fn is_definitions(r: &ResourceInfo) -> bool {
 /// Reconciles the stored definitions (so every accepted one is served before this returns),
 /// then keeps reconciling them as they change, in the background.
 pub async fn start(storage: &Storage) -> ApiResult<()> {
-    let revision = reconcile_all(storage).await?;
-    tokio::spawn(watch(storage.clone(), revision));
+    let mut compiled = Compiled::default();
+    let revision = reconcile_all(storage, &mut compiled).await?;
+    tokio::spawn(watch(storage.clone(), revision, compiled));
     Ok(())
 }
+
+/// The served versions of each definition, by the resourceVersion of the definition they were
+/// built from: a pass reuses them while the definition is unchanged (building compiles its
+/// schemas).
+#[derive(Default)]
+struct Compiled(HashMap<String, (String, Vec<Arc<CustomResource>>)>);
 
 /// What deleting a definition does first, as kube's registry does: the cleanup finalizer, and
 /// the `Terminating` condition (`InstanceDeletionPending`). The controller then deletes the
@@ -93,7 +102,7 @@ fn set_condition(
 
 /// Watches the definitions and reconciles on every change, on a timer, and (backing off) after
 /// a failure; starts over from a fresh list when the watch ends.
-async fn watch(storage: Storage, mut revision: Revision) {
+async fn watch(storage: Storage, mut revision: Revision, mut compiled: Compiled) {
     let prefix = definitions().key_prefix();
     let mut failures = 0u32;
     loop {
@@ -107,7 +116,7 @@ async fn watch(storage: Storage, mut revision: Revision) {
                 }
                 tracing::warn!(%err, "CustomResourceDefinitions: watch failed; relisting");
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                if let Ok(rev) = reconcile_all(&storage).await {
+                if let Ok(rev) = reconcile_all(&storage, &mut compiled).await {
                     revision = rev;
                 }
                 continue;
@@ -134,7 +143,7 @@ async fn watch(storage: Storage, mut revision: Revision) {
             if !changed {
                 continue;
             }
-            match reconcile_all(&storage).await {
+            match reconcile_all(&storage, &mut compiled).await {
                 Ok(_) => {
                     failures = 0;
                     next_pass = tokio::time::Instant::now() + RESYNC;
@@ -150,7 +159,7 @@ async fn watch(storage: Storage, mut revision: Revision) {
         if storage.store().current_revision().await.is_err() {
             return;
         }
-        if let Ok(rev) = reconcile_all(&storage).await {
+        if let Ok(rev) = reconcile_all(&storage, &mut compiled).await {
             revision = rev;
         }
     }
@@ -158,7 +167,7 @@ async fn watch(storage: Storage, mut revision: Revision) {
 
 /// One pass over every definition (see the module documentation); returns the revision the
 /// definitions were read at.
-async fn reconcile_all(storage: &Storage) -> ApiResult<Revision> {
+async fn reconcile_all(storage: &Storage, compiled: &mut Compiled) -> ApiResult<Revision> {
     let r = definitions();
     let (items, revision) = storage.list_all(r, &r.key_prefix(), &|_| true).await?;
     let mut crds: Vec<(Value, CustomResourceDefinition)> = items
@@ -202,19 +211,35 @@ async fn reconcile_all(storage: &Storage) -> ApiResult<Revision> {
     // As kube: served once established (under the names accepted then, even if a later
     // change of names conflicts), or as soon as the names are accepted.
     let mut served = Vec::new();
-    for (raw, crd) in &crds {
+    let mut kept = HashMap::new();
+    for (i, (raw, crd)) in crds.iter().enumerate() {
         if !names::condition_true(crd, names::NAMES_ACCEPTED)
             && !names::condition_true(crd, names::ESTABLISHED)
         {
             continue;
         }
-        match CustomResource::served(crd) {
-            Ok(versions) => served.extend(versions),
-            Err(err) => {
-                tracing::warn!(name = object::name(raw), %err, "CustomResourceDefinition not served: its schema does not compile")
-            }
-        }
+        let name = object::name(raw).to_string();
+        // A status changed in this pass makes a new definition too.
+        let version = match changed.contains(&i) {
+            true => String::new(),
+            false => object::meta_str(raw, "resourceVersion")
+                .unwrap_or("")
+                .to_string(),
+        };
+        let versions = match compiled.0.remove(&name) {
+            Some((built, versions)) if !version.is_empty() && built == version => versions,
+            _ => match CustomResource::served(crd) {
+                Ok(versions) => versions.into_iter().map(Arc::new).collect(),
+                Err(err) => {
+                    tracing::warn!(name, %err, "CustomResourceDefinition not served: its schema does not compile");
+                    continue;
+                }
+            },
+        };
+        served.extend(versions.iter().cloned());
+        kept.insert(name, (version, versions));
     }
+    compiled.0 = kept;
     for gone in storage.resources().set_custom(served) {
         storage.forget_watch_cache(gone);
     }

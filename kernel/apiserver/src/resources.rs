@@ -75,8 +75,7 @@ impl Resources {
     /// Replaces the custom resources; returns those no longer served. They are kept in
     /// discovery order: by group, then by version priority (so a group's preferred version
     /// comes first), then by name.
-    pub fn set_custom(&self, served: Vec<CustomResource>) -> Vec<&'static ResourceInfo> {
-        let mut served: Vec<Arc<CustomResource>> = served.into_iter().map(Arc::new).collect();
+    pub fn set_custom(&self, mut served: Vec<Arc<CustomResource>>) -> Vec<&'static ResourceInfo> {
         served.sort_by(|a, b| {
             let (a, b) = (a.info(), b.info());
             a.group
@@ -120,7 +119,7 @@ mod tests {
     use super::*;
 
     /// The served versions of an accepted definition of `<plural>.example.com`.
-    fn served(plural: &str, kind: &str, versions: &[&str]) -> Vec<CustomResource> {
+    fn served(plural: &str, kind: &str, versions: &[&str]) -> Vec<Arc<CustomResource>> {
         let versions: Vec<_> = versions
             .iter()
             .enumerate()
@@ -136,7 +135,11 @@ mod tests {
         }))
         .unwrap();
         crd.status = Some(names::reconcile(&crd, &[], jiff::Timestamp::now()));
-        CustomResource::served(&crd).unwrap()
+        CustomResource::served(&crd)
+            .unwrap()
+            .into_iter()
+            .map(Arc::new)
+            .collect()
     }
 
     #[test]
