@@ -6,12 +6,14 @@
 //! - [`table`]: server-side printing (`kubectl get` columns);
 //! - [`rules`]: per-kind decoding, defaulting and validation;
 //! - [`schema`]: structural schemas (fields, list and map types, patch metadata);
+//! - [`patch`]: strategic merge patch, driven by those schemas;
 //! - [`status`]: `Status` causes shared by validation and the API server.
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
 
 pub mod convert;
 mod names;
+pub mod patch;
 mod quantity;
 pub mod registry;
 pub mod rules;
