@@ -7,11 +7,13 @@
 //! - [`rules`]: per-kind decoding, defaulting and validation;
 //! - [`schema`]: structural schemas (fields, list and map types, patch metadata);
 //! - [`patch`]: strategic merge patch, driven by those schemas;
+//! - [`field_validation`]: unknown and duplicate fields (`fieldValidation`), by those schemas;
 //! - [`status`]: `Status` causes shared by validation and the API server.
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
 
 pub mod convert;
+pub mod field_validation;
 mod names;
 pub mod patch;
 mod quantity;
