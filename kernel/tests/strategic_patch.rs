@@ -2,14 +2,14 @@
 //! strategic merge patch with the same apimachinery code kube-apiserver runs, so every case in
 //! `data/strategic-patch-cases.json` must come out the same from both (kubectl 1.32 and 1.35).
 
+mod common;
+
 use std::path::Path;
 use std::process::Command;
 
+use common::KUBECTLS;
 use kmicro_apimachinery::patch::strategic;
 use serde_json::Value;
-
-/// The kubectl binaries compared against: the machine's (1.32) and 1.35.
-const KUBECTLS: &[&str] = &["kubectl", "/opt/kmicro-test-tools/v35/kubectl/kubectl"];
 
 /// kubectl's result: the patched object, or its error message.
 fn kubectl_patch(

@@ -17,8 +17,10 @@ use std::fmt;
 pub use check::check_json;
 pub use prune::prune_unknown;
 
+use serde_json::Value;
+
 use crate::status::Cause;
-use crate::text::go_quote;
+use crate::text::{go_quote, go_value};
 
 /// What a write does about unknown and duplicate fields.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -78,6 +80,34 @@ impl fmt::Display for FieldProblem {
 pub fn strict_decoding_error(problems: &[FieldProblem]) -> String {
     let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
     format!("strict decoding error: {}", listed.join(", "))
+}
+
+/// What kube shows of a patch it refuses under [`FieldValidation::Strict`].
+#[derive(Clone, Copy, Debug)]
+pub enum ShownPatch<'a> {
+    /// A JSON or merge patch: the patched object (unknown fields included), as JSON.
+    Result(&'a Value),
+    /// A strategic merge patch: the patch, as Go prints a map (`map[spec:map[foo:1]]`).
+    Strategic(&'a Value),
+}
+
+/// The cause of kube's 422 for a patch refused under [`FieldValidation::Strict`]: field
+/// `patch`, `Invalid value: "<shown>": strict decoding error: …`. (The whole error reads
+/// ` "" is invalid: patch: Invalid value: …`, kind and name empty.)
+pub fn strict_patch_cause(shown: ShownPatch<'_>, problems: &[FieldProblem]) -> Cause {
+    let shown = match shown {
+        ShownPatch::Result(patched) => patched.to_string(),
+        ShownPatch::Strategic(patch) => go_value(patch),
+    };
+    Cause::new(
+        "FieldValueInvalid",
+        "patch",
+        format!(
+            "Invalid value: {}: {}",
+            go_quote(&shown),
+            strict_decoding_error(problems)
+        ),
+    )
 }
 
 /// Appends `key` to a dotted field path.

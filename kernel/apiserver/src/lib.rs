@@ -20,6 +20,7 @@ pub mod response;
 pub mod route;
 pub mod server;
 pub mod storage;
+pub mod warning;
 pub mod watch_cache;
 
 pub use api::Api;

@@ -35,6 +35,9 @@ pub struct Query {
     pub orphan_dependents: Option<bool>,
     /// `includeObject` (Table requests)
     pub include_object: Option<String>,
+    /// `fieldValidation` (`Strict`, `Warn`, `Ignore`) as given; checked by the write handlers,
+    /// whose error names their options kind.
+    pub field_validation: Option<String>,
 }
 
 impl Query {
@@ -66,6 +69,7 @@ impl Query {
                 "propagationPolicy" => q.propagation_policy = Some(value),
                 "orphanDependents" => q.orphan_dependents = Some(boolean(&key, &value)?),
                 "includeObject" => q.include_object = Some(value),
+                "fieldValidation" => q.field_validation = Some(value),
                 _ => {}
             }
         }

@@ -17,6 +17,11 @@ pub struct Cluster {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// The kubectl binaries tests that exercise several versions run: the machine's (1.32, a
+/// dispatcher that runs its built-in 1.32 against a 1.35 server) and 1.35
+/// (`tests/install-deps.sh` puts it there).
+pub const KUBECTLS: &[&str] = &["kubectl", "/opt/kmicro-test-tools/v35/kubectl/kubectl"];
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -77,8 +82,20 @@ impl Cluster {
 
     /// Runs kubectl with `stdin` as its input.
     pub fn kubectl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut cmd = Command::new("kubectl");
+        self.kubectl_at("kubectl", args, stdin, &[])
+    }
+
+    /// Runs the kubectl binary `bin` with `stdin` as its input and extra environment.
+    pub fn kubectl_at(
+        &self,
+        bin: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
+        let mut cmd = Command::new(bin);
         cmd.args(args)
+            .envs(env.iter().copied())
             .env("KUBECONFIG", &self.kubeconfig)
             .env("KUBECACHEDIR", &self.cache_dir)
             .arg("--cache-dir")
@@ -90,7 +107,7 @@ impl Cluster {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run kubectl");
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("run {bin}: {e}"));
         if let Some(input) = stdin {
             use std::io::Write;
             child

@@ -187,3 +187,21 @@ fn unknown_fields_are_pruned_and_reported() {
         })
     );
 }
+
+#[test]
+fn refused_patches_show_what_kube_shows() {
+    let problems = [unknown("spec.foo")];
+    let patch = json!({"spec": {"foo": 1, "bar": "x"}});
+    let cause = strict_patch_cause(ShownPatch::Strategic(&patch), &problems);
+    assert_eq!(cause.field, "patch");
+    assert_eq!(cause.reason, "FieldValueInvalid");
+    assert_eq!(
+        cause.message,
+        r#"Invalid value: "map[spec:map[bar:x foo:1]]": strict decoding error: unknown field "spec.foo""#
+    );
+    let cause = strict_patch_cause(ShownPatch::Result(&patch), &problems);
+    assert_eq!(
+        cause.message,
+        r#"Invalid value: "{\"spec\":{\"bar\":\"x\",\"foo\":1}}": strict decoding error: unknown field "spec.foo""#
+    );
+}

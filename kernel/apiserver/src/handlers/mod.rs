@@ -1,8 +1,10 @@
 //! The verbs on resources: one module per group of verbs, all over [`Storage`].
 
 mod delete;
+mod fields;
 mod read;
 mod scale;
+mod strategic;
 mod watch;
 mod write;
 
@@ -18,6 +20,7 @@ use crate::render::Format;
 use crate::response::{self, Body};
 use crate::route::{ResourceRequest, Verb};
 use crate::storage::Storage;
+use crate::warning::Warnings;
 
 /// Everything a handler needs about one request.
 pub(crate) struct Ctx<'a> {
@@ -33,6 +36,8 @@ pub(crate) struct Ctx<'a> {
     pub format: Format,
     /// Becomes true when the server stops; long-running requests end then.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Warnings for the client, sent as `Warning` headers with the answer.
+    pub warnings: Warnings,
 }
 
 impl Ctx<'_> {
