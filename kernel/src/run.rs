@@ -61,6 +61,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let data_dir = absolute(&args.data_dir)?;
     create_private_dir(&data_dir)?;
     let _lock = lock_data_dir(&data_dir)?;
+    crate::memory::spawn_trimmer();
 
     let store = open_store(
         &data_dir,

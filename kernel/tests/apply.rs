@@ -250,6 +250,13 @@ fn kubectl_patch_strategic_on_objects_status_dry_run_and_conflicts() {
         assert_eq!(live["status"]["conditions"][0]["type"], "Available");
         assert_eq!(live["spec"]["replicas"], 1);
 
+        // The scale subresource's Scale takes them as well.
+        let mut scale = patch(r#"{"spec":{"replicas":3}}"#);
+        scale.push("--subresource=scale".into());
+        run_ok(scale);
+        let live = k.get("deployment", &name);
+        assert_eq!(live["spec"]["replicas"], 3);
+
         // A resourceVersion in the patch is a precondition.
         let rv = live["metadata"]["resourceVersion"]
             .as_str()

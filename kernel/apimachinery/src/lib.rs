@@ -6,12 +6,14 @@
 //! - [`table`]: server-side printing (`kubectl get` columns);
 //! - [`rules`]: per-kind decoding, defaulting and validation;
 //! - [`schema`]: structural schemas (fields, list and map types, patch metadata);
+//! - [`apply`]: server-side apply and managedFields over those schemas;
 //! - [`patch`]: strategic merge patch, driven by those schemas;
 //! - [`field_validation`]: unknown and duplicate fields (`fieldValidation`), by those schemas;
 //! - [`status`]: `Status` causes shared by validation and the API server.
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
 
+pub mod apply;
 pub mod convert;
 pub mod field_validation;
 mod names;

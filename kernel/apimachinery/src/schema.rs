@@ -89,7 +89,8 @@ pub enum ListType {
 /// A set of schemas, with the top-level ones indexed by group, version and kind.
 #[derive(Clone, Debug)]
 pub struct SchemaSet {
-    /// The arena; node 0 is always [`Schema::Any`].
+    /// The arena; node 0 is always [`Schema::Any`] and node 1 [`Schema::Scalar`], shared by
+    /// every place of those shapes.
     nodes: Vec<Schema>,
     kinds: HashMap<GroupVersionKind, SchemaRef>,
 }
@@ -100,7 +101,7 @@ type GroupVersionKind = (Box<str>, Box<str>, Box<str>);
 impl Default for SchemaSet {
     fn default() -> Self {
         Self {
-            nodes: vec![Schema::Any],
+            nodes: vec![Schema::Any, Schema::Scalar],
             kinds: HashMap::new(),
         }
     }
@@ -119,6 +120,16 @@ impl SchemaSet {
     /// `#/definitions/<name>` or `#/components/schemas/<name>`), indexing those that carry
     /// `x-kubernetes-group-version-kind`.
     pub fn from_definitions(defs: &Map<String, Value>) -> Result<Self, SchemaError> {
+        Self::from_definitions_for(defs, |_, _, _| true)
+    }
+
+    /// Like [`from_definitions`](Self::from_definitions), for just the kinds `wanted` accepts
+    /// (called with group, version, kind) and what they refer to: a server builds only the
+    /// kinds it serves.
+    pub fn from_definitions_for(
+        defs: &Map<String, Value>,
+        wanted: impl Fn(&str, &str, &str) -> bool,
+    ) -> Result<Self, SchemaError> {
         let mut set = Self::default();
         let mut builder = Builder {
             defs,
@@ -129,17 +140,14 @@ impl SchemaSet {
             let Some(Value::Array(gvks)) = def.get("x-kubernetes-group-version-kind") else {
                 continue;
             };
-            let node = builder.named(name)?;
             for gvk in gvks {
                 let part = |k: &str| gvk.get(k).and_then(Value::as_str).unwrap_or_default();
-                builder.set.kinds.insert(
-                    (
-                        part("group").into(),
-                        part("version").into(),
-                        part("kind").into(),
-                    ),
-                    node,
-                );
+                let (group, version, kind) = (part("group"), part("version"), part("kind"));
+                if wanted(group, version, kind) {
+                    let node = builder.named(name)?;
+                    let key = (group.into(), version.into(), kind.into());
+                    builder.set.kinds.insert(key, node);
+                }
             }
         }
         Ok(set)
@@ -201,9 +209,14 @@ impl SchemaSet {
         }
     }
 
-    /// A node that accepts anything (node 0 of every set is `Any`).
+    /// A node that accepts anything.
     pub fn any(&self) -> SchemaRef {
         SchemaRef(0)
+    }
+
+    /// The node of every scalar.
+    fn scalar(&self) -> SchemaRef {
+        SchemaRef(1)
     }
 
     fn push(&mut self, node: Schema) -> SchemaRef {
@@ -254,11 +267,11 @@ impl<'a> Builder<'a> {
             let name = ref_name(target);
             return self.named(name);
         }
-        let node = self.node(schema)?;
-        if node == Schema::Any {
-            return Ok(self.set.any());
-        }
-        Ok(self.set.push(node))
+        Ok(match self.node(schema)? {
+            Schema::Any => self.set.any(),
+            Schema::Scalar => self.set.scalar(),
+            node => self.set.push(node),
+        })
     }
 
     fn node(&mut self, schema: &'a Value) -> Result<Schema, SchemaError> {

@@ -41,7 +41,7 @@ pub(crate) fn go_quote(s: &str) -> String {
 }
 
 /// Whether Go's `strconv.IsPrint` holds for `c` (approximated; see [`go_quote`]).
-fn go_printable(c: char) -> bool {
+pub(crate) fn go_printable(c: char) -> bool {
     if c == ' ' {
         return true;
     }

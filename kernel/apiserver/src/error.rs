@@ -109,6 +109,12 @@ impl ApiError {
         err
     }
 
+    /// 422 Invalid for request options (`PatchOptions`, `CreateOptions`…), which kube names
+    /// `PatchOptions.meta.k8s.io ""`.
+    pub fn invalid_options(kind: &str, causes: Vec<Cause>) -> Self {
+        Self::invalid_other("meta.k8s.io", kind, "", causes)
+    }
+
     /// 422 Invalid for something other than a stored kind (request options, a patch), as
     /// kube's `NewInvalid` words it: `<Kind>.<group> "<name>" is invalid: <causes>`, where
     /// kind, group and name may be empty (then left out of `details`).

@@ -35,6 +35,10 @@ pub struct Query {
     pub orphan_dependents: Option<bool>,
     /// `includeObject` (Table requests)
     pub include_object: Option<String>,
+    /// `fieldManager` (writes)
+    pub field_manager: Option<String>,
+    /// `force` (apply patches)
+    pub force: Option<bool>,
     /// `fieldValidation` (`Strict`, `Warn`, `Ignore`) as given; checked by the write handlers,
     /// whose error names their options kind.
     pub field_validation: Option<String>,
@@ -69,6 +73,8 @@ impl Query {
                 "propagationPolicy" => q.propagation_policy = Some(value),
                 "orphanDependents" => q.orphan_dependents = Some(boolean(&key, &value)?),
                 "includeObject" => q.include_object = Some(value),
+                "fieldManager" => q.field_manager = Some(value).filter(|v| !v.is_empty()),
+                "force" => q.force = Some(boolean(&key, &value)?),
                 "fieldValidation" => q.field_validation = Some(value),
                 _ => {}
             }

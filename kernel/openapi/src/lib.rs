@@ -7,6 +7,7 @@
 use std::io::Read;
 use std::sync::OnceLock;
 
+use kmicro_apimachinery::registry;
 use kmicro_apimachinery::schema::SchemaSet;
 
 /// The Kubernetes version whose schema is embedded.
@@ -35,15 +36,20 @@ pub fn definitions() -> Result<serde_json::Map<String, serde_json::Value>, DataE
     }
 }
 
-/// The structural schemas of every built-in kind, built from the embedded data on first use
-/// and kept (a few hundred KiB; the inflated JSON is dropped).
+/// The structural schemas of every built-in kind kmicro serves, built from the embedded data on
+/// first use and kept (about 0.35 MiB; the inflated JSON, 7 MiB at the peak, is dropped).
 pub fn builtin_schemas() -> &'static SchemaSet {
     static SCHEMAS: OnceLock<SchemaSet> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
         // The data is fixed at build time and checked by this crate's tests, so a failure
         // here is a defect of the build, not of any input.
         let defs = definitions().expect("embedded schema data inflates and parses");
-        SchemaSet::from_definitions(&defs).expect("embedded schema references resolve")
+        SchemaSet::from_definitions_for(&defs, |group, version, kind| {
+            registry::BUILTIN
+                .iter()
+                .any(|r| r.group == group && r.version == version && r.kind == kind)
+        })
+        .expect("embedded schema references resolve")
     })
 }
 
@@ -83,9 +89,8 @@ mod tests {
         assert_eq!(list.list_type, ListType::Map(vec!["name".into()]));
         assert!(set.field(list.items, "image").is_some());
         assert!(set.kind("", "v1", "ConfigMap").is_some());
-        assert!(
-            set.kind("rbac.authorization.k8s.io", "v1", "ClusterRole")
-                .is_some()
-        );
+        assert!(set.kind("batch", "v1", "CronJob").is_some());
+        // Kinds kmicro does not serve are left out.
+        assert!(set.kind("resource.k8s.io", "v1", "ResourceClaim").is_none());
     }
 }

@@ -27,8 +27,9 @@ const PREFIX: &str = "bench-";
 const WATCHES_PER_CONNECTION: usize = 100;
 /// How long `kmicro run` gets to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long the server settles before the idle memory reading.
-const SETTLE: Duration = Duration::from_secs(1);
+/// How long the server is left idle before the idle and settled memory readings (longer than
+/// the server's once-a-second heap trim).
+const SETTLE: Duration = Duration::from_secs(2);
 /// The longest wait for any one watch event before the run fails.
 const EVENT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -72,6 +73,7 @@ struct Figures {
     idle_rss_mib: f64,
     created_rss_mib: f64,
     listed_rss_mib: f64,
+    settled_rss_mib: f64,
     creates_per_s: f64,
     create_p50_ms: f64,
     create_p99_ms: f64,
@@ -168,6 +170,9 @@ async fn measure(server: &mut ChildServer, args: &ApiBenchArgs) -> anyhow::Resul
     figures.list_bytes = list_bytes;
     server.check_alive()?;
     figures.listed_rss_mib = server.rss_mib()?;
+    // Settled: the same, once the server has been idle a moment (freed heap handed back).
+    tokio::time::sleep(SETTLE).await;
+    figures.settled_rss_mib = server.rss_mib()?;
 
     eprintln!(
         "{} watchers from resourceVersion {revision}, {} updates…",
@@ -478,9 +483,15 @@ fn report(args: &ApiBenchArgs, f: &Figures, stopped: Stopped) {
     );
     let delta = f.loaded_rss_mib - f.idle_rss_mib;
     println!(
-        "memory (RSS, MiB): idle {:.1}, after creates {:.1}, after lists {:.1}, \
-         loaded (watches open) {:.1} ({delta:+.1}), peak {:.1}",
-        f.idle_rss_mib, f.created_rss_mib, f.listed_rss_mib, f.loaded_rss_mib, f.peak_rss_mib
+        "memory (RSS, MiB): idle {:.1}, after creates {:.1}, after lists {:.1} \
+         (settled {:.1}, store cache ≤ {} MiB), loaded (watches open) {:.1} ({delta:+.1}), peak {:.1}",
+        f.idle_rss_mib,
+        f.created_rss_mib,
+        f.listed_rss_mib,
+        f.settled_rss_mib,
+        args.datastore_cache_mib,
+        f.loaded_rss_mib,
+        f.peak_rss_mib
     );
     println!(
         "stop: {} after {:.0} ms",
@@ -505,6 +516,8 @@ fn report(args: &ApiBenchArgs, f: &Figures, stopped: Stopped) {
             "idle_rss_mib": round(f.idle_rss_mib),
             "created_rss_mib": round(f.created_rss_mib),
             "listed_rss_mib": round(f.listed_rss_mib),
+            "settled_rss_mib": round(f.settled_rss_mib),
+            "datastore_cache_mib": args.datastore_cache_mib,
             "loaded_rss_mib": round(f.loaded_rss_mib),
             "rss_delta_mib": round(delta),
             "peak_rss_mib": round(f.peak_rss_mib),

@@ -1,32 +1,24 @@
 //! Field validation of writes (`fieldValidation=Strict|Warn|Ignore`, Warn when absent): the
 //! fields a kind's schema does not know and the keys a body repeats are refused, warned about
 //! or dropped as kube-apiserver does, and unknown fields are never stored whatever the
-//! directive.
+//! directive. The schema is the one managedFields use ([`managed::schema`]): built-in kinds'
+//! from `kmicro-openapi`, "anything" for the others (only repeated keys are found there).
 
 use kmicro_apimachinery::field_validation::{
     self, FieldProblem, FieldValidation, ShownPatch, check_json, prune_unknown,
 };
-use kmicro_apimachinery::registry::ResourceInfo;
-use kmicro_apimachinery::schema::{SchemaRef, SchemaSet};
 use serde_json::Value;
 
-use super::Ctx;
 use super::write::Patch;
+use super::{Ctx, managed};
 use crate::error::{ApiError, ApiResult};
-use crate::route::Verb;
 
 /// The request's `fieldValidation` directive; an unknown value is kube's 422 naming the verb's
 /// options (`CreateOptions.meta.k8s.io "" is invalid: fieldValidation: Unsupported value: …`).
 pub(super) fn directive(ctx: &Ctx<'_>) -> ApiResult<FieldValidation> {
     let value = ctx.query.field_validation.as_deref().unwrap_or_default();
-    FieldValidation::parse(value).map_err(|cause| {
-        let options = match ctx.rr.verb {
-            Verb::Create => "CreateOptions",
-            Verb::Patch => "PatchOptions",
-            _ => "UpdateOptions",
-        };
-        ApiError::invalid_other("meta.k8s.io", options, "", vec![cause])
-    })
+    FieldValidation::parse(value)
+        .map_err(|cause| ApiError::invalid_options(managed::options_kind(ctx), vec![cause]))
 }
 
 /// Checks a create or update `body` (and `obj`, its decoded form) per the directive, then
@@ -36,16 +28,12 @@ pub(super) fn directive(ctx: &Ctx<'_>) -> ApiResult<FieldValidation> {
 pub(super) fn check_object(ctx: &Ctx<'_>, body: &[u8], obj: &mut Value) -> ApiResult<()> {
     let directive = directive(ctx)?;
     let r = ctx.resource();
-    let schema = schema_of(r);
-    let unknown = match schema {
-        Some((schemas, root)) => prune_unknown(obj, schemas, root),
-        None => Vec::new(),
-    };
+    let (schemas, root) = managed::schema(r);
+    let unknown = prune_unknown(obj, schemas, root);
     if directive == FieldValidation::Ignore {
         return Ok(());
     }
-    let schemas = kmicro_openapi::builtin_schemas();
-    let problems = check_json(body, schemas, schema.map(|(_, root)| root)).unwrap_or(unknown);
+    let problems = check_json(body, schemas, Some(root)).unwrap_or(unknown);
     report(ctx, directive, &problems, || {
         ApiError::bad_request(format!(
             "{kind} in version \"{version}\" cannot be handled as a {kind}: {}",
@@ -67,16 +55,14 @@ pub(super) fn check_patched(
 ) -> ApiResult<()> {
     let directive = directive(ctx)?;
     let shown = (directive == FieldValidation::Strict).then(|| patched.clone());
-    let unknown = match schema_of(ctx.resource()) {
-        Some((schemas, root)) => prune_unknown(patched, schemas, root),
-        None => Vec::new(),
-    };
+    let (schemas, root) = managed::schema(ctx.resource());
+    let unknown = prune_unknown(patched, schemas, root);
     if directive == FieldValidation::Ignore {
         return Ok(());
     }
     let mut problems = match patch {
         Patch::Merge(_) | Patch::Strategic(_) => {
-            check_json(body, kmicro_openapi::builtin_schemas(), None).unwrap_or_default()
+            check_json(body, schemas, None).unwrap_or_default()
         }
         Patch::Json(_) => Vec::new(),
     };
@@ -113,12 +99,4 @@ fn report(
         }
         FieldValidation::Ignore => Ok(()),
     }
-}
-
-/// The built-in schema of a resource's kind.
-fn schema_of(r: &ResourceInfo) -> Option<(&'static SchemaSet, SchemaRef)> {
-    let schemas = kmicro_openapi::builtin_schemas();
-    schemas
-        .kind(r.group, r.version, r.kind)
-        .map(|root| (schemas, root))
 }

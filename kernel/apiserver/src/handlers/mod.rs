@@ -1,7 +1,9 @@
 //! The verbs on resources: one module per group of verbs, all over [`Storage`].
 
+mod apply;
 mod delete;
 mod fields;
+mod managed;
 mod read;
 mod scale;
 mod strategic;
@@ -107,6 +109,17 @@ impl Selectors {
 
 /// Runs a resource request.
 pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<Body>> {
+    if matches!(ctx.rr.verb, Verb::Create | Verb::Update | Verb::Patch) {
+        managed::manager(ctx)?;
+    }
+    if ctx.rr.verb == Verb::Patch {
+        apply::check_patch_options(ctx)?;
+        if ctx.content_type() == apply::APPLY_PATCH
+            && ctx.rr.subresource.as_deref() != Some("scale")
+        {
+            return apply::apply(ctx, &body).await;
+        }
+    }
     match (ctx.rr.verb, ctx.rr.subresource.as_deref()) {
         (Verb::Get, Some("scale")) => scale::get(ctx).await,
         (Verb::Update, Some("scale")) => scale::update(ctx, &body).await,

@@ -5,7 +5,6 @@
 use http::StatusCode;
 use kmicro_apimachinery::patch::strategic::{self, PatchError};
 use kmicro_apimachinery::registry::ResourceInfo;
-use kmicro_apimachinery::schema::{SchemaRef, SchemaSet};
 use serde_json::Value;
 
 use super::parse_body;
@@ -21,7 +20,9 @@ impl StrategicPatch {
     /// Parses a strategic merge patch on `resource`: 415 for a kind without a built-in
     /// schema, 400 for a body that is not JSON.
     pub(super) fn parse(resource: &ResourceInfo, body: &[u8]) -> ApiResult<Self> {
-        schema_of(resource.group, resource.version, resource.kind)?;
+        if !is_built_in(resource) {
+            return Err(ApiError::unsupported_patch_type(CUSTOM_PATCH_TYPES));
+        }
         parse_body(body).map(Self)
     }
 
@@ -30,13 +31,17 @@ impl StrategicPatch {
         &self.0
     }
 
-    /// Applies the patch to `doc`, whose `apiVersion` and `kind` (an object's, or the Scale
-    /// of a scale subresource) choose the schema.
+    /// Applies the patch to `doc`, whose `apiVersion` and `kind` choose the schema. The Scale
+    /// of a scale subresource has none in the set, only scalar fields, and merges without one
+    /// (which for scalars is the same).
     pub(super) fn apply(&self, doc: &Value) -> ApiResult<Value> {
         let api_version = doc["apiVersion"].as_str().unwrap_or_default();
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         let kind = doc["kind"].as_str().unwrap_or_default();
-        let (schemas, root) = schema_of(group, version, kind)?;
+        let schemas = kmicro_openapi::builtin_schemas();
+        let root = schemas
+            .kind(group, version, kind)
+            .unwrap_or_else(|| schemas.any());
         strategic::apply(doc.clone(), self.0.clone(), schemas, root).map_err(|err| match err {
             PatchError::BadRequest(message) => ApiError::bad_request(message),
             // kube answers these with a generic message, the cause left out.
@@ -49,34 +54,35 @@ impl StrategicPatch {
     }
 }
 
+/// The patch types a built-in kind takes, in kube's order.
+const BUILT_IN_PATCH_TYPES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    CONTENT_TYPE,
+    "application/apply-patch+yaml",
+];
+
+/// The patch types other kinds (custom resources) take.
+const CUSTOM_PATCH_TYPES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
 /// The patch types a resource takes (kube's order), for 415 answers.
 pub(super) fn patch_types(resource: &ResourceInfo) -> &'static [&'static str] {
-    const BUILT_IN: &[&str] = &[
-        "application/json-patch+json",
-        "application/merge-patch+json",
-        CONTENT_TYPE,
-    ];
-    const CUSTOM: &[&str] = &[
-        "application/json-patch+json",
-        "application/merge-patch+json",
-    ];
-    if schema_of(resource.group, resource.version, resource.kind).is_ok() {
-        BUILT_IN
+    if is_built_in(resource) {
+        BUILT_IN_PATCH_TYPES
     } else {
-        CUSTOM
+        CUSTOM_PATCH_TYPES
     }
 }
 
-/// The built-in schema of a kind, or 415 (strategic merge patch needs one).
-fn schema_of(group: &str, version: &str, kind: &str) -> ApiResult<(&'static SchemaSet, SchemaRef)> {
-    let schemas = kmicro_openapi::builtin_schemas();
-    match schemas.kind(group, version, kind) {
-        Some(root) => Ok((schemas, root)),
-        None => Err(ApiError::unsupported_patch_type(&[
-            "application/json-patch+json",
-            "application/merge-patch+json",
-        ])),
-    }
+/// Whether the resource's kind has a built-in schema, which strategic merge patch needs.
+fn is_built_in(r: &ResourceInfo) -> bool {
+    kmicro_openapi::builtin_schemas()
+        .kind(r.group, r.version, r.kind)
+        .is_some()
 }
 
 #[cfg(test)]
@@ -89,7 +95,12 @@ mod tests {
     #[test]
     fn every_served_kind_takes_strategic_patches() {
         for resource in BUILTIN {
-            assert_eq!(patch_types(resource).len(), 3, "{}", resource.kind);
+            assert_eq!(
+                patch_types(resource),
+                BUILT_IN_PATCH_TYPES,
+                "{}",
+                resource.kind
+            );
         }
     }
 
@@ -107,7 +118,7 @@ mod tests {
         assert_eq!(err.reason, "UnsupportedMediaType");
         assert_eq!(
             err.message,
-            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json"
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml"
         );
     }
 

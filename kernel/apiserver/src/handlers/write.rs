@@ -7,7 +7,7 @@ use kmicro_apimachinery::status::Cause;
 use serde_json::{Value, json};
 
 use super::strategic::{self, StrategicPatch};
-use super::{Ctx, answer, fields, object_body, parse_body};
+use super::{Ctx, answer, fields, managed, object_body, parse_body};
 use crate::error::{ApiError, ApiResult};
 use crate::object::{self, meta_mut};
 use crate::response::Body;
@@ -30,17 +30,41 @@ pub(super) async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
     }
     resolve_name(r, &mut obj)?;
     let name = object::name(&obj).to_string();
+    insert(ctx, &name, obj, Track::Update).await
+}
+
+/// Who records a write's managedFields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Track {
+    /// An update: the request's field manager is credited with what the write changes.
+    Update,
+    /// An apply, whose managedFields are already on the object.
+    Applied,
+}
+
+/// Stores a new object named `name` (namespace open, server fields, the kind's rules,
+/// managedFields per `track`), or answers what would be stored under `dryRun`.
+pub(super) async fn insert(
+    ctx: &Ctx<'_>,
+    name: &str,
+    mut obj: Value,
+    track: Track,
+) -> ApiResult<Response<Body>> {
+    let r = ctx.resource();
     if let Some(ns) = ctx.namespace() {
         ensure_namespace_open(ctx, ns).await?;
     }
     stamp_new(r, &mut obj);
-    let obj = prepare(r, &name, rules::prepare_create(r, obj))?;
+    let mut obj = prepare(r, name, rules::prepare_create(r, obj))?;
+    if track == Track::Update {
+        managed::record_update(ctx, &managed::manager(ctx)?, None, &mut obj);
+    }
     if ctx.query.dry_run {
         return Ok(answer(ctx, StatusCode::CREATED, obj));
     }
-    match ctx.storage.create(r, ctx.namespace(), &name, &obj).await? {
+    match ctx.storage.create(r, ctx.namespace(), name, &obj).await? {
         Write::Done(stored) => Ok(answer(ctx, StatusCode::CREATED, stored.obj)),
-        Write::Conflict(_) => Err(ApiError::already_exists(r, &name)),
+        Write::Conflict(_) => Err(ApiError::already_exists(r, name)),
     }
 }
 
@@ -153,15 +177,38 @@ pub(super) async fn replace(
     current: &Stored,
     new: Value,
 ) -> ApiResult<(StatusCode, Value)> {
+    replace_tracked(ctx, current, new, Track::Update).await
+}
+
+/// [`replace`], with managedFields recorded per `track`.
+pub(super) async fn replace_tracked(
+    ctx: &Ctx<'_>,
+    current: &Stored,
+    new: Value,
+    track: Track,
+) -> ApiResult<(StatusCode, Value)> {
     let r = ctx.resource();
     let name = ctx.name();
+    // An apply's managedFields are final, whatever part of the object the endpoint keeps.
+    let applied_fields = match track {
+        Track::Applied => Some(new["metadata"]["managedFields"].clone()),
+        Track::Update => None,
+    };
     let mut new = match ctx.rr.subresource.as_deref() {
         Some("status") => with_status_of(&current.obj, &new),
         _ if r.status => with_status_of(&new, &current.obj),
         _ => new,
     };
     keep_server_fields(&mut new, &current.obj);
-    let new = prepare(r, name, rules::prepare_update(r, new, &current.obj))?;
+    let mut new = prepare(r, name, rules::prepare_update(r, new, &current.obj))?;
+    match applied_fields {
+        Some(fields) => {
+            meta_mut(&mut new).insert("managedFields".into(), fields);
+        }
+        None => {
+            managed::record_update(ctx, &managed::manager(ctx)?, Some(&current.obj), &mut new);
+        }
+    }
     if ctx.query.dry_run {
         return Ok((StatusCode::OK, new));
     }
@@ -244,7 +291,7 @@ fn prepare(r: &ResourceInfo, name: &str, result: Result<Value, RulesError>) -> A
 }
 
 /// Checks (or fills in) `kind` and `apiVersion` against the endpoint.
-fn check_type(r: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
+pub(super) fn check_type(r: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
     let Some(map) = obj.as_object_mut() else {
         return Err(ApiError::bad_request(
             "the request body must be a JSON object",
@@ -278,7 +325,7 @@ fn check_type(r: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
 }
 
 /// Fills `metadata.namespace` from the path, refusing a different one.
-fn check_namespace(ctx: &Ctx<'_>, obj: &mut Value) -> ApiResult<()> {
+pub(super) fn check_namespace(ctx: &Ctx<'_>, obj: &mut Value) -> ApiResult<()> {
     let in_body = object::meta_str(obj, "namespace").unwrap_or("").to_string();
     match ctx.namespace() {
         Some(ns) if in_body.is_empty() => {
@@ -298,7 +345,7 @@ fn check_namespace(ctx: &Ctx<'_>, obj: &mut Value) -> ApiResult<()> {
 }
 
 /// Refuses a body whose name differs from the URL's.
-fn check_name(ctx: &Ctx<'_>, obj: &Value) -> ApiResult<()> {
+pub(super) fn check_name(ctx: &Ctx<'_>, obj: &Value) -> ApiResult<()> {
     let in_body = object::name(obj);
     if !in_body.is_empty() && in_body != ctx.name() {
         return Err(ApiError::bad_request(format!(
