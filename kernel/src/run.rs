@@ -1,13 +1,15 @@
 //! `kmicro run`: a whole single-node cluster in this process (today: the store and the API
-//! server). Flags follow k3s's `server` command.
+//! server with its interim controllers). Flags follow k3s's `server` command.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use kmicro_apiserver::{Api, Server, Storage, bootstrap};
-use kmicro_pki::{KubeconfigOptions, Pki, PkiConfig, TokenFile};
+use kmicro_apiserver::auth::Authenticator;
+use kmicro_apiserver::service_accounts::tokens::ServiceAccountTokens;
+use kmicro_apiserver::{Api, Server, Storage};
+use kmicro_pki::{KubeconfigOptions, Pki, PkiConfig, ServiceAccountKey, TokenFile};
 use kmicro_store::{CompactionPolicy, RedbConfig, RedbStore, Store, spawn_compactor};
 
 /// Arguments of `kmicro run`.
@@ -77,6 +79,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         sans: args.tls_san.clone(),
     })
     .context("preparing the cluster certificates")?;
+    let service_account_key = ServiceAccountKey::load_or_create(&server_dir.join("tls"))
+        .context("preparing the service-account token key")?;
     let tokens = TokenFile::load_or_create(&server_dir.join("tokens.csv"))
         .context("preparing the token file")?;
 
@@ -86,15 +90,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         ip => ip,
     };
     let storage = Storage::new(store.clone());
+    let authenticator = Authenticator {
+        tokens: Some(tokens),
+        service_accounts: Some(ServiceAccountTokens::new(service_account_key)),
+    };
     let api = Arc::new(Api::new(
         storage,
-        Some(tokens),
+        authenticator,
         format!("{client_host}:{}", args.https_listen_port),
     ));
-    bootstrap::ensure_defaults(api.storage())
+    api.bootstrap()
         .await
         .map_err(|e| anyhow::anyhow!(e.message))
-        .context("creating the default namespaces")?;
+        .context("creating the default namespaces, RBAC policy and service accounts")?;
 
     let tls = pki.server_config().context("configuring TLS")?;
     let server = Server::bind(addr, tls, api.clone())

@@ -5,6 +5,7 @@
 //! - [`selector`]: label and field selectors;
 //! - [`table`]: server-side printing (`kubectl get` columns);
 //! - [`rules`]: per-kind decoding, defaulting and validation;
+//! - [`rbac`]: RBAC semantics: rule matching, subjects, aggregation, the bootstrap policy;
 //! - [`schema`]: structural schemas (fields, list and map types, patch metadata);
 //! - [`apply`]: server-side apply and managedFields over those schemas;
 //! - [`patch`]: strategic merge patch, driven by those schemas;
@@ -19,6 +20,7 @@ pub mod field_validation;
 mod names;
 pub mod patch;
 mod quantity;
+pub mod rbac;
 pub mod registry;
 pub mod rules;
 pub mod schema;

@@ -26,7 +26,7 @@ pub struct ResourceInfo {
     pub scale: bool,
 }
 
-/// Verbs every served resource supports.
+/// Verbs every stored resource supports.
 pub const VERBS: &[&str] = &[
     "create",
     "delete",
@@ -38,6 +38,34 @@ pub const VERBS: &[&str] = &[
     "watch",
 ];
 
+/// The verbs of the virtual review resources (access reviews, token reviews): create only.
+pub const CREATE_ONLY: &[&str] = &["create"];
+
+/// A subresource with a kind and verbs of its own (beyond `status` and `scale`, which every
+/// resource that has them serves alike).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subresource {
+    /// The name after the object's name in the path (`token`).
+    pub name: &'static str,
+    /// The group of what it takes and answers.
+    pub group: &'static str,
+    /// The version of what it takes and answers.
+    pub version: &'static str,
+    /// The kind of what it takes and answers (`TokenRequest`).
+    pub kind: &'static str,
+    /// Its verbs.
+    pub verbs: &'static [&'static str],
+}
+
+/// `serviceaccounts/token`: the TokenRequest API (`kubectl create token`).
+pub const SERVICE_ACCOUNT_TOKEN: Subresource = Subresource {
+    name: "token",
+    group: "authentication.k8s.io",
+    version: "v1",
+    kind: "TokenRequest",
+    verbs: CREATE_ONLY,
+};
+
 impl ResourceInfo {
     /// `group/version`, or just `version` for the core group.
     pub fn api_version(&self) -> String {
@@ -45,6 +73,30 @@ impl ResourceInfo {
             self.version.to_string()
         } else {
             format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// Whether the resource is virtual: a request is answered from what it carries and
+    /// nothing is stored (the access and token reviews of `authorization.k8s.io` and
+    /// `authentication.k8s.io`).
+    pub fn is_virtual(&self) -> bool {
+        matches!(self.group, "authorization.k8s.io" | "authentication.k8s.io")
+    }
+
+    /// The verbs the resource supports: [`CREATE_ONLY`] for virtual resources, else [`VERBS`].
+    pub fn verbs(&self) -> &'static [&'static str] {
+        if self.is_virtual() {
+            CREATE_ONLY
+        } else {
+            VERBS
+        }
+    }
+
+    /// Subresources with a kind and verbs of their own.
+    pub fn other_subresources(&self) -> &'static [Subresource] {
+        match (self.group, self.plural) {
+            ("", "serviceaccounts") => &[SERVICE_ACCOUNT_TOKEN],
+            _ => &[],
         }
     }
 
@@ -130,6 +182,13 @@ pub static BUILTIN: &[ResourceInfo] = &[
     resource!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", namespaced: true, short: ["ds"], categories: ["all"], status: true, scale: false),
     resource!("apps", "v1", "StatefulSet", "statefulsets", "statefulset", namespaced: true, short: ["sts"], categories: ["all"], status: true, scale: true),
     resource!("apps", "v1", "ControllerRevision", "controllerrevisions", "controllerrevision", namespaced: true, short: [], categories: [], status: false, scale: false),
+    // authentication.k8s.io/v1 and authorization.k8s.io/v1: virtual, create only
+    resource!("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews", "selfsubjectreview", namespaced: false, short: [], categories: [], status: false, scale: false),
+    resource!("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", namespaced: false, short: [], categories: [], status: false, scale: false),
+    resource!("authorization.k8s.io", "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews", "localsubjectaccessreview", namespaced: true, short: [], categories: [], status: false, scale: false),
+    resource!("authorization.k8s.io", "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews", "selfsubjectaccessreview", namespaced: false, short: [], categories: [], status: false, scale: false),
+    resource!("authorization.k8s.io", "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews", "selfsubjectrulesreview", namespaced: false, short: [], categories: [], status: false, scale: false),
+    resource!("authorization.k8s.io", "v1", "SubjectAccessReview", "subjectaccessreviews", "subjectaccessreview", namespaced: false, short: [], categories: [], status: false, scale: false),
     // batch/v1
     resource!("batch", "v1", "Job", "jobs", "job", namespaced: true, short: [], categories: ["all"], status: true, scale: false),
     resource!("batch", "v1", "CronJob", "cronjobs", "cronjob", namespaced: true, short: ["cj"], categories: ["all"], status: true, scale: false),
@@ -145,6 +204,11 @@ pub static BUILTIN: &[ResourceInfo] = &[
     resource!("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", "networkpolicy", namespaced: true, short: ["netpol"], categories: [], status: false, scale: false),
     // policy/v1
     resource!("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", "poddisruptionbudget", namespaced: true, short: ["pdb"], categories: [], status: true, scale: false),
+    // rbac.authorization.k8s.io/v1
+    resource!("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding", namespaced: false, short: [], categories: [], status: false, scale: false),
+    resource!("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", "clusterrole", namespaced: false, short: [], categories: [], status: false, scale: false),
+    resource!("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", "rolebinding", namespaced: true, short: [], categories: [], status: false, scale: false),
+    resource!("rbac.authorization.k8s.io", "v1", "Role", "roles", "role", namespaced: true, short: [], categories: [], status: false, scale: false),
     // storage.k8s.io/v1
     resource!("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", namespaced: false, short: ["sc"], categories: [], status: false, scale: false),
     // scheduling.k8s.io/v1
@@ -186,6 +250,18 @@ mod tests {
         let deploy = find("apps", "v1", "deployments").unwrap();
         assert_eq!(deploy.api_version(), "apps/v1");
         assert_eq!(deploy.list_kind(), "DeploymentList");
+    }
+
+    #[test]
+    fn reviews_are_virtual_and_create_only() {
+        let ssar = find("authorization.k8s.io", "v1", "selfsubjectaccessreviews").unwrap();
+        assert!(ssar.is_virtual());
+        assert_eq!(ssar.verbs(), ["create"]);
+        let roles = find("rbac.authorization.k8s.io", "v1", "roles").unwrap();
+        assert!(!roles.is_virtual());
+        assert_eq!(roles.verbs(), VERBS);
+        let sa = find("", "v1", "serviceaccounts").unwrap();
+        assert_eq!(sa.other_subresources()[0].kind, "TokenRequest");
     }
 
     #[test]

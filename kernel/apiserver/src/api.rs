@@ -7,13 +7,14 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use kmicro_pki::TokenFile;
 use serde_json::json;
 
-use crate::auth::{self, User};
+use crate::auth::{self, Authenticator, User};
+use crate::authz::{self, Authorizer};
 use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{self, Ctx};
+use crate::impersonation;
 use crate::query::Query;
 use crate::render::Format;
 use crate::response::{self, Body};
@@ -29,10 +30,11 @@ const MAX_READS_IN_FLIGHT: usize = 400;
 /// Writes served at once before 429 (`--max-mutating-requests-inflight`).
 const MAX_WRITES_IN_FLIGHT: usize = 200;
 
-/// The API: storage plus the server's identity settings.
+/// The API: storage, who may do what, and the server's identity settings.
 pub struct Api {
-    storage: Storage,
-    tokens: Option<TokenFile>,
+    storage: Arc<Storage>,
+    authenticator: Authenticator,
+    authorizer: Arc<Authorizer>,
     server_address: String,
     ready: AtomicBool,
     reads_in_flight: AtomicUsize,
@@ -41,11 +43,15 @@ pub struct Api {
 }
 
 impl Api {
-    /// An API over `storage`; `server_address` (`host:port`) is what discovery advertises.
-    pub fn new(storage: Storage, tokens: Option<TokenFile>, server_address: String) -> Self {
+    /// An API over `storage`, accepting the credentials `authenticator` knows besides client
+    /// certificates; `server_address` (`host:port`) is what discovery advertises. Starts the
+    /// authorizer's informers, so it must run inside the tokio runtime.
+    pub fn new(storage: Storage, authenticator: Authenticator, server_address: String) -> Self {
+        let storage = Arc::new(storage);
         Self {
+            authorizer: Authorizer::start(storage.store().clone()),
             storage,
-            tokens,
+            authenticator,
             server_address,
             ready: AtomicBool::new(false),
             reads_in_flight: AtomicUsize::new(0),
@@ -57,6 +63,24 @@ impl Api {
     /// The object storage.
     pub fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// Makes the cluster ready to serve: the default namespaces, the default RBAC policy
+    /// (reconciled), the authorizer's policy loaded, the ClusterRole aggregation and the
+    /// ServiceAccount controller running with every namespace's `default` account present.
+    pub async fn bootstrap(&self) -> ApiResult<()> {
+        crate::bootstrap::ensure_defaults(&self.storage).await?;
+        authz::bootstrap::ensure_policy(&self.storage).await?;
+        self.authorizer.wait_synced().await;
+        authz::aggregation::spawn(&self.authorizer, &self.storage);
+        crate::service_accounts::ensure_all(&self.storage).await?;
+        crate::service_accounts::spawn(&self.storage);
+        Ok(())
+    }
+
+    /// The authorizer.
+    pub fn authorizer(&self) -> &Authorizer {
+        &self.authorizer
     }
 
     /// Tells long-running requests (watches) to end: the server is stopping.
@@ -103,13 +127,22 @@ impl Api {
                 RouteError::NotFound => ApiError::path_not_found(),
                 RouteError::MethodNotAllowed => ApiError::method_not_allowed(),
             })?;
+        // Who is asking, as whom, and whether they may (authz::request maps any route).
+        let user = self
+            .authenticator
+            .authenticate(cert_user.as_ref(), req.headers(), &self.storage)
+            .await?;
+        if user.is_anonymous() && !matches!(route, Route::Version | Route::Health(_)) {
+            return Err(auth::unauthorized());
+        }
+        let user = impersonation::apply(user, req.headers(), &self.authorizer)?;
+        let action = authz::request::action(&route, req.method(), req.uri().path());
+        self.authorizer.authorize(&user, &action)?;
         match &route {
             Route::Version => return Ok(response::json(StatusCode::OK, &version())),
             Route::Health(check) => return Ok(self.health(check)),
             _ => {}
         }
-        let user = auth::authenticate(cert_user.as_ref(), req.headers(), self.tokens.as_ref())?
-            .ok_or_else(auth::unauthorized)?;
         let accept = req
             .headers()
             .get(header::ACCEPT)
@@ -145,10 +178,12 @@ impl Api {
                 &discovery::resource_list(&g, &v),
             )),
             Route::Resource(rr) => {
-                auth::authorize(&user, &rr)?;
                 let _slot = self.admit(rr.verb)?;
                 let ctx = Ctx {
                     storage: &self.storage,
+                    user: &user,
+                    authorizer: &self.authorizer,
+                    authenticator: &self.authenticator,
                     rr: &rr,
                     query: &query,
                     headers: req.headers(),

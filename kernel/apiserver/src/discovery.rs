@@ -1,6 +1,6 @@
 //! Discovery documents: the older per-group lists and aggregated discovery (apidiscovery v2).
 
-use kmicro_apimachinery::registry::{self, BUILTIN, ResourceInfo, VERBS};
+use kmicro_apimachinery::registry::{self, BUILTIN, ResourceInfo};
 use serde_json::{Value, json};
 
 /// The content type that tells kubectl the answer is aggregated discovery.
@@ -77,7 +77,7 @@ pub fn resource_list(group: &str, version: &str) -> Value {
             "singularName": r.singular,
             "namespaced": r.namespaced,
             "kind": r.kind,
-            "verbs": VERBS,
+            "verbs": r.verbs(),
         });
         if !r.short_names.is_empty() {
             entry["shortNames"] = json!(r.short_names);
@@ -92,7 +92,7 @@ pub fn resource_list(group: &str, version: &str) -> Value {
                 "singularName": "",
                 "namespaced": r.namespaced,
                 "kind": sub.kind,
-                "verbs": ["get", "patch", "update"],
+                "verbs": sub.verbs,
             });
             if let Some(g) = sub.group {
                 entry["group"] = json!(g);
@@ -110,7 +110,11 @@ struct Subresource {
     kind: &'static str,
     group: Option<&'static str>,
     version: &'static str,
+    verbs: &'static [&'static str],
 }
+
+/// The verbs of `status` and `scale`.
+const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 
 fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
     let mut out = Vec::new();
@@ -120,6 +124,7 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
             kind: r.kind,
             group: None,
             version: r.version,
+            verbs: GET_PATCH_UPDATE,
         });
     }
     if r.scale {
@@ -128,8 +133,16 @@ fn subresources(r: &ResourceInfo) -> Vec<Subresource> {
             kind: "Scale",
             group: Some("autoscaling"),
             version: "v1",
+            verbs: GET_PATCH_UPDATE,
         });
     }
+    out.extend(r.other_subresources().iter().map(|o| Subresource {
+        name: o.name,
+        kind: o.kind,
+        group: Some(o.group),
+        version: o.version,
+        verbs: o.verbs,
+    }));
     out
 }
 
@@ -168,7 +181,7 @@ fn aggregated_version(group: &str, version: &str) -> Value {
                     json!({
                         "subresource": s.name,
                         "responseKind": {"group": s.group.unwrap_or(r.group), "version": s.version, "kind": s.kind},
-                        "verbs": ["get", "patch", "update"],
+                        "verbs": s.verbs,
                     })
                 })
                 .collect();
@@ -177,7 +190,7 @@ fn aggregated_version(group: &str, version: &str) -> Value {
                 "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
                 "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
                 "singularResource": r.singular,
-                "verbs": VERBS,
+                "verbs": r.verbs(),
             });
             if !r.short_names.is_empty() {
                 entry["shortNames"] = json!(r.short_names);

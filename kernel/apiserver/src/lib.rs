@@ -1,17 +1,21 @@
 //! kmicro's Kubernetes API server: the REST API kubectl and client libraries use, over
 //! [`kmicro_store`].
 //!
-//! A request flows [`server`] (TLS, HTTP) → [`api`] (route, authenticate, authorize, body) →
+//! A request flows [`server`] (TLS, HTTP) → [`api`] (route, [`auth`]enticate,
+//! [`impersonation`], [`authz`] (RBAC), body) →
 //! `handlers` (the verbs) → [`storage`] (objects as JSON in the store). Kubernetes semantics
 //! that need no I/O (resources, selectors, tables, defaulting, validation) come from
 //! `kmicro-apimachinery`.
 
 pub mod api;
 pub mod auth;
+pub mod authz;
 pub mod bootstrap;
 pub mod discovery;
 pub mod error;
 mod handlers;
+pub mod impersonation;
+pub mod informer;
 pub mod namespaces;
 pub mod object;
 pub mod query;
@@ -19,6 +23,7 @@ pub mod render;
 pub mod response;
 pub mod route;
 pub mod server;
+pub mod service_accounts;
 pub mod storage;
 pub mod warning;
 pub mod watch_cache;

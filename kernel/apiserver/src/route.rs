@@ -154,13 +154,21 @@ fn resource_route(
     {
         return Err(RouteError::NotFound);
     }
-    match subresource.as_deref() {
-        None => {}
-        Some("status") if resource.status => {}
-        Some("scale") if resource.scale => {}
-        Some(_) => return Err(RouteError::NotFound),
-    }
+    // Subresources with verbs of their own (`serviceaccounts/token`: create only).
+    let other = match subresource.as_deref() {
+        None => None,
+        Some("status") if resource.status => None,
+        Some("scale") if resource.scale => None,
+        Some(sub) => Some(
+            resource
+                .other_subresources()
+                .iter()
+                .find(|o| o.name == sub)
+                .ok_or(RouteError::NotFound)?,
+        ),
+    };
     let verb = match (method, name.is_some(), subresource.is_some()) {
+        (&Method::POST, true, true) if other.is_some() => Verb::Create,
         (&Method::GET, true, _) if watch => Verb::Watch,
         (&Method::GET, true, _) => Verb::Get,
         (&Method::GET, false, _) if watch => Verb::Watch,
@@ -174,6 +182,11 @@ fn resource_route(
     };
     if resource.namespaced && namespace.is_none() && !matches!(verb, Verb::List | Verb::Watch) {
         return Err(RouteError::NotFound);
+    }
+    // Virtual resources (access and token reviews) and such subresources: their verbs only.
+    let verbs = other.map_or(resource.verbs(), |o| o.verbs);
+    if !verbs.contains(&verb.as_str()) {
+        return Err(RouteError::MethodNotAllowed);
     }
     Ok(Route::Resource(ResourceRequest {
         resource,
@@ -260,6 +273,39 @@ mod tests {
                 false
             ),
             Err(RouteError::NotFound)
+        );
+    }
+
+    #[test]
+    fn reviews_and_token_requests_are_create_only() {
+        let r = resource(
+            Method::POST,
+            "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+        );
+        assert_eq!(r.verb, Verb::Create);
+        assert_eq!(
+            route(
+                &Method::GET,
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                false
+            ),
+            Err(RouteError::MethodNotAllowed)
+        );
+        let r = resource(
+            Method::POST,
+            "/api/v1/namespaces/default/serviceaccounts/builder/token",
+        );
+        assert_eq!(
+            (r.verb, r.subresource.as_deref()),
+            (Verb::Create, Some("token"))
+        );
+        assert_eq!(
+            route(
+                &Method::GET,
+                "/api/v1/namespaces/default/serviceaccounts/builder/token",
+                false
+            ),
+            Err(RouteError::MethodNotAllowed)
         );
     }
 

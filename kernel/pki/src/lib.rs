@@ -10,6 +10,7 @@
 //! | `client-ca.crt`, `client-ca.key` | the CA whose client certificates the server accepts |
 //! | `serving-kube-apiserver.crt`, `.key` | the API server's serving certificate |
 //! | `client-admin.crt`, `.key` | `system:admin` in `system:masters` |
+//! | `service-account.key` | signs and verifies service-account tokens ([`ServiceAccountKey`]) |
 //!
 //! Keys are ECDSA P-256, mode `0600`; every file is written atomically (temporary file,
 //! fsync, rename, fsync of the directory). Cryptography is ring's, chosen explicitly, so the
@@ -29,6 +30,7 @@ mod kubeconfig;
 mod leaf;
 mod pki;
 mod random;
+mod service_account;
 mod serving;
 mod subject;
 mod tls;
@@ -39,4 +41,5 @@ pub use error::PkiError;
 pub use identity::{Identity, identity_from_cert};
 pub use kubeconfig::{KubeconfigOptions, write_kubeconfig};
 pub use pki::{Pki, PkiConfig};
+pub use service_account::{ServiceAccountKey, looks_like_jwt};
 pub use tokens::TokenFile;

@@ -60,6 +60,13 @@ impl Bad {
     }
 }
 
+impl Bad {
+    /// A value already rendered the way kube prints it (Go's `%#v` of a struct or slice).
+    pub(crate) fn rendered(text: String) -> Self {
+        Self(text)
+    }
+}
+
 impl From<&str> for Bad {
     fn from(s: &str) -> Self {
         Self(go_quote(s))

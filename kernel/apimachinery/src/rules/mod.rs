@@ -19,6 +19,7 @@ mod meta;
 
 mod other;
 mod pod;
+mod rbac;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
@@ -68,6 +69,12 @@ macro_rules! dispatch {
                 $run!(api::networking::v1::NetworkPolicy)
             }
             ("policy", "v1", "PodDisruptionBudget") => $run!(api::policy::v1::PodDisruptionBudget),
+            ("rbac.authorization.k8s.io", "v1", "Role") => $run!(api::rbac::v1::Role),
+            ("rbac.authorization.k8s.io", "v1", "ClusterRole") => $run!(api::rbac::v1::ClusterRole),
+            ("rbac.authorization.k8s.io", "v1", "RoleBinding") => $run!(api::rbac::v1::RoleBinding),
+            ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding") => {
+                $run!(api::rbac::v1::ClusterRoleBinding)
+            }
             ("storage.k8s.io", "v1", "StorageClass") => $run!(api::storage::v1::StorageClass),
             ("scheduling.k8s.io", "v1", "PriorityClass") => {
                 $run!(api::scheduling::v1::PriorityClass)
@@ -75,6 +82,15 @@ macro_rules! dispatch {
             _ => $fallback,
         }
     }};
+}
+
+/// Whether `labels` satisfy the label selector `sel` (a selector that cannot be evaluated
+/// matches nothing, as kube skips it).
+pub fn selector_matches_labels(
+    sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+) -> bool {
+    meta::selector_matches(sel, labels).unwrap_or(false)
 }
 
 /// Why an object was refused.

@@ -171,3 +171,5 @@ pub(crate) const EPS_ADDRESS_TYPE: &str = "addressType specifies the type of add
 pub(crate) const EPS_PORTS: &str = "ports specifies the list of network ports exposed by each endpoint in this slice. Each port must have a unique name. When ports is empty, it indicates that there are no defined ports. When a port is defined with a nil port value, it indicates \"all ports\". Each slice may include a maximum of 100 ports.";
 /// `EndpointSlice.endpoints`.
 pub(crate) const EPS_ENDPOINTS: &str = "endpoints is a list of unique endpoints in this slice. Each slice may include a maximum of 1000 endpoints.";
+/// `RoleBinding.roleRef` (kube prints cluster role bindings with the same columns).
+pub(crate) const ROLE_BINDING_ROLE_REF: &str = "RoleRef can reference a Role in the current namespace or a ClusterRole in the global namespace. If the RoleRef cannot be resolved, the Authorizer must return an error. This field is immutable.";

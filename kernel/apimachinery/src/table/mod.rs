@@ -10,7 +10,7 @@
 //!
 //! Printers are grouped by API group, one file each: `pod` and `core_v1` (core/v1), `events`
 //! (core/v1 and `events.k8s.io`), `storage` (volumes, claims, storage classes), `apps`, `batch`,
-//! `networking` (with `discovery.k8s.io`) and `others` (coordination, policy, scheduling).
+//! `networking` (with `discovery.k8s.io`), `rbac` and `others` (coordination, policy, scheduling).
 
 mod apps;
 mod batch;
@@ -20,7 +20,7 @@ mod events;
 mod networking;
 mod others;
 mod pod;
-
+mod rbac;
 mod storage;
 mod util;
 
@@ -274,6 +274,7 @@ fn printer_for(resource: &ResourceInfo) -> &'static Printer {
             networking::printer(resource.group, resource.plural)
         }
         "storage.k8s.io" => storage::printer_storage_k8s_io(resource.plural),
+        "rbac.authorization.k8s.io" => rbac::printer(resource.plural),
         _ => others::printer(resource.group, resource.plural),
     };
     found.unwrap_or(if is_builtin_group(resource.group) {

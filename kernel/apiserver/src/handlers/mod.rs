@@ -5,8 +5,10 @@ mod delete;
 mod fields;
 mod managed;
 mod read;
+mod review;
 mod scale;
 mod strategic;
+mod token;
 mod watch;
 mod write;
 
@@ -16,6 +18,8 @@ use kmicro_apimachinery::registry::ResourceInfo;
 use kmicro_apimachinery::selector::{FieldSelector, LabelSelector};
 use serde_json::Value;
 
+use crate::auth::{Authenticator, User};
+use crate::authz::Authorizer;
 use crate::error::{ApiError, ApiResult};
 use crate::query::Query;
 use crate::render::Format;
@@ -28,6 +32,12 @@ use crate::warning::Warnings;
 pub(crate) struct Ctx<'a> {
     /// Object storage.
     pub storage: &'a Storage,
+    /// Who is asking (after impersonation).
+    pub user: &'a User,
+    /// The authorizer (access reviews ask it).
+    pub authorizer: &'a Authorizer,
+    /// The authenticator (token reviews ask it; token requests sign with it).
+    pub authenticator: &'a Authenticator,
     /// What is asked for.
     pub rr: &'a ResourceRequest,
     /// Query parameters.
@@ -109,6 +119,10 @@ impl Selectors {
 
 /// Runs a resource request.
 pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<Body>> {
+    if ctx.resource().is_virtual() {
+        // Routing lets only create through.
+        return review::create(ctx, &body).await;
+    }
     if matches!(ctx.rr.verb, Verb::Create | Verb::Update | Verb::Patch) {
         managed::manager(ctx)?;
     }
@@ -121,6 +135,7 @@ pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<B
         }
     }
     match (ctx.rr.verb, ctx.rr.subresource.as_deref()) {
+        (Verb::Create, Some("token")) => token::create(ctx, &body).await,
         (Verb::Get, Some("scale")) => scale::get(ctx).await,
         (Verb::Update, Some("scale")) => scale::update(ctx, &body).await,
         (Verb::Patch, Some("scale")) => scale::patch(ctx, &body).await,

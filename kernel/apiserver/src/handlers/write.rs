@@ -59,6 +59,7 @@ pub(super) async fn insert(
     if track == Track::Update {
         managed::record_update(ctx, &managed::manager(ctx)?, None, &mut obj);
     }
+    crate::authz::escalation::check(ctx.authorizer, ctx.user, r, &obj)?;
     if ctx.query.dry_run {
         return Ok(answer(ctx, StatusCode::CREATED, obj));
     }
@@ -201,6 +202,7 @@ pub(super) async fn replace_tracked(
     };
     keep_server_fields(&mut new, &current.obj);
     let mut new = prepare(r, name, rules::prepare_update(r, new, &current.obj))?;
+    crate::authz::escalation::check(ctx.authorizer, ctx.user, r, &new)?;
     match applied_fields {
         Some(fields) => {
             meta_mut(&mut new).insert("managedFields".into(), fields);

@@ -66,4 +66,5 @@ mod networking;
 mod others;
 mod pod;
 mod quantity;
+mod rbac;
 mod storage;
