@@ -1,10 +1,9 @@
 //! RBAC, service-account tokens, impersonation and access reviews against `kmicro run`, with
 //! real kubectl (1.32 and 1.35) and the `kube` crate.
 //!
-//! kubectl sends the bodies of `create token`, `auth can-i` and `auth whoami` as protobuf,
-//! which the server does not decode yet; until it does, those requests go through
-//! `kubectl create --raw` (JSON) and the `kube` crate, and the kubectl commands themselves are
-//! in the ignored test at the end.
+//! kubectl sends the bodies of `create token`, `auth can-i` and `auth whoami` as protobuf;
+//! `kubectl_auth_commands` runs those commands themselves, the other tests also reach the same
+//! endpoints with JSON (`kubectl create --raw`, the `kube` crate).
 
 mod common;
 
@@ -685,10 +684,8 @@ fn discovery_lists_reviews_as_create_only() {
     );
 }
 
-/// kubectl's own `create token`, `auth can-i` and `auth whoami`: they send protobuf bodies,
-/// which the server decodes once protobuf support lands. Then drop the `ignore`.
+/// kubectl's own `create token`, `auth can-i` and `auth whoami`, whose bodies are protobuf.
 #[test]
-#[ignore = "kubectl sends these bodies as protobuf; enable when the server decodes protobuf"]
 fn kubectl_auth_commands() {
     let c = Cluster::start();
     c.ok_stdin(&["apply", "--validate=false", "-f", "-"], BUILDER);

@@ -4,6 +4,7 @@ mod apply;
 mod delete;
 mod fields;
 mod managed;
+mod protobuf;
 mod read;
 mod review;
 mod scale;
@@ -158,10 +159,12 @@ pub(crate) fn answer(ctx: &Ctx<'_>, status: StatusCode, obj: Value) -> Response<
     )
 }
 
-/// Parses the JSON object body of a create or update, refusing other media types with 415.
+/// Parses the object body of a create or update: JSON, or protobuf for built-in kinds;
+/// other media types are 415.
 pub(crate) fn object_body(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Value> {
     match ctx.content_type().as_str() {
         "" | "application/json" | "*/*" => parse_body(body),
+        kmicro_protobuf::MEDIA_TYPE => protobuf::object(ctx, body),
         other => Err(ApiError::unsupported_media_type(other)),
     }
 }
