@@ -2,9 +2,8 @@
 //! and field validation (`fieldValidation=Strict|Warn|Ignore`) over raw requests and the
 //! `kube` crate.
 //!
-//! `--validate=false` is passed where kubectl would otherwise download `/openapi/v3` first
-//! (apply, edit), which kmicro does not serve yet; with it kubectl sends
-//! `fieldValidation=Ignore`.
+//! apply and edit run with [`VALIDATE`]: kubectl's default validation downloads `/openapi/v3`
+//! first, which kmicro does not serve yet.
 
 mod common;
 
@@ -15,6 +14,11 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
+
+/// The validation flag of apply and edit: `--validate=false` (kubectl sends
+/// `fieldValidation=Ignore`) until `/openapi/v3` is served; then `--validate=strict`, kubectl's
+/// default, which sends `fieldValidation=Strict`. (Checked with the `openapi` branch merged.)
+const VALIDATE: &str = "--validate=false";
 
 /// One kubectl binary against one cluster.
 struct Kubectl<'c> {
@@ -120,7 +124,7 @@ fn client_side_apply_diff_and_edit_round_trip() {
             bin,
         };
         let name = name_for("web", bin);
-        let apply = ["apply", "--validate=false", "-f", "-"];
+        let apply = ["apply", VALIDATE, "-f", "-"];
 
         let first = deployment(&name, 1, &[("web", "nginx:1"), ("log", "busybox:1")]);
         let (out, _) = k.ok(&apply, Some(&first));
@@ -163,11 +167,7 @@ fn client_side_apply_diff_and_edit_round_trip() {
 
         // edit: GET, the editor's change, a strategic merge patch.
         let env = [("KUBE_EDITOR", editor.to_str().unwrap())];
-        let out = k.run(
-            &["edit", "--validate=false", "deployment", &name],
-            None,
-            &env,
-        );
+        let out = k.run(&["edit", VALIDATE, "deployment", &name], None, &env);
         let (stdout, stderr) = texts(&out);
         assert!(out.status.success(), "{stdout}{stderr}");
         assert!(stdout.contains("edited"), "{stdout}{stderr}");
@@ -187,7 +187,7 @@ fn kubectl_patch_strategic_on_objects_status_dry_run_and_conflicts() {
         };
         let name = name_for("app", bin);
         let manifest = deployment(&name, 1, &[("web", "nginx:1"), ("log", "busybox:1")]);
-        k.ok(&["apply", "--validate=false", "-f", "-"], Some(&manifest));
+        k.ok(&["apply", VALIDATE, "-f", "-"], Some(&manifest));
         let patch = |p: &str| -> Vec<String> {
             vec![
                 "patch".into(),
