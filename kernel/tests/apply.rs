@@ -2,8 +2,9 @@
 //! and field validation (`fieldValidation=Strict|Warn|Ignore`) over raw requests and the
 //! `kube` crate.
 //!
-//! apply and edit run with [`VALIDATE`]: kubectl's default validation downloads `/openapi/v3`
-//! first, which kmicro does not serve yet.
+//! apply, edit and create run with kubectl's default validation (`--validate=strict`: kubectl
+//! reads `/openapi/v3`, sees that the server validates fields, and sends
+//! `fieldValidation=Strict`).
 
 mod common;
 
@@ -14,11 +15,6 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
-
-/// The validation flag of apply and edit: `--validate=false` (kubectl sends
-/// `fieldValidation=Ignore`) until `/openapi/v3` is served; then `--validate=strict`, kubectl's
-/// default, which sends `fieldValidation=Strict`. (Checked with the `openapi` branch merged.)
-const VALIDATE: &str = "--validate=false";
 
 /// One kubectl binary against one cluster.
 struct Kubectl<'c> {
@@ -124,7 +120,7 @@ fn client_side_apply_diff_and_edit_round_trip() {
             bin,
         };
         let name = name_for("web", bin);
-        let apply = ["apply", VALIDATE, "-f", "-"];
+        let apply = ["apply", "-f", "-"];
 
         let first = deployment(&name, 1, &[("web", "nginx:1"), ("log", "busybox:1")]);
         let (out, _) = k.ok(&apply, Some(&first));
@@ -167,7 +163,7 @@ fn client_side_apply_diff_and_edit_round_trip() {
 
         // edit: GET, the editor's change, a strategic merge patch.
         let env = [("KUBE_EDITOR", editor.to_str().unwrap())];
-        let out = k.run(&["edit", VALIDATE, "deployment", &name], None, &env);
+        let out = k.run(&["edit", "deployment", &name], None, &env);
         let (stdout, stderr) = texts(&out);
         assert!(out.status.success(), "{stdout}{stderr}");
         assert!(stdout.contains("edited"), "{stdout}{stderr}");
@@ -187,7 +183,7 @@ fn kubectl_patch_strategic_on_objects_status_dry_run_and_conflicts() {
         };
         let name = name_for("app", bin);
         let manifest = deployment(&name, 1, &[("web", "nginx:1"), ("log", "busybox:1")]);
-        k.ok(&["apply", VALIDATE, "-f", "-"], Some(&manifest));
+        k.ok(&["apply", "-f", "-"], Some(&manifest));
         let patch = |p: &str| -> Vec<String> {
             vec![
                 "patch".into(),
@@ -403,6 +399,64 @@ fn field_validation_strict_warn_and_ignore_on_create_and_update() {
             stderr.contains(r#"Warning: unknown field "spec.bogus""#),
             "{stderr}"
         );
+    }
+}
+
+#[test]
+fn kubectl_validation_flags_reach_the_server() {
+    let cluster = Cluster::start();
+    for &bin in KUBECTLS {
+        let k = Kubectl {
+            cluster: &cluster,
+            bin,
+        };
+        let unknown = r#"unknown field "spec.template.spec.containers[0].imagePullPolicyy""#;
+        let with_unknown = |name: &str| {
+            format!(
+                "{}        imagePullPolicyy: Always\n",
+                deployment(name, 1, &[("c", "busybox")])
+            )
+        };
+        let strict = format!(
+            r#"Deployment in version "v1" cannot be handled as a Deployment: strict decoding error: {unknown}"#
+        );
+
+        // Creates: strict (kubectl's default) refuses, warn warns and drops the field.
+        let name = name_for("flags", bin);
+        let err = k.fails(&["create", "-f", "-"], Some(&with_unknown(&name)));
+        assert!(err.contains(&strict), "{err}");
+        let err = k.fails(&["apply", "-f", "-"], Some(&with_unknown(&name)));
+        assert!(err.contains(&strict), "{err}");
+        let (_, stderr) = k.ok(
+            &["create", "--validate=warn", "-f", "-"],
+            Some(&with_unknown(&name)),
+        );
+        assert!(stderr.contains(&format!("Warning: {unknown}")), "{stderr}");
+        let live = k.get("deployment", &name);
+        assert!(
+            live["spec"]["template"]["spec"]["containers"][0]
+                .get("imagePullPolicyy")
+                .is_none()
+        );
+
+        // A second apply is a strategic patch: strict refuses it as kube does, warn passes.
+        let applied = name_for("flags-applied", bin);
+        k.ok(
+            &["apply", "-f", "-"],
+            Some(&deployment(&applied, 1, &[("c", "busybox")])),
+        );
+        let err = k.fails(&["apply", "-f", "-"], Some(&with_unknown(&applied)));
+        assert!(
+            err.contains("The request is invalid: patch: Invalid value: \"map[")
+                && err.contains(&format!("strict decoding error: {unknown}")),
+            "{err}"
+        );
+        let (out, stderr) = k.ok(
+            &["apply", "--validate=warn", "-f", "-"],
+            Some(&with_unknown(&applied)),
+        );
+        assert!(out.contains("configured"), "{out}");
+        assert!(stderr.contains(&format!("Warning: {unknown}")), "{stderr}");
     }
 }
 

@@ -15,6 +15,7 @@ use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{self, Ctx};
 use crate::impersonation;
+use crate::openapi::OpenApi;
 use crate::query::Query;
 use crate::render::Format;
 use crate::response::{self, Body};
@@ -36,6 +37,7 @@ pub struct Api {
     authenticator: Authenticator,
     authorizer: Arc<Authorizer>,
     server_address: String,
+    openapi: OpenApi,
     ready: AtomicBool,
     reads_in_flight: AtomicUsize,
     writes_in_flight: AtomicUsize,
@@ -53,6 +55,7 @@ impl Api {
             storage,
             authenticator,
             server_address,
+            openapi: OpenApi::new(),
             ready: AtomicBool::new(false),
             reads_in_flight: AtomicUsize::new(0),
             writes_in_flight: AtomicUsize::new(0),
@@ -177,6 +180,13 @@ impl Api {
                 StatusCode::OK,
                 &discovery::resource_list(&g, &v),
             )),
+            Route::OpenApiV3Index => self.openapi.v3_index().await,
+            Route::OpenApiV3(path) => {
+                self.openapi
+                    .v3(&path, query.hash.as_deref(), req.headers())
+                    .await
+            }
+            Route::OpenApiV2 => self.openapi.v2(req.headers()).await,
             Route::Resource(rr) => {
                 let _slot = self.admit(rr.verb)?;
                 let ctx = Ctx {

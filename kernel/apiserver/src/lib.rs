@@ -5,7 +5,7 @@
 //! [`impersonation`], [`authz`] (RBAC), body) →
 //! `handlers` (the verbs) → [`storage`] (objects as JSON in the store). Kubernetes semantics
 //! that need no I/O (resources, selectors, tables, defaulting, validation) come from
-//! `kmicro-apimachinery`.
+//! `kmicro-apimachinery`; the OpenAPI documents ([`openapi`]) from `kmicro-openapi`.
 
 pub mod api;
 pub mod auth;
@@ -18,6 +18,7 @@ pub mod impersonation;
 pub mod informer;
 pub mod namespaces;
 pub mod object;
+pub mod openapi;
 pub mod query;
 pub mod render;
 pub mod response;

@@ -42,6 +42,8 @@ pub struct Query {
     /// `fieldValidation` (`Strict`, `Warn`, `Ignore`) as given; checked by the write handlers,
     /// whose error names their options kind.
     pub field_validation: Option<String>,
+    /// `hash` (OpenAPI v3 documents: the content hash the client expects)
+    pub hash: Option<String>,
 }
 
 impl Query {
@@ -76,6 +78,7 @@ impl Query {
                 "fieldManager" => q.field_manager = Some(value).filter(|v| !v.is_empty()),
                 "force" => q.force = Some(boolean(&key, &value)?),
                 "fieldValidation" => q.field_validation = Some(value),
+                "hash" => q.hash = Some(value).filter(|v| !v.is_empty()),
                 _ => {}
             }
         }

@@ -20,6 +20,12 @@ pub enum Route {
     Group(String),
     /// `/apis/<group>/<version>`
     GroupResources(String, String),
+    /// `/openapi/v3`: the index of the OpenAPI v3 documents.
+    OpenApiV3Index,
+    /// `/openapi/v3/<path>`: one OpenAPI v3 document (`api/v1`, `apis/apps/v1`, …).
+    OpenApiV3(String),
+    /// `/openapi/v2`: the Swagger 2.0 document.
+    OpenApiV2,
     /// A request on a resource.
     Resource(ResourceRequest),
 }
@@ -116,6 +122,10 @@ pub fn route(method: &Method, path: &str, watch: bool) -> Result<Route, RouteErr
             }
         }
         ["apis", group, version, rest @ ..] => resource_route(method, group, version, rest, watch),
+        ["openapi", ..] if *method != Method::GET => Err(RouteError::MethodNotAllowed),
+        ["openapi", "v3"] => Ok(Route::OpenApiV3Index),
+        ["openapi", "v3", rest @ ..] => Ok(Route::OpenApiV3(rest.join("/"))),
+        ["openapi", "v2"] => Ok(Route::OpenApiV2),
         _ => Err(RouteError::NotFound),
     }
 }
@@ -328,6 +338,30 @@ mod tests {
         assert_eq!(
             route(&Method::GET, "/readyz", false),
             Ok(Route::Health("readyz".into()))
+        );
+    }
+
+    #[test]
+    fn openapi() {
+        assert_eq!(
+            route(&Method::GET, "/openapi/v3", false),
+            Ok(Route::OpenApiV3Index)
+        );
+        assert_eq!(
+            route(&Method::GET, "/openapi/v3/apis/apps/v1", false),
+            Ok(Route::OpenApiV3("apis/apps/v1".into()))
+        );
+        assert_eq!(
+            route(&Method::GET, "/openapi/v2", false),
+            Ok(Route::OpenApiV2)
+        );
+        assert_eq!(
+            route(&Method::POST, "/openapi/v2", false),
+            Err(RouteError::MethodNotAllowed)
+        );
+        assert_eq!(
+            route(&Method::GET, "/openapi/v4", false),
+            Err(RouteError::NotFound)
         );
     }
 }

@@ -1,10 +1,46 @@
-//! The Kubernetes API schema that kmicro embeds, and what is generated from it.
+//! The Kubernetes API schema that kmicro embeds, and the OpenAPI documents generated from it.
 //!
 //! The schema data (`data/definitions-v1.35.json.gz`, see `data/README.md` for its origin and
-//! licence) is held compressed in the binary and inflated only while something is built from it,
-//! so it costs no memory between uses.
+//! licence) is held compressed in the binary and inflated only while something is built from
+//! it, so it costs no memory between uses.
+//!
+//! From it and the list of served resources ([`ServedApi`]: the built-in table today, custom
+//! resources with their schemas later) this crate generates what kube-apiserver serves:
+//! - [`v3::generate`]: the OpenAPI 3.0 documents of `/openapi/v3/<path>` (one per
+//!   group-version, with every operation kube has and every schema they reach) and their
+//!   index (`/openapi/v3`), which names each document with the hash of its content;
+//! - [`v2::generate`]: the Swagger 2.0 document of `/openapi/v2`.
+//!
+//! It also builds [`builtin_schemas`], the structural schemas of the served built-in kinds
+//! that managedFields and server-side apply work from (built once and kept).
+//!
+//! Documents are written straight into a gzip stream and kept compressed ([`Document`]);
+//! [`Cache`] keeps the last generated set until the served API changes. No I/O, no HTTP.
+//!
+//! Data flow: `embedded` (inflate, definitions one at a time) → `schema` (JSON Schema to
+//! OpenAPI 3.0 / Swagger 2.0) → `catalog` (converted schemas, references, kinds) →
+//! `operations` + `params` (paths and operations) → [`v3`] / [`v2`] (rendering, through
+//! `document`'s hashing, compressing writer).
 
-use std::io::Read;
+mod cache;
+mod catalog;
+mod document;
+mod embedded;
+mod error;
+mod operations;
+mod params;
+mod schema;
+mod served;
+pub mod v2;
+pub mod v3;
+
+pub use cache::Cache;
+pub use document::Document;
+pub use embedded::{DataError, definitions};
+pub use error::GenerateError;
+pub use served::{ExtraSchema, Resource, ServedApi};
+pub use v3::V3Documents;
+
 use std::sync::OnceLock;
 
 use kmicro_apimachinery::registry;
@@ -12,29 +48,6 @@ use kmicro_apimachinery::schema::SchemaSet;
 
 /// The Kubernetes version whose schema is embedded.
 pub const KUBERNETES_VERSION: &str = "1.35";
-
-/// The embedded schema, gzip-compressed JSON Schema with the definitions under `$defs`.
-const DEFINITIONS_GZ: &[u8] = include_bytes!("../data/definitions-v1.35.json.gz");
-
-/// The embedded data could not be read: a build defect, never an input error.
-#[derive(Debug, thiserror::Error)]
-#[error("embedded Kubernetes schema data is unreadable: {0}")]
-pub struct DataError(String);
-
-/// Inflates and parses the embedded definitions: the object mapping each definition name
-/// (`io.k8s.api.core.v1.Pod`) to its JSON Schema. The caller owns (and drops) the result.
-pub fn definitions() -> Result<serde_json::Map<String, serde_json::Value>, DataError> {
-    let mut json = Vec::with_capacity(1 << 21);
-    flate2::read::GzDecoder::new(DEFINITIONS_GZ)
-        .read_to_end(&mut json)
-        .map_err(|e| DataError(e.to_string()))?;
-    let mut doc: serde_json::Value =
-        serde_json::from_slice(&json).map_err(|e| DataError(e.to_string()))?;
-    match doc.get_mut("$defs").map(serde_json::Value::take) {
-        Some(serde_json::Value::Object(defs)) => Ok(defs),
-        _ => Err(DataError("no `$defs` object".into())),
-    }
-}
 
 /// The structural schemas of every built-in kind kmicro serves, built from the embedded data on
 /// first use and kept (about 0.35 MiB; the inflated JSON, 7 MiB at the peak, is dropped).
@@ -58,19 +71,6 @@ mod tests {
     use kmicro_apimachinery::schema::{ListType, Schema};
 
     use super::*;
-
-    #[test]
-    fn embedded_definitions_hold_the_served_types_with_patch_metadata() {
-        let defs = definitions().unwrap();
-        assert!(defs.len() > 700);
-        let containers = &defs["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
-        assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
-        assert_eq!(containers["x-kubernetes-list-type"], "map");
-        assert_eq!(
-            defs["io.k8s.api.apps.v1.Deployment"]["x-kubernetes-group-version-kind"][0]["kind"],
-            "Deployment"
-        );
-    }
 
     #[test]
     fn builtin_schemas_know_merge_keys_and_list_types() {

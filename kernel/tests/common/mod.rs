@@ -82,13 +82,37 @@ impl Cluster {
 
     /// Runs kubectl with `stdin` as its input.
     pub fn kubectl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        self.kubectl_at("kubectl", args, stdin, &[])
+        self.run_kubectl("kubectl", &self.cache_dir, args, stdin, &[])
     }
 
-    /// Runs the kubectl binary `bin` with `stdin` as its input and extra environment.
+    /// Runs the kubectl binary `bin` (another version than the machine's) with `stdin`; it
+    /// gets a cache dir of its own, so it fetches discovery and OpenAPI itself.
+    pub fn kubectl_bin(&self, bin: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        self.kubectl_at(bin, args, stdin, &[])
+    }
+
+    /// Runs the kubectl binary `bin` with `stdin` and extra environment; any binary but the
+    /// machine's gets a cache dir of its own.
     pub fn kubectl_at(
         &self,
         bin: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
+        let cache = if bin == "kubectl" {
+            self.cache_dir.clone()
+        } else {
+            self.cache_dir
+                .with_extension(format!("kubecache{}", bin.replace('/', "_")))
+        };
+        self.run_kubectl(bin, &cache, args, stdin, env)
+    }
+
+    fn run_kubectl(
+        &self,
+        bin: &str,
+        cache_dir: &Path,
         args: &[&str],
         stdin: Option<&str>,
         env: &[(&str, &str)],
@@ -97,9 +121,9 @@ impl Cluster {
         cmd.args(args)
             .envs(env.iter().copied())
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("KUBECACHEDIR", &self.cache_dir)
+            .env("KUBECACHEDIR", cache_dir)
             .arg("--cache-dir")
-            .arg(&self.cache_dir)
+            .arg(cache_dir)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
