@@ -31,7 +31,7 @@ fn creates_reported_successful_survive_sigkill() {
                     let manifest = format!(
                         "{{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{{\"name\":\"{name}\"}},\"data\":{{\"k\":\"v\"}}}}"
                     );
-                    let out = cluster_ref.kubectl_with_stdin(&["create", "--validate=false", "-f", "-"], Some(&manifest));
+                    let out = cluster_ref.kubectl_with_stdin(&["create", "-f", "-"], Some(&manifest));
                     if out.status.success() {
                         created.lock().unwrap().push(name);
                     }

@@ -246,6 +246,13 @@ fn widget_story(binary: &str) {
     assert_eq!(table(&printed)[0], ["NAME", "CREATED", "AT"], "{printed}");
     assert!(printed.contains("widgets.example.com"), "{printed}");
 
+    // Unknown fields: refused under kubectl's default (Strict) field validation; pruned
+    // without a word under Ignore.
+    let err = k.fails(&["create", "-f", "-"], Some(W1));
+    assert!(
+        err.contains(r#"Widget in version "v1" cannot be handled as a Widget: strict decoding error: unknown field "spec.bogus""#),
+        "{err}"
+    );
     // Create: unknown fields pruned, defaults applied, printed with the printer columns.
     let out = k.create_ignoring_unknown_fields(W1);
     assert!(out.contains("widget.example.com/w1 created"), "{out}");

@@ -65,8 +65,8 @@ fn default_namespaces_and_version() {
 #[test]
 fn configmap_and_secret_lifecycle() {
     let c = Cluster::start();
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], CONFIGMAP);
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], SECRET);
+    c.ok_stdin(&["create", "-f", "-"], CONFIGMAP);
+    c.ok_stdin(&["create", "-f", "-"], SECRET);
     let json = c.ok(&["get", "configmap", "settings", "-o", "json"]);
     assert!(json.contains("\"color\": \"blue\""), "{json}");
     assert!(json.contains("\"resourceVersion\""), "{json}");
@@ -116,15 +116,15 @@ fn configmap_and_secret_lifecycle() {
 #[test]
 fn errors_read_like_kube_apiserver() {
     let c = Cluster::start();
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], CONFIGMAP);
-    let err = c.fails(&["create", "--validate=false", "-f", "-"], Some(CONFIGMAP));
+    c.ok_stdin(&["create", "-f", "-"], CONFIGMAP);
+    let err = c.fails(&["create", "-f", "-"], Some(CONFIGMAP));
     assert!(
         err.contains("AlreadyExists") || err.contains("already exists"),
         "{err}"
     );
 
     let bad = CONFIGMAP.replace("name: settings", "name: Bad_Name");
-    let err = c.fails(&["create", "--validate=false", "-f", "-"], Some(&bad));
+    let err = c.fails(&["create", "-f", "-"], Some(&bad));
     assert!(
         err.contains("is invalid") && err.contains("metadata.name"),
         "{err}"
@@ -140,7 +140,7 @@ fn errors_read_like_kube_apiserver() {
         "-p",
         r#"{"data":{"color":"red"}}"#,
     ]);
-    let err = c.fails(&["replace", "--validate=false", "-f", "-"], Some(&old));
+    let err = c.fails(&["replace", "-f", "-"], Some(&old));
     assert!(
         err.contains("Conflict") || err.contains("the object has been modified"),
         "{err}"
@@ -154,7 +154,7 @@ fn errors_read_like_kube_apiserver() {
 fn all_namespaces_tables_and_chunked_lists() {
     let c = Cluster::start();
     c.ok_stdin(
-        &["create", "--validate=false", "-f", "-"],
+        &["create", "-f", "-"],
         "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n",
     );
     for i in 0..25 {
@@ -162,7 +162,7 @@ fn all_namespaces_tables_and_chunked_lists() {
         let cm = CONFIGMAP
             .replace("name: settings", &format!("name: cm-{i:02}"))
             .replace("namespace: default", &format!("namespace: {ns}"));
-        c.ok_stdin(&["create", "--validate=false", "-f", "-"], &cm);
+        c.ok_stdin(&["create", "-f", "-"], &cm);
     }
     let all = c.ok(&["get", "configmaps", "-A"]);
     let header = all.lines().next().unwrap();
@@ -218,7 +218,7 @@ fn watch_shows_changes_as_they_happen() {
         }
     });
     std::thread::sleep(Duration::from_millis(1500));
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], CONFIGMAP);
+    c.ok_stdin(&["create", "-f", "-"], CONFIGMAP);
     c.ok(&["label", "cm", "settings", "x=y"]);
     c.ok(&["delete", "cm", "settings"]);
     let mut seen = Vec::new();
@@ -243,7 +243,7 @@ fn watch_shows_changes_as_they_happen() {
 #[test]
 fn scale_a_deployment() {
     let c = Cluster::start();
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], DEPLOYMENT);
+    c.ok_stdin(&["create", "-f", "-"], DEPLOYMENT);
     c.ok(&["scale", "deployment", "web", "--replicas=3"]);
     assert_eq!(
         c.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]),
@@ -498,7 +498,7 @@ fn sigterm_stops_cleanly_and_a_restart_keeps_everything() {
     let data_dir = tmp.path().join("data");
     let port = common::free_port();
     let mut c = Cluster::start_in(&data_dir, port);
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], CONFIGMAP);
+    c.ok_stdin(&["create", "-f", "-"], CONFIGMAP);
     let pid = c.child.id().to_string();
     assert!(
         Command::new("kill")
@@ -567,7 +567,7 @@ fn sigterm_ends_open_watches_and_stops_promptly() {
 fn deleting_a_namespace_and_its_contents_from_one_file() {
     let c = Cluster::start();
     let manifest = "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: demo}\ndata: {x: \"1\"}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: demo}\nspec: {containers: [{name: c, image: busybox}]}\n";
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], manifest);
+    c.ok_stdin(&["create", "-f", "-"], manifest);
     let status = c.ok(&[
         "get",
         "pod",

@@ -105,7 +105,7 @@ impl<'a> Kubectl<'a> {
         let at = dry.iter().position(|a| *a == "--").unwrap_or(dry.len());
         dry.splice(at..at, ["--dry-run=client", "-o", "json"]);
         let printed = self.ok(&dry);
-        self.ok_with(&["create", "-f", "-", "--validate=false"], Some(&printed));
+        self.ok_with(&["create", "-f", "-"], Some(&printed));
     }
 }
 

@@ -144,7 +144,7 @@ async fn token_client(c: &Cluster, token: &str) -> kube::Client {
 #[test]
 fn a_service_account_token_can_do_what_its_binding_allows_and_nothing_else() {
     let c = Cluster::start();
-    c.ok_stdin(&["apply", "--validate=false", "-f", "-"], BUILDER);
+    c.ok_stdin(&["apply", "-f", "-"], BUILDER);
     let token = token(&c, "builder", r#"{"spec": {"expirationSeconds": 1200}}"#);
 
     for bin in [KUBECTL_132, KUBECTL_135] {
@@ -276,7 +276,7 @@ fn admin_does_everything_and_a_user_without_bindings_only_discovery() {
 #[test]
 fn roles_and_bindings_are_validated_like_kube() {
     let c = Cluster::start();
-    c.ok_stdin(&["apply", "--validate=false", "-f", "-"], BUILDER);
+    c.ok_stdin(&["apply", "-f", "-"], BUILDER);
     let err = c.fails(
         &[
             "patch",
@@ -296,7 +296,7 @@ fn roles_and_bindings_are_validated_like_kube() {
     );
     let bad = r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": "bad"}, "rules": [{"verbs": [], "apiGroups": [""], "resources": ["pods"]}]}"#;
-    let err = c.fails(&["create", "--validate=false", "-f", "-"], Some(bad));
+    let err = c.fails(&["create", "-f", "-"], Some(bad));
     assert!(
         err.contains("rules[0].verbs: Required value: verbs must contain at least one value"),
         "{err}"
@@ -326,7 +326,7 @@ rules:
   resources: ["widgets"]
   verbs: ["get", "list"]
 "#;
-    c.ok_stdin(&["apply", "--validate=false", "-f", "-"], widgets);
+    c.ok_stdin(&["apply", "-f", "-"], widgets);
     let has_widgets = |role: &str| {
         c.ok(&["get", "clusterrole", role, "-o", "json"])
             .contains("\"widgets\"")
@@ -349,7 +349,7 @@ rules:
         "metadata": {"name": "alice-views", "namespace": "default"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
         "subjects": [{"kind": "User", "name": "alice"}]}"#;
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], binding);
+    c.ok_stdin(&["create", "-f", "-"], binding);
     eventually("alice may list pods", || {
         let out = c.kubectl(&["get", "pods", "--as=alice"]);
         out.status.success().then_some(()).ok_or_else(|| text(&out))
@@ -373,7 +373,7 @@ impl OkOrDefault for Option<()> {
 fn new_namespaces_get_a_default_service_account() {
     let c = Cluster::start();
     let ns = r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}"#;
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], ns);
+    c.ok_stdin(&["create", "-f", "-"], ns);
     eventually("team has a default service account", || {
         let out = c.kubectl(&["get", "sa", "default", "-n", "team"]);
         out.status.success().then_some(()).ok_or_else(|| text(&out))
@@ -392,10 +392,10 @@ fn tokens_bound_to_a_pod_end_with_the_pod_and_tokens_survive_a_restart() {
     let data = tmp.path().join("data");
     let port = common::free_port();
     let mut c = Cluster::start_in(&data, port);
-    c.ok_stdin(&["apply", "--validate=false", "-f", "-"], BUILDER);
+    c.ok_stdin(&["apply", "-f", "-"], BUILDER);
     let pod = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "job"},
         "spec": {"serviceAccountName": "builder", "containers": [{"name": "c", "image": "busybox"}]}}"#;
-    c.ok_stdin(&["create", "--validate=false", "-f", "-"], pod);
+    c.ok_stdin(&["create", "-f", "-"], pod);
     let bound = token(
         &c,
         "builder",
@@ -479,7 +479,7 @@ fn tokens_bound_to_a_pod_end_with_the_pod_and_tokens_survive_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn access_reviews_whoami_and_token_reviews_through_the_kube_crate() {
     let c = Cluster::start();
-    c.ok_stdin(&["apply", "--validate=false", "-f", "-"], BUILDER);
+    c.ok_stdin(&["apply", "-f", "-"], BUILDER);
     let token = token(&c, "builder", "{}");
     let admin = admin_client(&c).await;
     let builder = token_client(&c, &token).await;
@@ -688,7 +688,7 @@ fn discovery_lists_reviews_as_create_only() {
 #[test]
 fn kubectl_auth_commands() {
     let c = Cluster::start();
-    c.ok_stdin(&["apply", "--validate=false", "-f", "-"], BUILDER);
+    c.ok_stdin(&["apply", "-f", "-"], BUILDER);
     for bin in [KUBECTL_132, KUBECTL_135] {
         let out = kubectl_admin(bin, &c, &["create", "token", "builder", "--duration=20m"]);
         assert!(out.status.success(), "{}", text(&out));
@@ -720,11 +720,11 @@ fn kubectl_auth_commands() {
 fn namespace_admins_cannot_grant_what_they_do_not_hold() {
     let c = Cluster::start();
     c.ok_stdin(
-        &["create", "--validate=false", "-f", "-"],
+        &["create", "-f", "-"],
         r#"{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}"#,
     );
     c.ok_stdin(
-        &["create", "--validate=false", "-f", "-"],
+        &["create", "-f", "-"],
         r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": {"name": "alice-admin", "namespace": "team"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
@@ -734,14 +734,11 @@ fn namespace_admins_cannot_grant_what_they_do_not_hold() {
         "metadata": {"name": "pods", "namespace": "team"},
         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}"#;
     eventually("alice's admin binding takes effect", || {
-        let out = c.kubectl_with_stdin(
-            &["create", "--validate=false", "-f", "-", "--as=alice"],
-            Some(pods_role),
-        );
+        let out = c.kubectl_with_stdin(&["create", "-f", "-", "--as=alice"], Some(pods_role));
         out.status.success().then_some(()).ok_or_else(|| text(&out))
     });
     let err = c.fails(
-        &["create", "--validate=false", "-f", "-", "--as=alice"],
+        &["create", "-f", "-", "--as=alice"],
         Some(
             r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
                 "metadata": {"name": "nodes", "namespace": "team"},
@@ -755,7 +752,7 @@ fn namespace_admins_cannot_grant_what_they_do_not_hold() {
         "{err}"
     );
     let err = c.fails(
-        &["create", "--validate=false", "-f", "-", "--as=alice"],
+        &["create", "-f", "-", "--as=alice"],
         Some(
             r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                 "metadata": {"name": "alice-root", "namespace": "team"},
@@ -770,7 +767,7 @@ fn namespace_admins_cannot_grant_what_they_do_not_hold() {
     );
     // Binding a role she holds is fine.
     c.ok_stdin(
-        &["create", "--validate=false", "-f", "-", "--as=alice"],
+        &["create", "-f", "-", "--as=alice"],
         r#"{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
             "metadata": {"name": "bob-view", "namespace": "team"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},

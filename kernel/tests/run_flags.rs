@@ -37,15 +37,7 @@ async fn an_external_etcd_holds_the_cluster_state() {
         r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"in-etcd"},"data":{"k":"v"}}"#,
     )
     .unwrap();
-    let (ok, out) = kubectl(
-        &kubeconfig,
-        &[
-            "create",
-            "--validate=false",
-            "-f",
-            manifest.to_str().unwrap(),
-        ],
-    );
+    let (ok, out) = kubectl(&kubeconfig, &["create", "-f", manifest.to_str().unwrap()]);
     assert!(ok, "{out}");
     let (ok, out) = kubectl(
         &kubeconfig,

@@ -1,9 +1,5 @@
 //! Server-side apply and managedFields against `kmicro run`, driven by both kubectl versions
 //! the project supports and by the `kube` crate as a second field manager.
-//!
-//! kubectl runs with `--validate=false`: by default `kubectl apply --server-side` first
-//! downloads `/openapi/v3`, which kmicro does not serve yet (branch `openapi`). Once it lands,
-//! drop the flag from `apply()`.
 
 mod common;
 
@@ -101,14 +97,7 @@ impl<'a> Kubectl<'a> {
 
     /// `apply --server-side` of `manifest` with extra flags; stdout and the verbose log.
     fn apply(&self, manifest: &str, extra: &[&str]) -> Output {
-        let mut args = vec![
-            "apply",
-            "--server-side",
-            "--validate=false",
-            "-f",
-            "-",
-            "-v=6",
-        ];
+        let mut args = vec!["apply", "--server-side", "-f", "-", "-v=6"];
         args.extend_from_slice(extra);
         self.run(&args, Some(manifest))
     }
@@ -277,7 +266,7 @@ fn kubectl_story(binary: &str) {
     // A client-side create records kubectl-create's Update; applying the same values
     // shares ownership without conflict.
     let other = manifest("other", 1, "busybox", "app: other");
-    kubectl.ok(&["create", "--validate=false", "-f", "-"], Some(&other));
+    kubectl.ok(&["create", "-f", "-"], Some(&other));
     assert!(has_manager(
         &kubectl.get("other"),
         "kubectl-create",

@@ -11,6 +11,8 @@
 //! - [`rbac`]: RBAC semantics: rule matching, subjects, aggregation, the bootstrap policy;
 //! - [`schema`]: structural schemas (fields, list and map types, patch metadata);
 //! - [`apply`]: server-side apply and managedFields over those schemas;
+//! - [`patch`]: strategic merge patch, driven by those schemas;
+//! - [`field_validation`]: unknown and duplicate fields (`fieldValidation`), by those schemas;
 //! - [`status`]: `Status` causes shared by validation and the API server.
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
@@ -18,9 +20,11 @@
 pub mod apply;
 pub mod convert;
 pub mod crd;
+pub mod field_validation;
 mod gofmt;
 pub mod intern;
 mod names;
+pub mod patch;
 mod quantity;
 pub mod rbac;
 pub mod registry;

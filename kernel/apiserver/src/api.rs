@@ -21,6 +21,7 @@ use crate::render::Format;
 use crate::response::{self, Body};
 use crate::route::{self, Route, RouteError, Verb};
 use crate::storage::Storage;
+use crate::warning::Warnings;
 
 /// The largest request body accepted (kube-apiserver's limit).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -204,8 +205,13 @@ impl Api {
                     headers: req.headers(),
                     format: Format::from_accept(&accept),
                     stopping: self.stopping.subscribe(),
+                    warnings: Warnings::default(),
                 };
-                handlers::dispatch(&ctx, body?).await
+                let mut resp = handlers::dispatch(&ctx, body?)
+                    .await
+                    .unwrap_or_else(|err| response::error(&err));
+                ctx.warnings.write_to(resp.headers_mut());
+                Ok(resp)
             }
             Route::Version | Route::Health(_) => Err(ApiError::path_not_found()),
         }

@@ -91,21 +91,6 @@ impl ApiError {
 
     /// 422 Invalid with field causes.
     pub fn invalid(resource: &ResourceInfo, name: &str, causes: Vec<Cause>) -> Self {
-        let summary: Vec<String> = causes
-            .iter()
-            .map(|c| {
-                if c.field.is_empty() {
-                    c.message.clone()
-                } else {
-                    format!("{}: {}", c.field, c.message)
-                }
-            })
-            .collect();
-        let list = if summary.len() == 1 {
-            summary[0].clone()
-        } else {
-            format!("[{}]", summary.join(", "))
-        };
         // kube names the kind with its group (`Deployment.apps`, `Widget.example.com`).
         let kind = if resource.group.is_empty() {
             resource.kind.to_string()
@@ -115,7 +100,7 @@ impl ApiError {
         let mut err = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid",
-            format!("{kind} \"{name}\" is invalid: {list}"),
+            format!("{kind} \"{name}\" is invalid: {}", causes_summary(&causes)),
         );
         err.details = Some(json!({
             "name": name,
@@ -129,25 +114,34 @@ impl ApiError {
     /// 422 Invalid for request options (`PatchOptions`, `CreateOptions`…), which kube names
     /// `PatchOptions.meta.k8s.io ""`.
     pub fn invalid_options(kind: &str, causes: Vec<Cause>) -> Self {
-        let summary: Vec<String> = causes
-            .iter()
-            .map(|c| format!("{}: {}", c.field, c.message))
-            .collect();
-        let list = if summary.len() == 1 {
-            summary[0].clone()
+        Self::invalid_other("meta.k8s.io", kind, "", causes)
+    }
+
+    /// 422 Invalid for something other than a stored kind (request options, a patch), as
+    /// kube's `NewInvalid` words it: `<Kind>.<group> "<name>" is invalid: <causes>`, where
+    /// kind, group and name may be empty (then left out of `details`).
+    pub fn invalid_other(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
+        let qualified = if group.is_empty() {
+            kind.to_string()
         } else {
-            format!("[{}]", summary.join(", "))
+            format!("{kind}.{group}")
         };
         let mut err = Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "Invalid",
-            format!("{kind}.meta.k8s.io \"\" is invalid: {list}"),
+            format!(
+                "{qualified} \"{name}\" is invalid: {}",
+                causes_summary(&causes)
+            ),
         );
-        err.details = Some(json!({
-            "group": "meta.k8s.io",
-            "kind": kind,
-            "causes": causes,
-        }));
+        let mut details = serde_json::Map::new();
+        for (key, value) in [("name", name), ("group", group), ("kind", kind)] {
+            if !value.is_empty() {
+                details.insert(key.into(), json!(value));
+            }
+        }
+        details.insert("causes".into(), json!(causes));
+        err.details = Some(Value::Object(details));
         err
     }
 
@@ -172,6 +166,19 @@ impl ApiError {
             "UnsupportedMediaType",
             format!(
                 "the body of the request was in an unknown format - accepted media types include: application/json, application/merge-patch+json, application/json-patch+json (got {content_type})"
+            ),
+        )
+    }
+
+    /// 415 UnsupportedMediaType for a patch of a type the resource does not take, listing
+    /// the ones it does (kube's wording).
+    pub fn unsupported_patch_type(accepted: &[&str]) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {}",
+                accepted.join(", ")
             ),
         )
     }
@@ -205,6 +212,26 @@ impl ApiError {
             status["details"] = details.clone();
         }
         status
+    }
+}
+
+/// Field causes as kube's aggregate error lists them in a message: `field: message`, one
+/// alone as is, several as `[a, b]`.
+fn causes_summary(causes: &[Cause]) -> String {
+    let summary: Vec<String> = causes
+        .iter()
+        .map(|c| {
+            if c.field.is_empty() {
+                c.message.clone()
+            } else {
+                format!("{}: {}", c.field, c.message)
+            }
+        })
+        .collect();
+    if summary.len() == 1 {
+        summary[0].clone()
+    } else {
+        format!("[{}]", summary.join(", "))
     }
 }
 

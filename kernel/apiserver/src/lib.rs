@@ -30,6 +30,7 @@ pub mod route;
 pub mod server;
 pub mod service_accounts;
 pub mod storage;
+pub mod warning;
 pub mod watch_cache;
 
 pub use api::Api;

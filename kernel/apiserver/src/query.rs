@@ -39,6 +39,9 @@ pub struct Query {
     pub field_manager: Option<String>,
     /// `force` (apply patches)
     pub force: Option<bool>,
+    /// `fieldValidation` (`Strict`, `Warn`, `Ignore`) as given; checked by the write handlers,
+    /// whose error names their options kind.
+    pub field_validation: Option<String>,
     /// `hash` (OpenAPI v3 documents: the content hash the client expects)
     pub hash: Option<String>,
 }
@@ -74,6 +77,7 @@ impl Query {
                 "includeObject" => q.include_object = Some(value),
                 "fieldManager" => q.field_manager = Some(value).filter(|v| !v.is_empty()),
                 "force" => q.force = Some(boolean(&key, &value)?),
+                "fieldValidation" => q.field_validation = Some(value),
                 "hash" => q.hash = Some(value).filter(|v| !v.is_empty()),
                 _ => {}
             }

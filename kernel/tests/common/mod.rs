@@ -17,6 +17,11 @@ pub struct Cluster {
     _tmp: Option<tempfile::TempDir>,
 }
 
+/// The kubectl binaries tests that exercise several versions run: the machine's (1.32, a
+/// dispatcher that runs its built-in 1.32 against a 1.35 server) and 1.35
+/// (`tests/install-deps.sh` puts it there).
+pub const KUBECTLS: &[&str] = &["kubectl", "/opt/kmicro-test-tools/v35/kubectl/kubectl"];
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -77,16 +82,31 @@ impl Cluster {
 
     /// Runs kubectl with `stdin` as its input.
     pub fn kubectl_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        self.run_kubectl("kubectl", &self.cache_dir, args, stdin)
+        self.run_kubectl("kubectl", &self.cache_dir, args, stdin, &[])
     }
 
     /// Runs the kubectl binary `bin` (another version than the machine's) with `stdin`; it
     /// gets a cache dir of its own, so it fetches discovery and OpenAPI itself.
     pub fn kubectl_bin(&self, bin: &str, args: &[&str], stdin: Option<&str>) -> Output {
-        let cache = self
-            .cache_dir
-            .with_extension(format!("kubecache{}", bin.replace('/', "_")));
-        self.run_kubectl(bin, &cache, args, stdin)
+        self.kubectl_at(bin, args, stdin, &[])
+    }
+
+    /// Runs the kubectl binary `bin` with `stdin` and extra environment; any binary but the
+    /// machine's gets a cache dir of its own.
+    pub fn kubectl_at(
+        &self,
+        bin: &str,
+        args: &[&str],
+        stdin: Option<&str>,
+        env: &[(&str, &str)],
+    ) -> Output {
+        let cache = if bin == "kubectl" {
+            self.cache_dir.clone()
+        } else {
+            self.cache_dir
+                .with_extension(format!("kubecache{}", bin.replace('/', "_")))
+        };
+        self.run_kubectl(bin, &cache, args, stdin, env)
     }
 
     fn run_kubectl(
@@ -95,9 +115,11 @@ impl Cluster {
         cache_dir: &Path,
         args: &[&str],
         stdin: Option<&str>,
+        env: &[(&str, &str)],
     ) -> Output {
         let mut cmd = Command::new(bin);
         cmd.args(args)
+            .envs(env.iter().copied())
             .env("KUBECONFIG", &self.kubeconfig)
             .env("KUBECACHEDIR", cache_dir)
             .arg("--cache-dir")
@@ -109,7 +131,7 @@ impl Cluster {
             })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run kubectl");
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("run {bin}: {e}"));
         if let Some(input) = stdin {
             use std::io::Write;
             child

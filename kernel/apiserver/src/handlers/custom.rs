@@ -1,6 +1,7 @@
 //! What custom resources do differently from built-in ones, hooked into the common verbs: their
-//! version's schema instead of a kind's rules, no strategic merge patch, no creates while their
-//! definition is being deleted, and tables from their printer columns.
+//! version's schema instead of a kind's rules, no creates while their definition is being
+//! deleted, and tables from their printer columns (strategic merge patches are refused by
+//! `strategic`, field validation and managedFields use the version's structure: `managed`).
 
 use std::sync::Arc;
 
@@ -14,10 +15,6 @@ use super::Ctx;
 use crate::error::{ApiError, ApiResult};
 use crate::render::Printer;
 use crate::route::Verb;
-
-/// The patch types kube accepts for custom resources.
-const CUSTOM_PATCH_TYPES: &str =
-    "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml";
 
 impl Ctx<'_> {
     /// The custom resource version addressed, if the resource is one (and still served).
@@ -47,16 +44,6 @@ pub(super) fn check(ctx: &Ctx<'_>) -> ApiResult<()> {
             StatusCode::METHOD_NOT_ALLOWED,
             "MethodNotAllowed",
             "create not allowed while custom resource definition is terminating",
-        ));
-    }
-    if ctx.rr.verb == Verb::Patch && ctx.content_type() == "application/strategic-merge-patch+json"
-    {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types include: {CUSTOM_PATCH_TYPES}"
-            ),
         ));
     }
     if custom.needs_webhook_conversion() {

@@ -2,8 +2,11 @@
 //! which schema its object has, what part of the object it may own, and the hook that records
 //! an update's fields before the object is stored.
 
+use std::sync::Arc;
+
 use http::header;
 use kmicro_apimachinery::apply::{self, Scope, Write};
+use kmicro_apimachinery::crd::CustomResource;
 use kmicro_apimachinery::registry::ResourceInfo;
 use kmicro_apimachinery::schema::{SchemaRef, SchemaSet};
 use kmicro_apimachinery::status::Cause;
@@ -56,13 +59,38 @@ pub(super) fn options_kind(ctx: &Ctx<'_>) -> &'static str {
 
 /// The structural schema of a built-in resource's objects, else one that takes anything
 /// (objects granular, lists atomic). Custom resources have their version's own
-/// ([`CustomResource::structure`](kmicro_apimachinery::crd::CustomResource::structure)).
+/// ([`Structure`]).
 pub(super) fn schema(r: &ResourceInfo) -> (&'static SchemaSet, SchemaRef) {
     let set = kmicro_openapi::builtin_schemas();
     let at = set
         .kind(r.group, r.version, r.kind)
         .unwrap_or_else(|| set.any());
     (set, at)
+}
+
+/// The structural schema of the objects a request writes: a custom resource version's own
+/// ([`CustomResource::structure`]), else [`schema`]. Holds the custom resource while in use.
+pub(super) struct Structure {
+    resource: &'static ResourceInfo,
+    custom: Option<Arc<CustomResource>>,
+}
+
+impl Structure {
+    /// The structure of the request's resource.
+    pub(super) fn of(ctx: &Ctx<'_>) -> Self {
+        Self {
+            resource: ctx.resource(),
+            custom: ctx.custom(),
+        }
+    }
+
+    /// The schema set and the objects' schema in it.
+    pub(super) fn get(&self) -> (&SchemaSet, SchemaRef) {
+        match &self.custom {
+            Some(custom) => custom.structure(),
+            None => schema(self.resource),
+        }
+    }
 }
 
 /// What a write to this endpoint may change: status only through `status`, everything but
@@ -79,11 +107,8 @@ fn scope(ctx: &Ctx<'_>) -> Scope {
 /// Runs `f` with the description of this request's write by `manager`, at the current time.
 pub(super) fn with_write<T>(ctx: &Ctx<'_>, manager: &str, f: impl FnOnce(&Write<'_>) -> T) -> T {
     let r = ctx.resource();
-    let custom = ctx.custom();
-    let (schemas, kind) = match &custom {
-        Some(c) => c.structure(),
-        None => schema(r),
-    };
+    let structure = Structure::of(ctx);
+    let (schemas, kind) = structure.get();
     let api_version = r.api_version();
     let now = object::now_rfc3339();
     f(&Write {

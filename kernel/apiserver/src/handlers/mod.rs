@@ -4,11 +4,13 @@
 mod apply;
 mod custom;
 mod delete;
+mod fields;
 mod managed;
 mod protobuf;
 mod read;
 mod review;
 mod scale;
+mod strategic;
 mod token;
 mod watch;
 mod write;
@@ -27,6 +29,7 @@ use crate::render::Format;
 use crate::response::{self, Body};
 use crate::route::{ResourceRequest, Verb};
 use crate::storage::Storage;
+use crate::warning::Warnings;
 
 /// Everything a handler needs about one request.
 pub(crate) struct Ctx<'a> {
@@ -48,6 +51,8 @@ pub(crate) struct Ctx<'a> {
     pub format: Format,
     /// Becomes true when the server stops; long-running requests end then.
     pub stopping: tokio::sync::watch::Receiver<bool>,
+    /// Warnings for the client, sent as `Warning` headers with the answer.
+    pub warnings: Warnings,
 }
 
 impl Ctx<'_> {

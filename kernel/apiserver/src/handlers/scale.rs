@@ -44,7 +44,7 @@ pub(super) async fn update(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
 
 /// PATCH …/scale
 pub(super) async fn patch(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
-    let patch = Patch::parse(&ctx.content_type(), body)?;
+    let patch = Patch::parse(ctx.resource(), &ctx.content_type(), body)?;
     let mut last = None;
     for _ in 0..5 {
         let current = get_current(ctx).await?;

@@ -6,7 +6,8 @@ use kmicro_apimachinery::rules::RulesError;
 use kmicro_apimachinery::status::Cause;
 use serde_json::{Value, json};
 
-use super::{Ctx, answer, managed, object_body, parse_body};
+use super::strategic::{self, StrategicPatch};
+use super::{Ctx, answer, fields, managed, object_body, parse_body};
 use crate::error::{ApiError, ApiResult};
 use crate::object::{self, meta_mut};
 use crate::response::Body;
@@ -20,6 +21,7 @@ pub(super) async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
     let r = ctx.resource();
     let mut obj = object_body(ctx, body)?;
     check_type(r, &mut obj)?;
+    fields::check_object(ctx, body, &mut obj)?;
     check_namespace(ctx, &mut obj)?;
     if object::resource_version(&obj).is_some() {
         return Err(ApiError::bad_request(
@@ -71,6 +73,7 @@ pub(super) async fn insert(
 pub(super) async fn update(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
     let mut obj = object_body(ctx, body)?;
     check_type(ctx.resource(), &mut obj)?;
+    fields::check_object(ctx, body, &mut obj)?;
     check_namespace(ctx, &mut obj)?;
     check_name(ctx, &obj)?;
     let current = get_current(ctx).await?;
@@ -85,12 +88,14 @@ pub(super) async fn update(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
     Ok(answer(ctx, status, obj))
 }
 
-/// PATCH: apply a JSON merge patch or JSON patch to an object (or its status).
+/// PATCH: apply a JSON merge patch, JSON patch or strategic merge patch to an object (or its
+/// status).
 pub(super) async fn patch(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
-    let patch = Patch::parse(&ctx.content_type(), body)?;
+    let patch = Patch::parse(ctx.resource(), &ctx.content_type(), body)?;
     for _ in 0..PATCH_RETRIES {
         let current = get_current(ctx).await?;
-        let patched = patch.apply(&current.obj)?;
+        let mut patched = patch.apply(&current.obj)?;
+        fields::check_patched(ctx, &patch, body, &mut patched)?;
         // A resourceVersion in the patch is a precondition; otherwise the patch applies to
         // whatever is current, retried if it changes in between.
         let pinned = match object::resource_version(&patched) {
@@ -100,7 +105,6 @@ pub(super) async fn patch(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body
         if pinned.is_some_and(|rv| rv != current.revision) {
             return Err(ApiError::stale(ctx.resource(), ctx.name()));
         }
-        let mut patched = patched;
         check_type(ctx.resource(), &mut patched)?;
         match replace(ctx, &current, patched).await {
             Err(err) if err.reason == "Conflict" && pinned.is_none() => continue,
@@ -116,17 +120,26 @@ pub(super) enum Patch {
     Merge(Value),
     /// RFC 6902.
     Json(json_patch::Patch),
+    /// Strategic merge patch (built-in kinds).
+    Strategic(StrategicPatch),
 }
 
 impl Patch {
-    /// Parses a patch of the given content type.
-    pub(super) fn parse(content_type: &str, body: &[u8]) -> ApiResult<Self> {
+    /// Parses a patch of the given content type on `resource`.
+    pub(super) fn parse(
+        resource: &ResourceInfo,
+        content_type: &str,
+        body: &[u8],
+    ) -> ApiResult<Self> {
         match content_type {
             "application/merge-patch+json" => Ok(Patch::Merge(parse_body(body)?)),
             "application/json-patch+json" => serde_json::from_slice(body)
                 .map(Patch::Json)
                 .map_err(|e| ApiError::bad_request(format!("the JSON patch is invalid: {e}"))),
-            other => Err(ApiError::unsupported_media_type(other)),
+            strategic::CONTENT_TYPE => StrategicPatch::parse(resource, body).map(Patch::Strategic),
+            _ => Err(ApiError::unsupported_patch_type(strategic::patch_types(
+                resource,
+            ))),
         }
     }
 
@@ -142,6 +155,7 @@ impl Patch {
                     format!("the JSON patch could not be applied: {e}"),
                 )
             })?,
+            Patch::Strategic(p) => out = p.apply(&out)?,
         }
         Ok(out)
     }
