@@ -8,12 +8,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write as _};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::Cluster;
+use common::{Cluster, Kubectl, output_text};
 use serde_json::Value;
 
 const KUBECTL_132: &str = "/usr/bin/kubectl";
@@ -98,79 +97,7 @@ spec:
   bogus: dropped
 "#;
 
-/// One kubectl binary pointed at the cluster, with its own discovery cache.
-struct Kubectl<'a> {
-    binary: &'a str,
-    cluster: &'a Cluster,
-    cache: tempfile::TempDir,
-}
-
-impl<'a> Kubectl<'a> {
-    fn new(binary: &'a str, cluster: &'a Cluster) -> Self {
-        assert!(Path::new(binary).exists(), "{binary} is missing");
-        Self {
-            binary,
-            cluster,
-            cache: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(self.binary);
-        cmd.args(args)
-            .arg("--cache-dir")
-            .arg(self.cache.path())
-            .env("KUBECONFIG", &self.cluster.kubeconfig);
-        cmd
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run kubectl");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    /// Runs kubectl, failing the test if it fails; returns stdout.
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
-        assert!(
-            out.status.success(),
-            "{} {args:?} failed:\n{}",
-            self.binary,
-            text(&out)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Runs kubectl expecting failure; returns stdout and stderr.
-    fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
-        assert!(
-            !out.status.success(),
-            "{} {args:?} should have failed:\n{}",
-            self.binary,
-            text(&out)
-        );
-        text(&out)
-    }
-
+impl Kubectl<'_> {
     fn create(&self, manifest: &str) -> String {
         self.ok(&["create", "-f", "-"], Some(manifest))
     }
@@ -207,14 +134,6 @@ impl<'a> Kubectl<'a> {
             None,
         );
     }
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// The cells of a printed table, one vector per line (header first).
@@ -583,7 +502,7 @@ fn definitions_survive_a_restart_and_namespaces_take_their_objects() {
     k.ok(&["delete", "namespace", "shop"], None);
     eventually("the namespace and its widgets to go", || {
         let out = k.run(&["get", "wd", "w1", "-n", "shop"], None);
-        !out.status.success() && text(&out).contains("NotFound")
+        !out.status.success() && output_text(&out).contains("NotFound")
     });
     assert_eq!(
         k.json(&["get", "wd", "w1"])["metadata"]["namespace"],

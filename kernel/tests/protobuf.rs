@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-use common::Cluster;
+use common::{Cluster, Kubectl};
 use serde_json::Value;
 
 /// `/usr/bin/kubectl` runs its built-in 1.32 against a 1.35 server.
@@ -15,77 +14,13 @@ const KUBECTL_1_32: &str = "kubectl";
 /// Installed by `tests/install-deps.sh`.
 const KUBECTL_1_35: &str = "/opt/kmicro-test-tools/v35/kubectl/kubectl";
 
-/// One kubectl binary pointed at the cluster, with its own discovery cache.
-struct Kubectl<'a> {
-    bin: &'a str,
-    cluster: &'a Cluster,
-    cache: tempfile::TempDir,
-}
-
-impl<'a> Kubectl<'a> {
-    fn new(bin: &'a str, cluster: &'a Cluster) -> Self {
-        assert!(
-            bin == KUBECTL_1_32 || Path::new(bin).exists(),
-            "{bin} is missing: run tests/install-deps.sh"
-        );
-        Self {
-            bin,
-            cluster,
-            cache: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        // Flags first: anything after a `--` in `args` is the container's command.
-        let mut child = Command::new(self.bin)
-            .arg("--kubeconfig")
-            .arg(&self.cluster.kubeconfig)
-            .arg("--cache-dir")
-            .arg(self.cache.path())
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run kubectl");
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok_with(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
-        assert!(
-            out.status.success(),
-            "{} {args:?} failed:\n{}{}",
-            self.bin,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        self.ok_with(args, None)
-    }
-
+impl Kubectl<'_> {
     fn get(&self, namespace: Option<&str>, resource: &str, name: &str) -> Value {
         let mut args = vec!["get", resource, name, "-o", "json"];
         if let Some(ns) = namespace {
             args.extend(["-n", ns]);
         }
-        serde_json::from_str(&self.ok(&args)).unwrap()
+        serde_json::from_str(&self.ok(&args, None)).unwrap()
     }
 
     /// `kubectl create <what>` (protobuf) in `pb_ns`, and the same object as a JSON body
@@ -93,7 +28,7 @@ impl<'a> Kubectl<'a> {
     fn create_both_ways(&self, what: &[&str], pb_ns: &str, json_ns: &str) {
         let mut create = vec!["create"];
         create.extend(in_namespace(what, pb_ns));
-        self.ok(&create);
+        self.ok(&create, None);
         self.create_from_json(&in_namespace(what, json_ns));
     }
 
@@ -104,8 +39,8 @@ impl<'a> Kubectl<'a> {
         dry.extend(in_namespace(what, ""));
         let at = dry.iter().position(|a| *a == "--").unwrap_or(dry.len());
         dry.splice(at..at, ["--dry-run=client", "-o", "json"]);
-        let printed = self.ok(&dry);
-        self.ok_with(&["create", "-f", "-"], Some(&printed));
+        let printed = self.ok(&dry, None);
+        self.ok(&["create", "-f", "-"], Some(&printed));
     }
 }
 
@@ -225,7 +160,7 @@ fn kubectl_create_stores_what_the_same_object_as_json_stores() {
     for (version, bin) in [("132", KUBECTL_1_32), ("135", KUBECTL_1_35)] {
         let k = Kubectl::new(bin, &c);
         let (pb_ns, json_ns) = (format!("pb-{version}"), format!("json-{version}"));
-        k.ok(&["create", "namespace", &pb_ns]);
+        k.ok(&["create", "namespace", &pb_ns], None);
         k.create_from_json(&["namespace", &json_ns]);
         assert_eq!(
             comparable(k.get(None, "namespace", &pb_ns)),
@@ -245,13 +180,16 @@ fn kubectl_create_stores_what_the_same_object_as_json_stores() {
         }
 
         let pc = format!("high-{version}");
-        k.ok(&[
-            "create",
-            "priorityclass",
-            &pc,
-            "--value=1000",
-            "--description=high",
-        ]);
+        k.ok(
+            &[
+                "create",
+                "priorityclass",
+                &pc,
+                "--value=1000",
+                "--description=high",
+            ],
+            None,
+        );
         let pc_json = format!("{pc}-json");
         k.create_from_json(&[
             "priorityclass",
@@ -273,7 +211,10 @@ fn kubectl_create_stores_what_the_same_object_as_json_stores() {
 
 /// What the protobuf creates hold, read back as a user would.
 fn check_contents(k: &Kubectl<'_>, ns: &str) {
-    let secret = k.ok(&["get", "secret", "s", "-n", ns, "-o", "jsonpath={.data.k}"]);
+    let secret = k.ok(
+        &["get", "secret", "s", "-n", ns, "-o", "jsonpath={.data.k}"],
+        None,
+    );
     assert_eq!(secret, "dg==", "base64 of \"v\"");
     let cm = k.get(Some(ns), "configmap", "c");
     assert_eq!(cm["data"]["a"], "b");
@@ -327,7 +268,7 @@ fn check_contents(k: &Kubectl<'_>, ns: &str) {
     assert_eq!(path["path"], "/bar");
     assert_eq!(path["backend"]["service"]["port"]["number"], 8080);
     assert_eq!(ing["spec"]["tls"][0]["secretName"], "my-cert");
-    k.ok(&["get", "serviceaccount", "sa", "-n", ns]);
+    k.ok(&["get", "serviceaccount", "sa", "-n", ns], None);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -491,7 +432,7 @@ fn raw_protobuf_bodies_and_their_errors() {
 
     // The scale subresource takes an autoscaling/v1 Scale.
     let k = Kubectl::new(KUBECTL_1_35, &c);
-    k.ok(&["create", "deployment", "web", "--image=nginx"]);
+    k.ok(&["create", "deployment", "web", "--image=nginx"], None);
     let scale = [ld(1, &ld(1, b"web")), ld(2, &[0x08, 0x03])].concat();
     let body = envelope("autoscaling/v1", "Scale", &scale);
     let path = "/apis/apps/v1/namespaces/default/deployments/web/scale";

@@ -3,11 +3,10 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use common::Cluster;
+use common::{Cluster, Kubectl};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -41,60 +40,7 @@ spec:
     )
 }
 
-/// One kubectl binary pointed at the cluster, with its own discovery cache.
-struct Kubectl<'a> {
-    binary: &'a str,
-    cluster: &'a Cluster,
-    cache: tempfile::TempDir,
-}
-
-impl<'a> Kubectl<'a> {
-    fn new(binary: &'a str, cluster: &'a Cluster) -> Self {
-        Self {
-            binary,
-            cluster,
-            cache: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(self.binary)
-            .args(args)
-            .arg("--cache-dir")
-            .arg(self.cache.path())
-            .env("KUBECONFIG", &self.cluster.kubeconfig)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run kubectl");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        child.wait_with_output().unwrap()
-    }
-
-    fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
-        let out = self.run(args, stdin);
-        assert!(
-            out.status.success(),
-            "{} {args:?} failed:\n{}{}",
-            self.binary,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
+impl Kubectl<'_> {
     /// `apply --server-side` of `manifest` with extra flags; stdout and the verbose log.
     fn apply(&self, manifest: &str, extra: &[&str]) -> Output {
         let mut args = vec!["apply", "--server-side", "-f", "-", "-v=6"];

@@ -22,6 +22,100 @@ pub struct Cluster {
 /// (`tests/install-deps.sh` puts it there).
 pub const KUBECTLS: &[&str] = &["kubectl", "/opt/kmicro-test-tools/v35/kubectl/kubectl"];
 
+/// One kubectl binary pointed at a cluster, with a discovery cache of its own.
+pub struct Kubectl<'a> {
+    /// The kubectl binary (one of [`KUBECTLS`]).
+    pub binary: &'a str,
+    /// The cluster it talks to.
+    pub cluster: &'a Cluster,
+    cache: tempfile::TempDir,
+}
+
+impl<'a> Kubectl<'a> {
+    /// `binary` against `cluster`; the binary must exist.
+    pub fn new(binary: &'a str, cluster: &'a Cluster) -> Self {
+        assert!(
+            binary == "kubectl" || Path::new(binary).exists(),
+            "{binary} is missing: run tests/install-deps.sh"
+        );
+        Self {
+            binary,
+            cluster,
+            cache: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// The command for `args`, flags first (after a `--` in `args` comes a container's
+    /// command).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.binary);
+        cmd.arg("--kubeconfig")
+            .arg(&self.cluster.kubeconfig)
+            .arg("--cache-dir")
+            .arg(self.cache.path())
+            .args(args);
+        cmd
+    }
+
+    /// Runs kubectl with `stdin` as its input.
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("run {}: {e}", self.binary));
+        if let Some(input) = stdin {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    /// Runs kubectl, failing the test if it fails; returns stdout.
+    pub fn ok(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "{} {args:?} failed:\n{}",
+            self.binary,
+            output_text(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs kubectl expecting failure; returns stdout and stderr.
+    pub fn fails(&self, args: &[&str], stdin: Option<&str>) -> String {
+        let out = self.run(args, stdin);
+        assert!(
+            !out.status.success(),
+            "{} {args:?} should have failed:\n{}",
+            self.binary,
+            output_text(&out)
+        );
+        output_text(&out)
+    }
+}
+
+/// A command's stdout followed by its stderr.
+pub fn output_text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -117,13 +211,14 @@ impl Cluster {
         stdin: Option<&str>,
         env: &[(&str, &str)],
     ) -> Output {
+        // Flags first: after a `--` in `args` comes a container's command.
         let mut cmd = Command::new(bin);
-        cmd.args(args)
+        cmd.arg("--cache-dir")
+            .arg(cache_dir)
+            .args(args)
             .envs(env.iter().copied())
             .env("KUBECONFIG", &self.kubeconfig)
             .env("KUBECACHEDIR", cache_dir)
-            .arg("--cache-dir")
-            .arg(cache_dir)
             .stdin(if stdin.is_some() {
                 Stdio::piped()
             } else {
