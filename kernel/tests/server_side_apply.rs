@@ -407,4 +407,32 @@ async fn apply_needs_a_field_manager_and_creates_with_dry_run_nothing() {
         panic!("{err}")
     };
     assert_eq!(status.code, 400);
+    // An unknown field: refused under Strict, dropped (and warned about) otherwise.
+    let unknown = body.replace("replicas: 1", "replicas: 1\n  colour: red");
+    let with_unknown = |query: &str| {
+        http::Request::patch(format!("{url}{query}"))
+            .header("Content-Type", "application/apply-patch+yaml")
+            .body(unknown.clone().into_bytes())
+            .unwrap()
+    };
+    let err = client
+        .request::<Value>(with_unknown("?fieldManager=x&fieldValidation=Strict"))
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(status.code, 400);
+    assert!(
+        status.message.contains(r#"unknown field "spec.colour""#),
+        "{}",
+        status.message
+    );
+    assert!(api.get_opt("solo").await.unwrap().is_none());
+    let created: Value = client
+        .request(with_unknown("?fieldManager=x&fieldValidation=Warn"))
+        .await
+        .unwrap();
+    assert_eq!(created["spec"]["replicas"], 1);
+    assert!(created["spec"].get("colour").is_none(), "{created}");
 }

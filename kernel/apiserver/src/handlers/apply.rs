@@ -8,7 +8,7 @@ use kmicro_apimachinery::status::Cause;
 use serde_json::{Value, json};
 
 use super::write::{Track, check_name, check_namespace, check_type, insert, replace_tracked};
-use super::{Ctx, answer, managed};
+use super::{Ctx, answer, fields, managed};
 use crate::error::{ApiError, ApiResult};
 use crate::object;
 use crate::response::Body;
@@ -105,6 +105,9 @@ fn configuration(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Value> {
         object::meta_mut(&mut config).insert("name".into(), json!(ctx.name()));
     }
     check_name(ctx, &config)?;
+    // Unknown and repeated fields per `fieldValidation`, as for any other write; unknown
+    // fields never reach the merge.
+    fields::check_object(ctx, body, &mut config)?;
     Ok(config)
 }
 
