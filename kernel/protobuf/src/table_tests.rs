@@ -267,11 +267,25 @@ fn every_field_of_every_kind_is_decoded_and_known_to_kubernetes() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Served kinds whose protobuf bodies are not decoded yet, answered 415 (clients then send
+/// JSON, as kubectl does for them). CustomResourceDefinition needs the decoder to follow the
+/// recursive `JSONSchemaProps` and its hand-marshalled `…OrBool`/`…OrArray` unions.
+const NOT_DECODED_YET: &[(&str, &str)] = &[("apiextensions.k8s.io", "CustomResourceDefinition")];
+
 #[test]
 fn every_served_resource_is_decodable() {
     for r in kmicro_apimachinery::registry::BUILTIN {
         let got = crate::decode(b"k8s\0\x12\x00", r.group, r.version, r.kind);
-        assert!(got.is_ok(), "{} {}: {got:?}", r.api_version(), r.kind);
+        if NOT_DECODED_YET.contains(&(r.group, r.kind)) {
+            assert!(
+                matches!(got, Err(crate::DecodeError::UnsupportedKind(_))),
+                "{} {}: {got:?}",
+                r.api_version(),
+                r.kind
+            );
+        } else {
+            assert!(got.is_ok(), "{} {}: {got:?}", r.api_version(), r.kind);
+        }
     }
 }
 
