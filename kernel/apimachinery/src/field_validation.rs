@@ -19,8 +19,9 @@ pub use prune::prune_unknown;
 
 use serde_json::Value;
 
+use crate::gofmt::value as go_value;
 use crate::status::Cause;
-use crate::text::{go_quote, go_value};
+use crate::text::go_quote;
 
 /// What a write does about unknown and duplicate fields.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

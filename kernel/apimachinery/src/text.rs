@@ -96,68 +96,6 @@ pub(crate) fn aggregate(messages: Vec<String>) -> Option<String> {
     }
 }
 
-/// A decoded JSON value as Go's `%v` prints what kube-apiserver decoded it into: maps as
-/// `map[k:v …]` with sorted keys, lists as `[a b]`, strings bare, `<nil>` for null, integers as
-/// `int64` and other numbers as `float64` (`1.5`, `1e+06`). Patch errors quote values this way.
-pub(crate) fn go_value(value: &Value) -> String {
-    let mut out = String::new();
-    write_go_value(&mut out, value);
-    out
-}
-
-fn write_go_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => out.push_str("<nil>"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => out.push_str(&go_number(n)),
-        Value::String(s) => out.push_str(s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                write_go_value(out, item);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push_str("map[");
-            for (i, (key, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(' ');
-                }
-                out.push_str(key);
-                out.push(':');
-                write_go_value(out, item);
-            }
-            out.push(']');
-        }
-    }
-}
-
-/// A JSON number as Go prints the `int64` or `float64` kube-apiserver decodes it into.
-fn go_number(n: &serde_json::Number) -> String {
-    match (n.as_i64(), n.as_f64()) {
-        (Some(i), _) => i.to_string(),
-        (None, Some(f)) => go_float(f),
-        (None, None) => n.to_string(),
-    }
-}
-
-/// A float as Go's `%v` prints it: the shortest digits that read back, in exponent form
-/// (`1e+06`, `1.5e-07`) when the exponent is below -4 or at least 6.
-fn go_float(f: f64) -> String {
-    let exp_form = format!("{f:e}");
-    let (mantissa, exp) = exp_form.split_once('e').unwrap_or((&exp_form, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    if f == 0.0 || (-4..6).contains(&exp) {
-        return f.to_string();
-    }
-    let sign = if exp < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exp.unsigned_abs())
-}
-
 /// The Go type kube-apiserver decodes a JSON value into, as `reflect.TypeOf(v)` prints it
 /// (`%!s(<nil>)` for null, the way `%s` prints a nil type).
 pub(crate) fn go_type(value: &Value) -> &'static str {
@@ -220,12 +158,12 @@ mod tests {
         let v =
             serde_json::json!({"b": [1, "x", null, true], "a": {"c": 1.5}, "d": 1e6, "e": 1.5e-7});
         assert_eq!(
-            go_value(&v),
+            crate::gofmt::value(&v),
             "map[a:map[c:1.5] b:[1 x <nil> true] d:1e+06 e:1.5e-07]"
         );
-        assert_eq!(go_float(123456.5), "123456.5");
-        assert_eq!(go_float(-1234567.5), "-1.2345675e+06");
-        assert_eq!(go_float(0.0001), "0.0001");
+        assert_eq!(crate::gofmt::float(123456.5), "123456.5");
+        assert_eq!(crate::gofmt::float(-1234567.5), "-1.2345675e+06");
+        assert_eq!(crate::gofmt::float(0.0001), "0.0001");
         assert_eq!(go_type(&serde_json::json!(1)), "int64");
         assert_eq!(go_type(&serde_json::json!(1.0)), "float64");
         assert_eq!(go_type(&serde_json::json!(null)), "%!s(<nil>)");

@@ -27,8 +27,9 @@ mod order;
 
 use serde_json::{Map, Value};
 
+use crate::gofmt::value as go_value;
 use crate::schema::{Schema, SchemaRef, SchemaSet};
-use crate::text::{go_quote, go_type, go_value};
+use crate::text::{go_quote, go_type};
 
 /// The key of the `$patch` directive, in a map or a list element.
 const DIRECTIVE: &str = "$patch";

@@ -7,8 +7,9 @@ use serde_json::Value;
 
 use super::order::{self, identity};
 use super::{DIRECTIVE, Merger, PatchError, Place, no_merge_key, unknown_patch_type};
+use crate::gofmt::value as go_value;
 use crate::schema::Schema;
-use crate::text::{go_type, go_value};
+use crate::text::go_type;
 
 /// What a list holds, as far as merging cares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::lists::Elements;
 use super::{DIRECTIVE, PatchError, bad_arg_type, no_merge_key};
-use crate::text::go_value;
+use crate::gofmt::value as go_value;
 
 /// A hashable identity of a JSON value, equal exactly when kube compares the decoded values
 /// equal (`1` and `1.0` differ, as `int64` and `float64` do).
