@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::Cluster;
+use common::{Cluster, output_text};
 use k8s_openapi::api::authentication::v1::{SelfSubjectReview, TokenReview, TokenReviewSpec};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
@@ -82,14 +82,6 @@ fn kubectl_admin(bin: &str, c: &Cluster, args: &[&str]) -> Output {
         .expect("run kubectl")
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
 /// A token for `sa` in `default` from the TokenRequest API, sent as JSON.
 fn token(c: &Cluster, sa: &str, request: &str) -> String {
     let out = c.ok_stdin(
@@ -150,59 +142,66 @@ fn a_service_account_token_can_do_what_its_binding_allows_and_nothing_else() {
     for bin in [KUBECTL_132, KUBECTL_135] {
         eventually("the binding takes effect", || {
             let out = kubectl_with_token(bin, &c, &token, &["get", "pods"]);
-            out.status.success().then_some(()).ok_or_else(|| text(&out))
+            out.status
+                .success()
+                .then_some(())
+                .ok_or_else(|| output_text(&out))
         });
         let out = kubectl_with_token(bin, &c, &token, &["get", "configmaps"]);
         assert!(!out.status.success());
         assert!(
-            text(&out).contains(
+            output_text(&out).contains(
                 "Error from server (Forbidden): configmaps is forbidden: User \"system:serviceaccount:default:builder\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""
             ),
             "{bin}: {}",
-            text(&out)
+            output_text(&out)
         );
         let out = kubectl_with_token(bin, &c, &token, &["get", "pods", "-n", "kube-system"]);
         assert!(
-            text(&out).contains("in the namespace \"kube-system\""),
+            output_text(&out).contains("in the namespace \"kube-system\""),
             "{bin}: {}",
-            text(&out)
+            output_text(&out)
         );
         let out = kubectl_with_token(bin, &c, &token, &["get", "nodes"]);
         assert!(
-            text(&out).contains(
+            output_text(&out).contains(
                 "nodes is forbidden: User \"system:serviceaccount:default:builder\" cannot list resource \"nodes\" in API group \"\" at the cluster scope"
             ),
             "{bin}: {}",
-            text(&out)
+            output_text(&out)
         );
         // Discovery is open to every authenticated user (system:discovery).
         let out = kubectl_with_token(bin, &c, &token, &["api-resources", "-o", "name"]);
-        assert!(out.status.success(), "{bin}: {}", text(&out));
-        assert!(text(&out).contains("clusterrolebindings.rbac.authorization.k8s.io"));
+        assert!(out.status.success(), "{bin}: {}", output_text(&out));
+        assert!(output_text(&out).contains("clusterrolebindings.rbac.authorization.k8s.io"));
         let out = kubectl_with_token(bin, &c, &token, &["get", "--raw", "/version"]);
-        assert!(out.status.success(), "{bin}: {}", text(&out));
+        assert!(out.status.success(), "{bin}: {}", output_text(&out));
         // Impersonation needs its own permission.
         let out = kubectl_with_token(bin, &c, &token, &["get", "pods", "--as=bob"]);
         assert!(
-            text(&out).contains(
+            output_text(&out).contains(
                 "users \"bob\" is forbidden: User \"system:serviceaccount:default:builder\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope"
             ),
             "{bin}: {}",
-            text(&out)
+            output_text(&out)
         );
     }
 
     // A garbage token is 401; so is one whose service account is gone, once the server's
     // 10-second cache of authenticated tokens has let go of it.
     let out = kubectl_with_token(KUBECTL_135, &c, "not-a-token", &["get", "pods"]);
-    assert!(text(&out).contains("Unauthorized"), "{}", text(&out));
+    assert!(
+        output_text(&out).contains("Unauthorized"),
+        "{}",
+        output_text(&out)
+    );
     c.ok(&["delete", "serviceaccount", "builder"]);
     eventually("the token of a deleted account stops working", || {
         let out = kubectl_with_token(KUBECTL_135, &c, &token, &["get", "pods"]);
-        text(&out)
+        output_text(&out)
             .contains("Unauthorized")
             .then_some(())
-            .ok_or_else(|| text(&out))
+            .ok_or_else(|| output_text(&out))
     });
 }
 
@@ -211,7 +210,7 @@ fn admin_does_everything_and_a_user_without_bindings_only_discovery() {
     let c = Cluster::start();
     for bin in [KUBECTL_132, KUBECTL_135] {
         let out = kubectl_admin(bin, &c, &["get", "clusterrolebindings", "-o", "wide"]);
-        let table = text(&out);
+        let table = output_text(&out);
         assert!(out.status.success(), "{table}");
         let admin = table
             .lines()
@@ -227,37 +226,37 @@ fn admin_does_everything_and_a_user_without_bindings_only_discovery() {
         let out = kubectl_admin(bin, &c, &["get", "clusterroles"]);
         for role in ["cluster-admin", "admin", "edit", "view", "system:discovery"] {
             assert!(
-                text(&out)
+                output_text(&out)
                     .lines()
                     .any(|l| l.starts_with(&format!("{role} "))),
                 "{role}: {}",
-                text(&out)
+                output_text(&out)
             );
         }
         let out = kubectl_admin(bin, &c, &["get", "sa", "-A"]);
         assert_eq!(
-            text(&out)
+            output_text(&out)
                 .lines()
                 .filter(|l| l.contains(" default "))
                 .count(),
             4,
             "a default service account in each default namespace: {}",
-            text(&out)
+            output_text(&out)
         );
 
         // A user with no bindings (impersonated by the admin): 403 on resources, discovery ok.
         let out = kubectl_admin(bin, &c, &["get", "pods", "--as=nobody"]);
         assert!(
-            text(&out).contains(
+            output_text(&out).contains(
                 "pods is forbidden: User \"nobody\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""
             ),
             "{}",
-            text(&out)
+            output_text(&out)
         );
         let out = kubectl_admin(bin, &c, &["api-resources", "--as=nobody", "-o", "name"]);
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", output_text(&out));
         let out = kubectl_admin(bin, &c, &["get", "--raw", "/apis", "--as=nobody"]);
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", output_text(&out));
         // Group membership by impersonation: view in the whole cluster.
         let out = kubectl_admin(
             bin,
@@ -269,7 +268,7 @@ fn admin_does_everything_and_a_user_without_bindings_only_discovery() {
                 "--as-group=system:masters",
             ],
         );
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", output_text(&out));
     }
 }
 
@@ -352,7 +351,10 @@ rules:
     c.ok_stdin(&["create", "-f", "-"], binding);
     eventually("alice may list pods", || {
         let out = c.kubectl(&["get", "pods", "--as=alice"]);
-        out.status.success().then_some(()).ok_or_else(|| text(&out))
+        out.status
+            .success()
+            .then_some(())
+            .ok_or_else(|| output_text(&out))
     });
     let err = c.fails(&["get", "secrets", "--as=alice"], None);
     assert!(err.contains("secrets is forbidden"), "{err}");
@@ -376,13 +378,19 @@ fn new_namespaces_get_a_default_service_account() {
     c.ok_stdin(&["create", "-f", "-"], ns);
     eventually("team has a default service account", || {
         let out = c.kubectl(&["get", "sa", "default", "-n", "team"]);
-        out.status.success().then_some(()).ok_or_else(|| text(&out))
+        out.status
+            .success()
+            .then_some(())
+            .ok_or_else(|| output_text(&out))
     });
     // Deleted, it comes back.
     c.ok(&["delete", "sa", "default", "-n", "team"]);
     eventually("the default service account is recreated", || {
         let out = c.kubectl(&["get", "sa", "default", "-n", "team"]);
-        out.status.success().then_some(()).ok_or_else(|| text(&out))
+        out.status
+            .success()
+            .then_some(())
+            .ok_or_else(|| output_text(&out))
     });
 }
 
@@ -405,7 +413,10 @@ fn tokens_bound_to_a_pod_end_with_the_pod_and_tokens_survive_a_restart() {
     let plain = token(&c, "builder", r#"{"status": {}}"#);
     eventually("the bound token works", || {
         let out = kubectl_with_token(KUBECTL_135, &c, &bound, &["get", "pods"]);
-        out.status.success().then_some(()).ok_or_else(|| text(&out))
+        out.status
+            .success()
+            .then_some(())
+            .ok_or_else(|| output_text(&out))
     });
     // A pod of another service account cannot be bound.
     let err = c.fails(
@@ -441,10 +452,10 @@ fn tokens_bound_to_a_pod_end_with_the_pod_and_tokens_survive_a_restart() {
     c.ok(&["delete", "pod", "job", "--grace-period=0", "--force"]);
     eventually("the bound token ends with its pod", || {
         let out = kubectl_with_token(KUBECTL_135, &c, &bound, &["get", "pods"]);
-        text(&out)
+        output_text(&out)
             .contains("Unauthorized")
             .then_some(())
-            .ok_or_else(|| text(&out))
+            .ok_or_else(|| output_text(&out))
     });
 
     // The signing key and the policy persist; a default role a user trimmed is restored at
@@ -468,7 +479,7 @@ fn tokens_bound_to_a_pod_end_with_the_pod_and_tokens_survive_a_restart() {
     c.kill9();
     let c = Cluster::start_in(&data, port);
     let out = kubectl_with_token(KUBECTL_135, &c, &plain, &["get", "pods"]);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let basic = c.ok(&["get", "clusterrole", "system:basic-user", "-o", "json"]);
     assert!(basic.contains("selfsubjectaccessreviews"), "{basic}");
     let monitoring = c.ok(&["get", "clusterrole", "system:monitoring", "-o", "json"]);
@@ -691,13 +702,13 @@ fn kubectl_auth_commands() {
     c.ok_stdin(&["apply", "-f", "-"], BUILDER);
     for bin in [KUBECTL_132, KUBECTL_135] {
         let out = kubectl_admin(bin, &c, &["create", "token", "builder", "--duration=20m"]);
-        assert!(out.status.success(), "{}", text(&out));
+        assert!(out.status.success(), "{}", output_text(&out));
         let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
         let out = kubectl_with_token(bin, &c, &token, &["auth", "whoami"]);
         assert!(
-            text(&out).contains("system:serviceaccount:default:builder"),
+            output_text(&out).contains("system:serviceaccount:default:builder"),
             "{}",
-            text(&out)
+            output_text(&out)
         );
         let can = |args: &[&str]| {
             let mut all = vec!["auth", "can-i"];
@@ -712,7 +723,7 @@ fn kubectl_auth_commands() {
         assert_eq!(can(&["delete", "pods"]), "no");
         assert_eq!(can(&["get", "pods", "-n", "kube-system"]), "no");
         let list = kubectl_admin(bin, &c, &["auth", "can-i", "--list"]);
-        assert!(text(&list).contains("*.*"), "{}", text(&list));
+        assert!(output_text(&list).contains("*.*"), "{}", output_text(&list));
     }
 }
 
@@ -735,7 +746,10 @@ fn namespace_admins_cannot_grant_what_they_do_not_hold() {
         "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]}"#;
     eventually("alice's admin binding takes effect", || {
         let out = c.kubectl_with_stdin(&["create", "-f", "-", "--as=alice"], Some(pods_role));
-        out.status.success().then_some(()).ok_or_else(|| text(&out))
+        out.status
+            .success()
+            .then_some(())
+            .ok_or_else(|| output_text(&out))
     });
     let err = c.fails(
         &["create", "-f", "-", "--as=alice"],

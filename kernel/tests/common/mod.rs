@@ -59,27 +59,7 @@ impl<'a> Kubectl<'a> {
 
     /// Runs kubectl with `stdin` as its input.
     pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = self
-            .command(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("run {}: {e}", self.binary));
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        child.wait_with_output().unwrap()
+        run_with_stdin(&mut self.command(args), stdin)
     }
 
     /// Runs kubectl, failing the test if it fails; returns stdout.
@@ -105,6 +85,30 @@ impl<'a> Kubectl<'a> {
         );
         output_text(&out)
     }
+}
+
+/// Runs `cmd` with `stdin` as its input (none: no input) and collects its output.
+fn run_with_stdin(cmd: &mut Command, stdin: Option<&str>) -> Output {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("run {:?}: {e}", cmd.get_program()));
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    child.wait_with_output().unwrap()
 }
 
 /// A command's stdout followed by its stderr.
@@ -218,25 +222,8 @@ impl Cluster {
             .args(args)
             .envs(env.iter().copied())
             .env("KUBECONFIG", &self.kubeconfig)
-            .env("KUBECACHEDIR", cache_dir)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("run {bin}: {e}"));
-        if let Some(input) = stdin {
-            use std::io::Write;
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        child.wait_with_output().unwrap()
+            .env("KUBECACHEDIR", cache_dir);
+        run_with_stdin(&mut cmd, stdin)
     }
 
     /// Runs kubectl and returns stdout, failing the test if kubectl fails.
