@@ -1,8 +1,30 @@
 //! The kmicro module SDK: what a module author uses.
 //!
-//! `bindings` holds the generated bindings of the `kmicro:module` world
-//! (`sandbox/wit/module.wit`). `export_module!` exports a type implementing
-//! `bindings::exports::kmicro::module::handler::Guest` as the module's handler.
+//! A module is a WebAssembly component the kmicro kernel loads, limits and hot-swaps. It knows
+//! the cluster only through the Kubernetes API (as user `system:module:<name>`, limited to the
+//! permissions it declares) and keeps no connection of its own: the kernel owns the watches
+//! and timers and calls the module with what happened.
+//!
+//! With this SDK a module is a type implementing [`Module`]:
+//! - [`Module::describe`] declares its version and permissions;
+//! - [`Module::init`] reads its config and registers watches on the [`Setup`], each one giving
+//!   a typed [`Cache`] kept current from the watch, and a mapping from changed objects to the
+//!   [`Key`]s to reconcile;
+//! - [`Module::reconcile`] is called for each queued key once every watch has delivered its
+//!   initial list, and answers an [`Action`] (done, or again after a delay).
+//!
+//! [`module!`] exports the type as the component's handler. [`Api`] is the typed client over
+//! `k8s-openapi` types; [`log`] writes into the kernel's logs.
+
+pub mod api;
+pub mod cache;
+pub mod error;
+pub mod events;
+pub mod log;
+pub mod resource;
+pub mod runtime;
+pub mod selector;
+pub mod time;
 
 /// Bindings of the `kmicro:module` world, generated from `sandbox/wit/`.
 #[allow(missing_docs, unsafe_code, clippy::all)]
@@ -16,4 +38,21 @@ pub mod bindings {
     });
 }
 
-pub use bindings::export_module;
+pub use api::{Api, DeleteParams, ListParams, PatchType, WriteParams};
+pub use cache::Cache;
+pub use error::{ApiError, Error};
+pub use k8s_openapi;
+pub use resource::{ObjectRef, ResourceExt};
+pub use runtime::{Action, Descriptor, Key, Module, Rule, Setup};
+pub use serde_json;
+
+/// Exports `$ty` (a type implementing [`Module`]) as the component's handler.
+#[macro_export]
+macro_rules! module {
+    ($ty:ty) => {
+        type __KmicroHostedModule = $crate::runtime::Hosted<$ty>;
+        $crate::bindings::export_module!(
+            __KmicroHostedModule with_types_in $crate::bindings
+        );
+    };
+}
