@@ -76,7 +76,7 @@ pub struct WriteParams {
 }
 
 impl WriteParams {
-    fn to_wit(&self) -> wit::WriteOptions {
+    pub(crate) fn to_wit(&self) -> wit::WriteOptions {
         wit::WriteOptions {
             dry_run: self.dry_run,
             field_manager: self.field_manager.clone(),
@@ -107,7 +107,7 @@ impl DeleteParams {
         }
     }
 
-    fn to_wit(&self) -> wit::DeleteOptions {
+    pub(crate) fn to_wit(&self) -> wit::DeleteOptions {
         wit::DeleteOptions {
             propagation_policy: self.propagation_policy.clone(),
             grace_period_seconds: self.grace_period_seconds,

@@ -14,10 +14,12 @@
 //!   initial list, and answers an [`Action`] (done, or again after a delay).
 //!
 //! [`module!`] exports the type as the component's handler. [`Api`] is the typed client over
-//! `k8s-openapi` types; [`log`] writes into the kernel's logs.
+//! `k8s-openapi` types; [`dynamic`] the untyped client and watches (any resource, named at
+//! run time); [`log`] writes into the kernel's logs.
 
 pub mod api;
 pub mod cache;
+pub mod dynamic;
 pub mod error;
 pub mod events;
 pub mod log;
@@ -40,6 +42,7 @@ pub mod bindings {
 
 pub use api::{Api, DeleteParams, ListParams, PatchType, WriteParams};
 pub use cache::Cache;
+pub use dynamic::{ApiResource, DynamicApi, DynamicObject};
 pub use error::{ApiError, Error};
 pub use k8s_openapi;
 pub use resource::{ObjectRef, ResourceExt};

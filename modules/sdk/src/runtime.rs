@@ -137,14 +137,31 @@ impl Setup {
         K::Scope: Scope,
         F: Fn(&K) -> Vec<Key> + 'static,
     {
-        let id =
-            host::watch(&resource_ref::<K>(namespace), &params.to_wit()).map_err(ApiError::from)?;
+        self.watch_resource(&resource_ref::<K>(namespace), params, map, |obj| obj)
+    }
+
+    /// Watches the API resource `res` into a cache of `K`, each decoded object passed
+    /// through `trim` (which may drop what the module never reads) before it is cached and
+    /// mapped. [`Setup::watch`] and the untyped watches of [`crate::dynamic`] are this.
+    pub(crate) fn watch_resource<K, F>(
+        &mut self,
+        res: &wit::ResourceRef,
+        params: &ListParams,
+        map: F,
+        trim: fn(K) -> K,
+    ) -> Result<Cache<K>, Error>
+    where
+        K: Object,
+        F: Fn(&K) -> Vec<Key> + 'static,
+    {
+        let id = host::watch(res, &params.to_wit()).map_err(ApiError::from)?;
         let cache = Cache::<K>::default();
         self.watches.insert(
             id,
             Box::new(WatchSink {
                 cache: cache.clone(),
                 map: Box::new(map),
+                trim,
                 synced: false,
             }),
         );
@@ -162,6 +179,7 @@ trait Sink {
 struct WatchSink<K> {
     cache: Cache<K>,
     map: Box<dyn Fn(&K) -> Vec<Key>>,
+    trim: fn(K) -> K,
     synced: bool,
 }
 
@@ -171,7 +189,7 @@ impl<K: Object> Sink for WatchSink<K> {
             self.synced = true;
             return Ok(Vec::new());
         }
-        let obj: K = serde_json::from_str(object)?;
+        let obj: K = (self.trim)(serde_json::from_str(object)?);
         let at = ObjectRef::of(&obj);
         let mut keys = (self.map)(&obj);
         let held = match event_type {
