@@ -4,8 +4,21 @@
 //! Each controller lives in its own module with a `KIND` (the key kind it reconciles), a
 //! `reconcile(&Caches, &Key)` and, in `caches`, the mappings that queue its keys when
 //! objects change.
+//!
+//! Lifecycle controllers: [`gc`] (garbage collection by owner references), [`namespace`]
+//! (namespace deletion), [`serviceaccount`] (default accounts), [`job`], [`cronjob`] (with
+//! [`cron`] schedules), [`endpoints`] (Endpoints and EndpointSlices) and [`nodelifecycle`]
+//! (node health, taints and evictions).
 
 mod caches;
+pub mod cron;
+pub mod cronjob;
+pub mod endpoints;
+pub mod gc;
+pub mod job;
+pub mod namespace;
+pub mod nodelifecycle;
+pub mod serviceaccount;
 
 use kmicro_module_sdk::{Action, Descriptor, Error, Key, Module, Setup, module};
 
@@ -34,7 +47,16 @@ impl Module for Controllers {
     }
 
     fn reconcile(&mut self, key: &Key) -> Result<Action, Error> {
+        let caches = &self.caches;
         match key.kind.as_str() {
+            // Lifecycle controllers.
+            namespace::KIND => namespace::reconcile(caches, key),
+            serviceaccount::KIND => serviceaccount::reconcile(caches, key),
+            job::KIND => job::reconcile(caches, key),
+            cronjob::KIND => cronjob::reconcile(caches, key),
+            endpoints::KIND => endpoints::reconcile(caches, key),
+            nodelifecycle::KIND => nodelifecycle::reconcile(caches, key),
+            kind if gc::handles(kind) => gc::reconcile(&caches.gc, key),
             other => Err(Error::msg(format!(
                 "no controller reconciles {other:?} keys"
             ))),

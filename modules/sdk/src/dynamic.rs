@@ -100,7 +100,11 @@ impl ApiResource {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DynamicObject {
     /// `apiVersion` (often absent on the items of a list).
-    #[serde(rename = "apiVersion", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "apiVersion",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub api_version: String,
     /// `kind` (often absent on the items of a list).
     #[serde(default, skip_serializing_if = "String::is_empty")]
