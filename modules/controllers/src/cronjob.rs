@@ -241,7 +241,7 @@ pub fn reconcile(caches: &Caches, key: &Key) -> Result<Action, Error> {
     let (mut status, seen_finished) = status_from_jobs(&cj, &jobs);
     for (name, how) in &seen_finished {
         event(
-            &*cj,
+            &cj,
             EventType::Normal,
             "SawCompletedJob",
             &format!("Saw completed job: {name}, condition: {how}"),

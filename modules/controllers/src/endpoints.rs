@@ -392,10 +392,7 @@ pub fn desired_subsets(svc: &Service, pods: &[std::rc::Rc<Pod>]) -> Vec<Endpoint
     if no_ports && !is_headless(svc) {
         return Vec::new();
     }
-    let mut by_ports: BTreeMap<
-        String,
-        (Vec<CorePort>, Vec<EndpointAddress>, Vec<EndpointAddress>),
-    > = BTreeMap::new();
+    let mut by_ports: BTreeMap<String, EndpointSubset> = BTreeMap::new();
     for pod in candidates(svc, pods) {
         if pod.is_deleting() && !publish {
             continue;
@@ -418,27 +415,28 @@ pub fn desired_subsets(svc: &Service, pods: &[std::rc::Rc<Pod>]) -> Vec<Endpoint
             node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
             target_ref: Some(target_ref(pod)),
         };
-        let entry = by_ports
+        let subset = by_ports
             .entry(format!("{ports:?}"))
-            .or_insert_with(|| (ports, Vec::new(), Vec::new()));
-        if publish || is_ready(pod) {
-            entry.1.push(address);
+            .or_insert_with(|| EndpointSubset {
+                ports: (!ports.is_empty()).then_some(ports),
+                ..EndpointSubset::default()
+            });
+        let addresses = if publish || is_ready(pod) {
+            &mut subset.addresses
         } else {
-            entry.2.push(address);
+            &mut subset.not_ready_addresses
+        };
+        addresses.get_or_insert_default().push(address);
+    }
+    let mut subsets: Vec<EndpointSubset> = by_ports.into_values().collect();
+    for subset in &mut subsets {
+        for addresses in [&mut subset.addresses, &mut subset.not_ready_addresses] {
+            addresses
+                .iter_mut()
+                .for_each(|a| a.sort_by(|x, y| x.ip.cmp(&y.ip)));
         }
     }
-    by_ports
-        .into_values()
-        .map(|(ports, mut ready, mut not_ready)| {
-            ready.sort_by(|a, b| a.ip.cmp(&b.ip));
-            not_ready.sort_by(|a, b| a.ip.cmp(&b.ip));
-            EndpointSubset {
-                addresses: (!ready.is_empty()).then_some(ready),
-                not_ready_addresses: (!not_ready.is_empty()).then_some(not_ready),
-                ports: (!ports.is_empty()).then_some(ports),
-            }
-        })
-        .collect()
+    subsets
 }
 
 /// The Service's `Endpoints` object.

@@ -814,3 +814,384 @@ fn event(job: &Job, warning: bool, reason: &str, message: &str) {
         warn!("could not record event {reason}: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kmicro_module_sdk::k8s_openapi::api::batch::v1::JobSpec;
+    use kmicro_module_sdk::k8s_openapi::api::core::v1::{
+        ContainerState, ContainerStateTerminated, ContainerStatus, PodStatus,
+    };
+
+    const T0: u64 = 1_700_000_000_000;
+
+    fn job(completions: Option<i32>, parallelism: i32) -> Job {
+        Job {
+            metadata: ObjectMeta {
+                name: Some("pi".into()),
+                namespace: Some("default".into()),
+                uid: Some("job-uid".into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(JobSpec {
+                completions,
+                parallelism: Some(parallelism),
+                ..JobSpec::default()
+            }),
+            status: None,
+        }
+    }
+
+    fn pod(name: &str, phase: &str, finished_ms: Option<u64>, finalizer: bool) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                namespace: Some("default".into()),
+                uid: Some(format!("{name}-uid")),
+                finalizers: finalizer.then(|| vec![TRACKING_FINALIZER.to_string()]),
+                creation_timestamp: Some(Time(time::timestamp(T0))),
+                ..ObjectMeta::default()
+            },
+            spec: None,
+            status: Some(PodStatus {
+                phase: Some(phase.into()),
+                container_statuses: finished_ms.map(|ms| {
+                    vec![ContainerStatus {
+                        name: "main".into(),
+                        state: Some(ContainerState {
+                            terminated: Some(ContainerStateTerminated {
+                                finished_at: Some(Time(time::timestamp(ms))),
+                                ..ContainerStateTerminated::default()
+                            }),
+                            ..ContainerState::default()
+                        }),
+                        ..ContainerStatus::default()
+                    }]
+                }),
+                ..PodStatus::default()
+            }),
+        }
+    }
+
+    fn indexed(mut p: Pod, index: i32) -> Pod {
+        p.metadata.annotations = Some([(COMPLETION_INDEX.to_string(), index.to_string())].into());
+        p
+    }
+
+    fn with_status(mut j: Job, status: JobStatus) -> Job {
+        j.status = Some(status);
+        j
+    }
+
+    #[test]
+    fn a_new_job_starts_parallelism_pods() {
+        let p = plan(&job(Some(3), 2), &[], T0);
+        assert_eq!(p.create, vec![None, None]);
+        assert_eq!(p.status.active, Some(2));
+        assert_eq!(p.status.start_time, Some(Time(time::timestamp(T0))));
+        assert!(p.delete.is_empty());
+    }
+
+    #[test]
+    fn finished_pods_are_counted_once_through_uncounted_terminated_pods() {
+        let j = job(Some(3), 2);
+        let done = pod("pi-a", "Succeeded", Some(T0), true);
+        let running = pod("pi-b", "Running", None, true);
+        let first = plan(&j, &[&done, &running], T0);
+        let uncounted = first.status.uncounted_terminated_pods.clone().unwrap();
+        assert_eq!(uncounted.succeeded, Some(vec!["pi-a-uid".to_string()]));
+        assert_eq!(first.status.succeeded, Some(0));
+        assert_eq!(first.remove_finalizers, ["pi-a"]);
+        assert_eq!(first.create, vec![None]);
+
+        // The finalizer is gone: the uid moves into the counter.
+        let counted = pod("pi-a", "Succeeded", Some(T0), false);
+        let second = plan(
+            &with_status(j.clone(), first.status),
+            &[&counted, &running],
+            T0,
+        );
+        assert_eq!(second.status.succeeded, Some(1));
+        let uncounted = second.status.uncounted_terminated_pods.unwrap();
+        assert_eq!((uncounted.succeeded, uncounted.failed), (None, None));
+        assert!(second.remove_finalizers.is_empty());
+    }
+
+    #[test]
+    fn enough_successes_complete_the_job() {
+        let j = with_status(
+            job(Some(2), 2),
+            JobStatus {
+                succeeded: Some(2),
+                start_time: Some(Time(time::timestamp(T0))),
+                ..JobStatus::default()
+            },
+        );
+        let a = pod("pi-a", "Succeeded", Some(T0), false);
+        let b = pod("pi-b", "Succeeded", Some(T0), false);
+        let p = plan(&j, &[&a, &b], T0 + 1_000);
+        assert!(p.create.is_empty());
+        assert!(has_condition(&p.status, "SuccessCriteriaMet"));
+        assert!(has_condition(&p.status, "Complete"));
+        let complete = p
+            .status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Complete")
+            .unwrap();
+        assert_eq!(complete.reason.as_deref(), Some("CompletionsReached"));
+        assert_eq!(
+            p.status.completion_time,
+            Some(Time(time::timestamp(T0 + 1_000)))
+        );
+        assert_eq!(p.events[0].reason, "Completed");
+    }
+
+    #[test]
+    fn success_waits_for_uncounted_pods_before_complete() {
+        let j = job(Some(1), 1);
+        let done = pod("pi-a", "Succeeded", Some(T0), true);
+        let p = plan(&j, &[&done], T0);
+        assert!(has_condition(&p.status, "SuccessCriteriaMet"));
+        assert!(!has_condition(&p.status, "Complete"));
+        let counted = pod("pi-a", "Succeeded", Some(T0), false);
+        let p = plan(&with_status(j, p.status), &[&counted], T0);
+        assert!(has_condition(&p.status, "Complete"));
+        assert_eq!(p.status.succeeded, Some(1));
+    }
+
+    #[test]
+    fn a_work_queue_job_stops_creating_after_the_first_success() {
+        let j = job(None, 3);
+        let done = pod("pi-a", "Succeeded", Some(T0), false);
+        let running = pod("pi-b", "Running", None, true);
+        let j = with_status(
+            j,
+            JobStatus {
+                succeeded: Some(1),
+                ..JobStatus::default()
+            },
+        );
+        let p = plan(&j, &[&done, &running], T0);
+        assert!(p.create.is_empty() && p.delete.is_empty());
+        assert!(!has_condition(&p.status, "SuccessCriteriaMet"));
+        let p = plan(&j, &[&done], T0);
+        assert!(has_condition(&p.status, "Complete"));
+    }
+
+    #[test]
+    fn failures_back_off_exponentially() {
+        assert_eq!(backoff_ms(1), 10_000);
+        assert_eq!(backoff_ms(2), 20_000);
+        assert_eq!(backoff_ms(4), 80_000);
+        assert_eq!(backoff_ms(7), BACKOFF_MAX_MS);
+        assert_eq!(backoff_ms(40), BACKOFF_MAX_MS);
+        let j = with_status(
+            job(Some(1), 1),
+            JobStatus {
+                failed: Some(1),
+                ..JobStatus::default()
+            },
+        );
+        let failed = pod("pi-a", "Failed", Some(T0), false);
+        let waiting = plan(&j, &[&failed], T0 + 4_000);
+        assert!(waiting.create.is_empty());
+        assert_eq!(waiting.requeue_ms, Some(6_000));
+        let ready = plan(&j, &[&failed], T0 + 10_000);
+        assert_eq!(ready.create, vec![None]);
+        // Two failures since the last success: 20 s.
+        let again = pod("pi-b", "Failed", Some(T0 + 30_000), false);
+        let j = with_status(
+            job(Some(1), 1),
+            JobStatus {
+                failed: Some(2),
+                ..JobStatus::default()
+            },
+        );
+        let p = plan(&j, &[&failed, &again], T0 + 40_000);
+        assert!(p.create.is_empty());
+        assert_eq!(p.requeue_ms, Some(10_000));
+    }
+
+    #[test]
+    fn too_many_failures_fail_the_job() {
+        let mut j = job(Some(3), 2);
+        j.spec.as_mut().unwrap().backoff_limit = Some(1);
+        let j = with_status(
+            j,
+            JobStatus {
+                failed: Some(1),
+                ..JobStatus::default()
+            },
+        );
+        let failed = pod("pi-a", "Failed", Some(T0), true);
+        let running = pod("pi-b", "Running", None, true);
+        let p = plan(&j, &[&failed, &running], T0);
+        assert!(has_condition(&p.status, "FailureTarget"));
+        assert!(!has_condition(&p.status, "Failed"));
+        assert_eq!(p.delete, ["pi-b"]);
+        assert!(p.create.is_empty());
+        let target = p
+            .status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "FailureTarget")
+            .unwrap();
+        assert_eq!(target.reason.as_deref(), Some("BackoffLimitExceeded"));
+        assert_eq!(
+            target.message.as_deref(),
+            Some("Job has reached the specified backoff limit")
+        );
+
+        // Everything counted and gone: Failed.
+        let mut status = p.status;
+        status.uncounted_terminated_pods = None;
+        status.failed = Some(3);
+        let a = pod("pi-a", "Failed", Some(T0), false);
+        let p = plan(&with_status(j, status), &[&a], T0);
+        assert!(has_condition(&p.status, "Failed"));
+        assert!(p.status.completion_time.is_none());
+    }
+
+    #[test]
+    fn a_pod_deleted_before_it_succeeded_counts_as_failed() {
+        let mut gone = pod("pi-a", "Running", None, true);
+        gone.metadata.deletion_timestamp = Some(Time(time::timestamp(T0)));
+        assert_eq!(pod_state(&gone), PodState::Failed);
+        gone.metadata.finalizers = None;
+        assert_eq!(pod_state(&gone), PodState::Terminating);
+    }
+
+    #[test]
+    fn the_active_deadline_fails_the_job() {
+        let mut j = job(Some(1), 1);
+        j.spec.as_mut().unwrap().active_deadline_seconds = Some(60);
+        let j = with_status(
+            j,
+            JobStatus {
+                start_time: Some(Time(time::timestamp(T0))),
+                ..JobStatus::default()
+            },
+        );
+        let running = pod("pi-a", "Running", None, true);
+        let early = plan(&j, &[&running], T0 + 30_000);
+        assert_eq!(early.requeue_ms, Some(30_000));
+        assert!(!has_condition(&early.status, "FailureTarget"));
+        let late = plan(&j, &[&running], T0 + 60_000);
+        let target = late
+            .status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "FailureTarget")
+            .unwrap();
+        assert_eq!(target.reason.as_deref(), Some("DeadlineExceeded"));
+        assert_eq!(late.delete, ["pi-a"]);
+    }
+
+    #[test]
+    fn indexed_jobs_run_each_index_until_it_succeeds() {
+        let mut j = job(Some(4), 2);
+        j.spec.as_mut().unwrap().completion_mode = Some("Indexed".into());
+        let one = indexed(pod("pi-1-x", "Succeeded", Some(T0), true), 1);
+        let zero = indexed(pod("pi-0-x", "Running", None, true), 0);
+        let dup = indexed(pod("pi-0-y", "Running", None, true), 0);
+        let p = plan(&j, &[&one, &zero, &dup], T0);
+        assert_eq!(p.status.completed_indexes.as_deref(), Some("1"));
+        assert_eq!(p.delete, ["pi-0-y"]);
+        assert_eq!(p.create, vec![Some(2)]);
+
+        let pod = pod_for(&j, Some(2));
+        assert_eq!(pod.metadata.generate_name.as_deref(), Some("pi-2-"));
+        assert_eq!(
+            pod.metadata.annotations.as_ref().unwrap()[COMPLETION_INDEX],
+            "2"
+        );
+        assert_eq!(pod.metadata.labels.as_ref().unwrap()[COMPLETION_INDEX], "2");
+        assert_eq!(pod.spec.as_ref().unwrap().hostname.as_deref(), Some("pi-2"));
+    }
+
+    #[test]
+    fn index_sets_read_and_write_as_kube_does() {
+        let set: BTreeSet<i32> = [0, 1, 2, 5, 7, 8].into();
+        assert_eq!(format_indexes(&set), "0-2,5,7-8");
+        assert_eq!(parse_indexes("0-2,5,7-8"), set);
+        assert_eq!(format_indexes(&BTreeSet::new()), "");
+    }
+
+    #[test]
+    fn suspending_deletes_active_pods_and_resuming_restarts_the_clock() {
+        let mut j = job(Some(2), 2);
+        j.spec.as_mut().unwrap().suspend = Some(true);
+        let running = pod("pi-a", "Running", None, true);
+        let p = plan(&j, &[&running], T0);
+        assert_eq!(p.delete, ["pi-a"]);
+        assert!(p.create.is_empty());
+        assert!(has_condition(&p.status, "Suspended"));
+        j.spec.as_mut().unwrap().suspend = Some(false);
+        let resumed = plan(&with_status(j, p.status), &[], T0 + 5_000);
+        let cond = resumed
+            .status
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "Suspended")
+            .unwrap();
+        assert_eq!(
+            (cond.status.as_str(), cond.reason.as_deref()),
+            ("False", Some("JobResumed"))
+        );
+        assert_eq!(
+            resumed.status.start_time,
+            Some(Time(time::timestamp(T0 + 5_000)))
+        );
+        assert_eq!(resumed.create.len(), 2);
+    }
+
+    #[test]
+    fn lowering_parallelism_deletes_the_excess() {
+        let j = job(Some(10), 1);
+        let a = pod("pi-a", "Running", None, true);
+        let b = pod("pi-b", "Pending", None, true);
+        let p = plan(&j, &[&a, &b], T0);
+        assert_eq!(p.delete.len(), 1);
+        assert!(p.create.is_empty());
+    }
+
+    #[test]
+    fn finished_jobs_are_deleted_after_their_ttl() {
+        let mut j = job(Some(1), 1);
+        j.spec.as_mut().unwrap().ttl_seconds_after_finished = Some(100);
+        let mut status = JobStatus::default();
+        set_condition(
+            &mut status,
+            "Complete",
+            "True",
+            "CompletionsReached",
+            "",
+            &Time(time::timestamp(T0)),
+        );
+        let j = with_status(j, status);
+        let early = plan(&j, &[], T0 + 40_000);
+        assert!(!early.delete_job);
+        assert_eq!(early.requeue_ms, Some(60_000));
+        assert!(plan(&j, &[], T0 + 100_000).delete_job);
+    }
+
+    #[test]
+    fn pods_carry_the_jobs_labels_owner_and_finalizer() {
+        let p = pod_for(&job(Some(1), 1), None);
+        let labels = p.metadata.labels.as_ref().unwrap();
+        assert_eq!(labels[CONTROLLER_UID_LABEL], "job-uid");
+        assert_eq!(labels[JOB_NAME_LABEL], "pi");
+        assert_eq!(p.metadata.generate_name.as_deref(), Some("pi-"));
+        assert_eq!(
+            p.metadata.finalizers.as_deref(),
+            Some(&[TRACKING_FINALIZER.to_string()][..])
+        );
+        assert_eq!(p.metadata.owner_references.as_ref().unwrap()[0].kind, "Job");
+        assert_eq!(keys_for_pod(&p), vec![Key::new(KIND, "default", "pi")]);
+    }
+}

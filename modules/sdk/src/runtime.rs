@@ -176,9 +176,12 @@ trait Sink {
     fn is_synced(&self) -> bool;
 }
 
+/// A watch's mapping from a changed object to the keys to queue.
+type MapFn<K> = Box<dyn Fn(&K) -> Vec<Key>>;
+
 struct WatchSink<K> {
     cache: Cache<K>,
-    map: Box<dyn Fn(&K) -> Vec<Key>>,
+    map: MapFn<K>,
     trim: fn(K) -> K,
     synced: bool,
 }
