@@ -56,27 +56,11 @@ const ABSENT_MEMORY: usize = 4096;
 /// The resources the collector watches for metadata only: kinds that own or are owned and
 /// that no other controller of this module reads.
 pub fn metadata_only_resources() -> Vec<ApiResource> {
+    // ReplicaSets, Deployments, DaemonSets, StatefulSets, ControllerRevisions and
+    // PersistentVolumeClaims are read (and tracked) through the workload controllers' caches.
     vec![
-        ApiResource::new("apps", "v1", "ReplicaSet", "replicasets", true),
-        ApiResource::new("apps", "v1", "Deployment", "deployments", true),
-        ApiResource::new("apps", "v1", "DaemonSet", "daemonsets", true),
-        ApiResource::new("apps", "v1", "StatefulSet", "statefulsets", true),
-        ApiResource::new(
-            "apps",
-            "v1",
-            "ControllerRevision",
-            "controllerrevisions",
-            true,
-        ),
         ApiResource::new("", "v1", "ConfigMap", "configmaps", true),
         ApiResource::new("", "v1", "Secret", "secrets", true),
-        ApiResource::new(
-            "",
-            "v1",
-            "PersistentVolumeClaim",
-            "persistentvolumeclaims",
-            true,
-        ),
     ]
 }
 
