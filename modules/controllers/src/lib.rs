@@ -79,7 +79,4 @@ impl Module for Controllers {
     }
 }
 
-// The component's exports exist only in the wasm build: on the host (unit tests) their
-// symbol names (`kmicro:module/handler@0.1.0#…`) do not link into a shared library.
-#[cfg(target_arch = "wasm32")]
 kmicro_module_sdk::module!(Controllers);

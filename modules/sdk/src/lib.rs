@@ -49,11 +49,15 @@ pub use resource::{ObjectRef, ResourceExt};
 pub use runtime::{Action, Descriptor, Key, Module, Rule, Setup};
 pub use serde_json;
 
-/// Exports `$ty` (a type implementing [`Module`]) as the component's handler.
+/// Exports `$ty` (a type implementing [`Module`]) as the component's handler. Only when
+/// building for wasm: on the host (unit tests of a module's logic) there is nothing to export
+/// to, and the export glue would not link.
 #[macro_export]
 macro_rules! module {
     ($ty:ty) => {
+        #[cfg(target_arch = "wasm32")]
         type __KmicroHostedModule = $crate::runtime::Hosted<$ty>;
+        #[cfg(target_arch = "wasm32")]
         $crate::bindings::export_module!(
             __KmicroHostedModule with_types_in $crate::bindings
         );
