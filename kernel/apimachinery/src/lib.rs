@@ -7,6 +7,7 @@
 //!   validation), names and conditions, printer columns;
 //! - [`selector`]: label and field selectors;
 //! - [`table`]: server-side printing (`kubectl get` columns);
+//! - [`module`]: the `Module` kind (kmicro's own), its types and value formats;
 //! - [`rules`]: per-kind decoding, defaulting and validation;
 //! - [`rbac`]: RBAC semantics: rule matching, subjects, aggregation, the bootstrap policy;
 //! - [`schema`]: structural schemas (fields, list and map types, patch metadata);
@@ -23,6 +24,7 @@ pub mod crd;
 pub mod field_validation;
 mod gofmt;
 pub mod intern;
+pub mod module;
 mod names;
 pub mod patch;
 mod quantity;

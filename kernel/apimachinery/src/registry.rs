@@ -66,6 +66,24 @@ pub const SERVICE_ACCOUNT_TOKEN: Subresource = Subresource {
     verbs: CREATE_ONLY,
 };
 
+/// `modules/source`: the component's bytes (`application/wasm`), read and replaced whole.
+pub const MODULE_SOURCE: Subresource = Subresource {
+    name: "source",
+    group: "modules.kmicro.io",
+    version: "v1alpha1",
+    kind: "Module",
+    verbs: &["get", "update"],
+};
+
+/// `modules/log`: the module's log lines (text), like `pods/log`.
+pub const MODULE_LOG: Subresource = Subresource {
+    name: "log",
+    group: "modules.kmicro.io",
+    version: "v1alpha1",
+    kind: "Module",
+    verbs: &["get"],
+};
+
 impl ResourceInfo {
     /// `group/version`, or just `version` for the core group.
     pub fn api_version(&self) -> String {
@@ -96,7 +114,18 @@ impl ResourceInfo {
     pub fn other_subresources(&self) -> &'static [Subresource] {
         match (self.group, self.plural) {
             ("", "serviceaccounts") => &[SERVICE_ACCOUNT_TOKEN],
+            ("modules.kmicro.io", "modules") => &[MODULE_SOURCE, MODULE_LOG],
             _ => &[],
+        }
+    }
+
+    /// The [`other_subresources`](Self::other_subresources) whose bodies are objects of their
+    /// kind, as OpenAPI documents describe them; `modules/source` and `modules/log` carry raw
+    /// bytes and text and are left out of the documents.
+    pub fn object_subresources(&self) -> &'static [Subresource] {
+        match (self.group, self.plural) {
+            ("modules.kmicro.io", "modules") => &[],
+            _ => self.other_subresources(),
         }
     }
 
@@ -215,6 +244,8 @@ pub static BUILTIN: &[ResourceInfo] = &[
     resource!("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", "priorityclass", namespaced: false, short: ["pc"], categories: [], status: false, scale: false),
     // apiextensions.k8s.io/v1
     resource!("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions", "customresourcedefinition", namespaced: false, short: ["crd", "crds"], categories: ["api-extensions"], status: true, scale: false),
+    // modules.kmicro.io/v1alpha1: kmicro's own (control-plane WebAssembly modules)
+    resource!("modules.kmicro.io", "v1alpha1", "Module", "modules", "module", namespaced: false, short: ["kmod"], categories: ["kmicro"], status: true, scale: false),
 ];
 
 /// Finds a built-in resource by group, version and plural name.

@@ -17,6 +17,7 @@ mod batch;
 mod core;
 pub(crate) mod field;
 pub(crate) mod meta;
+mod modules;
 
 mod other;
 mod pod;
@@ -84,6 +85,7 @@ macro_rules! dispatch {
             ("scheduling.k8s.io", "v1", "PriorityClass") => {
                 $run!(api::scheduling::v1::PriorityClass)
             }
+            ("modules.kmicro.io", "v1alpha1", "Module") => $run!(crate::module::Module),
             _ => $fallback,
         }
     }};

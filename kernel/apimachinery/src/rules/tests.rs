@@ -111,6 +111,7 @@ fn minimal(r: &ResourceInfo) -> Value {
             "roleRef": {"kind": "ClusterRole", "name": "view"},
             "subjects": [{"kind": "User", "name": "bob"}],
         }),
+        ("modules.kmicro.io", "Module") => json!({}),
         (g, k) => panic!("no minimal object for {g}/{k}"),
     };
     let meta = obj
@@ -271,8 +272,9 @@ fn every_builtin_refuses_wrongly_typed_fields_with_decode() {
         match prepare_create(r, obj) {
             Err(RulesError::Decode(msg)) => assert!(
                 msg.starts_with(&format!(
-                    "{kind} in version \"v1\" cannot be handled as a {kind}: ",
-                    kind = r.kind
+                    "{kind} in version \"{version}\" cannot be handled as a {kind}: ",
+                    kind = r.kind,
+                    version = r.version
                 )),
                 "{msg}"
             ),
@@ -2272,4 +2274,118 @@ fn rbac_role_refs_are_immutable() {
             "Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"ClusterRole\", Name:\"edit\"}: cannot change roleRef".to_string()
         )]
     );
+}
+
+#[test]
+fn module_defaults_and_status() {
+    let r = crate::registry::find("modules.kmicro.io", "v1alpha1", "modules").unwrap();
+    let created = prepare_create(
+        r,
+        json!({"metadata": {"name": "scheduler"}, "spec": {"source": {"builtin": true}},
+               "status": {"phase": "Running"}}),
+    )
+    .unwrap();
+    assert_eq!(
+        created["spec"]["limits"],
+        json!({"memory": "32Mi", "callTimeout": "1s", "hostCallsPerSecond": 200})
+    );
+    assert!(created.get("status").is_none(), "a create resets status");
+    let mut reported = created.clone();
+    reported["status"] = json!({"phase": "Running", "restarts": 1, "memoryBytes": 1024,
+        "conditions": [{"type": "Ready", "status": "True"}]});
+    let updated = prepare_update(r, reported, &created).unwrap();
+    assert_eq!(updated["status"]["phase"], "Running");
+}
+
+#[test]
+fn module_invalid() {
+    let r = crate::registry::find("modules.kmicro.io", "v1alpha1", "modules").unwrap();
+    let digest = format!("sha256:{}", "a".repeat(64));
+    let cases: Vec<Case<'_>> = vec![
+        (
+            "bad digest",
+            json!({"spec": {"source": {"digest": "sha256:xyz"}}}),
+            vec![("spec.source.digest", "Invalid")],
+        ),
+        (
+            "digest and builtin",
+            json!({"spec": {"source": {"digest": digest, "builtin": true}}}),
+            vec![("spec.source.builtin", "Forbidden")],
+        ),
+        (
+            "bad memory",
+            json!({"spec": {"limits": {"memory": "lots"}}}),
+            vec![("spec.limits.memory", "Invalid")],
+        ),
+        (
+            "zero memory",
+            json!({"spec": {"limits": {"memory": "0"}}}),
+            vec![("spec.limits.memory", "Invalid")],
+        ),
+        (
+            "huge memory",
+            json!({"spec": {"limits": {"memory": "5Gi"}}}),
+            vec![("spec.limits.memory", "Invalid")],
+        ),
+        (
+            "bad timeout",
+            json!({"spec": {"limits": {"callTimeout": "soon"}}}),
+            vec![("spec.limits.callTimeout", "Invalid")],
+        ),
+        (
+            "zero rate",
+            json!({"spec": {"limits": {"hostCallsPerSecond": 0}}}),
+            vec![("spec.limits.hostCallsPerSecond", "Invalid")],
+        ),
+        (
+            "bad verb",
+            json!({"spec": {"permissions": [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "fly"]}]}}),
+            vec![("spec.permissions[0].verbs[1]", "NotSupported")],
+        ),
+        (
+            "empty rule",
+            json!({"spec": {"permissions": [{}]}}),
+            vec![
+                ("spec.permissions[0].apiGroups", "Required"),
+                ("spec.permissions[0].resources", "Required"),
+                ("spec.permissions[0].verbs", "Required"),
+            ],
+        ),
+        (
+            "uppercase name",
+            json!({"metadata": {"name": "Sched"}}),
+            vec![("metadata.name", "Invalid")],
+        ),
+    ];
+    for (case, patch, expected) in cases {
+        let mut obj = json!({"metadata": {"name": "m"}});
+        merge(&mut obj, &patch);
+        let got = causes(prepare_create(r, obj));
+        let expected: Vec<(&str, &str)> = expected.iter().map(|(f, k)| (*f, reason(k))).collect();
+        assert_causes(&got, &expected, case);
+    }
+    let created = prepare_create(r, json!({"metadata": {"name": "m"}})).unwrap();
+    let mut bad_status = created.clone();
+    bad_status["status"] = json!({"phase": "Crashed", "restarts": -1, "digest": "md5:1",
+        "conditions": [{"type": "Ready", "status": "yes"}]});
+    let got = causes(prepare_update(r, bad_status, &created));
+    assert_causes(
+        &got,
+        &[
+            ("status.phase", "FieldValueNotSupported"),
+            ("status.restarts", "FieldValueInvalid"),
+            ("status.digest", "FieldValueInvalid"),
+            ("status.conditions[0].status", "FieldValueNotSupported"),
+        ],
+        "status",
+    );
+    // Another kind in the body is a decode error.
+    assert!(matches!(
+        prepare_create(
+            r,
+            json!({"apiVersion": "v1", "kind": "Module", "metadata": {"name": "m"}})
+        ),
+        Err(RulesError::Decode(_))
+    ));
 }

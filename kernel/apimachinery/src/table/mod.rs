@@ -10,7 +10,8 @@
 //!
 //! Printers are grouped by API group, one file each: `pod` and `core_v1` (core/v1), `events`
 //! (core/v1 and `events.k8s.io`), `storage` (volumes, claims, storage classes), `apps`, `batch`,
-//! `networking` (with `discovery.k8s.io`), `rbac` and `others` (coordination, policy, scheduling).
+//! `networking` (with `discovery.k8s.io`), `rbac`, `others` (coordination, policy, scheduling) and `modules` (kmicro's
+//! `modules.kmicro.io`).
 
 mod apps;
 mod batch;
@@ -18,6 +19,7 @@ mod core_v1;
 pub mod custom;
 mod docs;
 mod events;
+mod modules;
 mod networking;
 mod others;
 mod pod;
@@ -296,6 +298,7 @@ fn printer_for(resource: &ResourceInfo) -> Option<&'static Printer> {
         }
         "storage.k8s.io" => storage::printer_storage_k8s_io(resource.plural),
         "rbac.authorization.k8s.io" => rbac::printer(resource.plural),
+        "modules.kmicro.io" => modules::printer(resource.plural),
         _ => others::printer(resource.group, resource.plural),
     };
     match found {

@@ -117,3 +117,50 @@ fn priority_classes() {
         ["d", "-5", "false", "<unknown>", "PreemptLowerPriority"]
     );
 }
+
+#[test]
+fn modules() {
+    assert_eq!(
+        headers("modules.kmicro.io", "modules"),
+        [
+            "Name",
+            "Phase",
+            "Version",
+            "Restarts",
+            "Memory",
+            "Age",
+            "Digest",
+            "Last Error"
+        ]
+    );
+    let digest = format!("sha256:{}", "0f".repeat(32));
+    let running = json!({
+        "apiVersion": "modules.kmicro.io/v1alpha1", "kind": "Module",
+        "metadata": {"name": "scheduler", "creationTimestamp": ago(300)},
+        "spec": {"source": {"digest": digest}},
+        "status": {"phase": "Running", "version": "0.1.0", "restarts": 2,
+                   "memoryBytes": 1310720, "digest": digest, "lastError": "trap: unreachable"},
+    });
+    assert_eq!(
+        row("modules.kmicro.io", "modules", running),
+        [
+            "scheduler",
+            "Running",
+            "0.1.0",
+            "2",
+            "1.2Mi",
+            "5m",
+            digest.as_str(),
+            "trap: unreachable"
+        ]
+    );
+    // A module the kernel has not reported on yet is Pending.
+    assert_eq!(
+        row(
+            "modules.kmicro.io",
+            "modules",
+            json!({"metadata": {"name": "new"}, "spec": {}})
+        ),
+        ["new", "Pending", "", "0", "", "<unknown>", "", ""]
+    );
+}
