@@ -116,7 +116,7 @@ fn served(resources: &Resources) -> Vec<Resource<'static>> {
             scale: r.scale,
             strategic_merge_patch: registry::find(r.group, r.version, r.plural).is_some(),
             create_only: r.verbs() == CREATE_ONLY,
-            subresources: r.other_subresources(),
+            subresources: r.object_subresources(),
         })
         .collect()
 }

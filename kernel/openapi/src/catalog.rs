@@ -1,4 +1,4 @@
-//! The schemas one generation run draws from: every embedded definition and every extra
+//! The schemas one generation run draws from: every embedded definition, kmicro's own, and every extra
 //! schema, with what each references and the kinds each describes. Built per run and dropped
 //! after it.
 //!
@@ -52,6 +52,8 @@ impl Gvk {
 enum Source {
     /// A definition: its bytes in the inflated data.
     Embedded(Range<usize>),
+    /// One of kmicro's own definitions (same form as the embedded ones).
+    Own(&'static serde_json::value::RawValue),
     /// A caller's schema, already in OpenAPI 3.0 form.
     Extra(Value),
 }
@@ -77,6 +79,9 @@ impl Catalog {
             let start = raw.get().as_ptr() as usize - json.as_ptr() as usize;
             let range = start..start + raw.get().len();
             sources.insert(name.into_owned(), Source::Embedded(range));
+        }
+        for (name, raw) in embedded::own_raw_definitions()? {
+            sources.insert(name.into_owned(), Source::Own(raw));
         }
         for extra in api.extra_schemas {
             sources.insert(extra.name.clone(), Source::Extra(extra.schema.clone()));
@@ -139,6 +144,11 @@ impl Catalog {
             Source::Embedded(range) => schema::from_embedded(
                 &self.names[index],
                 embedded::parse(&self.json[range.clone()])?,
+                self.dialect,
+            ),
+            Source::Own(raw) => schema::from_embedded(
+                &self.names[index],
+                embedded::parse(raw.get().as_bytes())?,
                 self.dialect,
             ),
             Source::Extra(extra) => schema::from_v3(extra.clone(), self.dialect),

@@ -13,6 +13,11 @@ use serde_json::value::RawValue;
 /// The embedded schema, gzip-compressed JSON Schema with the definitions under `$defs`.
 const DEFINITIONS_GZ: &[u8] = include_bytes!("../data/definitions-v1.35.json.gz");
 
+/// kmicro's own kinds (`modules.kmicro.io`), written by hand in the same form as the embedded
+/// data (JSON Schema, definitions under `$defs`, references as `#/$defs/<name>`), so every
+/// consumer of the embedded definitions treats them alike.
+const KMICRO_DEFINITIONS: &str = include_str!("../data/kmicro-definitions.json");
+
 /// The embedded data could not be read: a build defect, never an input error.
 #[derive(Debug, thiserror::Error)]
 #[error("embedded Kubernetes schema data is unreadable: {0}")]
@@ -52,18 +57,26 @@ pub(crate) fn raw_definitions(json: &[u8]) -> Result<BTreeMap<Cow<'_, str>, &Raw
         .map_err(|e| DataError(e.to_string()))
 }
 
+/// kmicro's own definitions, by name, each still unparsed.
+pub(crate) fn own_raw_definitions()
+-> Result<BTreeMap<Cow<'static, str>, &'static RawValue>, DataError> {
+    raw_definitions(KMICRO_DEFINITIONS.as_bytes())
+}
+
 /// Parses one definition's JSON.
 pub(crate) fn parse(json: &[u8]) -> Result<serde_json::Value, DataError> {
     serde_json::from_slice(json).map_err(|e| DataError(e.to_string()))
 }
 
-/// Inflates and parses the embedded definitions: the object mapping each definition name
-/// (`io.k8s.api.core.v1.Pod`) to its JSON Schema. The caller owns (and drops) the result; it
-/// is several megabytes, so hold it only while it is used.
+/// Inflates and parses the embedded definitions, with kmicro's own: the object mapping each
+/// definition name (`io.k8s.api.core.v1.Pod`, `io.kmicro.modules.v1alpha1.Module`) to its JSON
+/// Schema. The caller owns (and drops) the result; it is several megabytes, so hold it only
+/// while it is used.
 pub fn definitions() -> Result<serde_json::Map<String, serde_json::Value>, DataError> {
     let json = inflate()?;
     raw_definitions(&json)?
         .into_iter()
+        .chain(own_raw_definitions()?)
         .map(|(name, raw)| Ok((name.into_owned(), parse(raw.get().as_bytes())?)))
         .collect()
 }
@@ -77,6 +90,30 @@ mod tests {
         let json = inflate().unwrap();
         assert_eq!(json.len(), inflated_len());
         assert_eq!(json.capacity(), json.len());
+    }
+
+    #[test]
+    fn own_definitions_resolve_against_the_embedded_ones() {
+        let defs = definitions().unwrap();
+        let module = &defs["io.kmicro.modules.v1alpha1.Module"];
+        assert_eq!(
+            module["x-kubernetes-group-version-kind"][0]["group"],
+            "modules.kmicro.io"
+        );
+        let mut pending = vec![module.clone()];
+        while let Some(schema) = pending.pop() {
+            match schema {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::String(target)) = map.get("$ref") {
+                        let name = target.strip_prefix("#/$defs/").unwrap();
+                        assert!(defs.contains_key(name), "{name} is not defined");
+                    }
+                    pending.extend(map.into_iter().map(|(_, v)| v));
+                }
+                serde_json::Value::Array(items) => pending.extend(items),
+                _ => {}
+            }
+        }
     }
 
     #[test]

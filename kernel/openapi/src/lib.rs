@@ -90,6 +90,10 @@ mod tests {
         assert!(set.field(list.items, "image").is_some());
         assert!(set.kind("", "v1", "ConfigMap").is_some());
         assert!(set.kind("batch", "v1", "CronJob").is_some());
+        // kmicro's own kinds come from its own definitions; free-form places stay free.
+        let module = set.kind("modules.kmicro.io", "v1alpha1", "Module").unwrap();
+        let spec = set.child(module, "spec").unwrap();
+        assert!(set.field(spec, "config").is_some());
         // Kinds kmicro does not serve are left out.
         assert!(set.kind("resource.k8s.io", "v1", "ResourceClaim").is_none());
     }

@@ -292,6 +292,42 @@ mod tests {
     }
 
     #[test]
+    fn modules_are_described_by_kmicros_own_definitions() {
+        let resources = [Resource {
+            group: "modules.kmicro.io",
+            version: "v1alpha1",
+            kind: "Module",
+            plural: "modules",
+            namespaced: false,
+            status: true,
+            scale: false,
+            strategic_merge_patch: true,
+            create_only: false,
+            subresources: &[],
+        }];
+        let docs = generate(&ServedApi {
+            resources: &resources,
+            extra_schemas: &[],
+        })
+        .unwrap();
+        let doc = parsed(&docs, "apis/modules.kmicro.io/v1alpha1");
+        assert_refs_resolve(&doc);
+        let schemas = &doc["components"]["schemas"];
+        let module = &schemas["io.kmicro.modules.v1alpha1.Module"];
+        assert_eq!(
+            module["x-kubernetes-group-version-kind"][0]["kind"],
+            "Module"
+        );
+        let config = &schemas["io.kmicro.modules.v1alpha1.ModuleSpec"]["properties"]["config"];
+        assert_eq!(config["x-kubernetes-preserve-unknown-fields"], true);
+        assert!(
+            doc["paths"]
+                .get("/apis/modules.kmicro.io/v1alpha1/modules/{name}/status")
+                .is_some()
+        );
+    }
+
+    #[test]
     fn deployment_patch_is_what_kubectl_looks_for() {
         let resources = builtin();
         let docs = generate(&ServedApi {
