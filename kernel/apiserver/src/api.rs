@@ -1,4 +1,9 @@
-//! One request, end to end: route, authenticate, authorize, read the body, dispatch, answer.
+//! One request, end to end: route, read the body, authenticate, authorize, dispatch, answer.
+//!
+//! Requests come over the network ([`Api::handle`]) or from inside the process
+//! ([`Api::handle_local`], the module sandbox's API calls); both take one path and differ only
+//! in how the body is read and in who the caller is (authenticated from the request, or
+//! given).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -15,6 +20,7 @@ use crate::discovery;
 use crate::error::{ApiError, ApiResult};
 use crate::handlers::{self, Ctx};
 use crate::impersonation;
+use crate::module_host::{HostSlot, ModuleHost};
 use crate::openapi::OpenApi;
 use crate::query::Query;
 use crate::render::Format;
@@ -42,6 +48,7 @@ pub struct Api {
     reads_in_flight: AtomicUsize,
     writes_in_flight: AtomicUsize,
     stopping: tokio::sync::watch::Sender<bool>,
+    module_host: HostSlot,
 }
 
 impl Api {
@@ -60,6 +67,7 @@ impl Api {
             reads_in_flight: AtomicUsize::new(0),
             writes_in_flight: AtomicUsize::new(0),
             stopping: tokio::sync::watch::channel(false).0,
+            module_host: HostSlot::default(),
         }
     }
 
@@ -70,7 +78,8 @@ impl Api {
 
     /// Makes the cluster ready to serve: the default namespaces, the default RBAC policy
     /// (reconciled), the authorizer's policy loaded, the ClusterRole aggregation and the
-    /// ServiceAccount controller running with every namespace's `default` account present.
+    /// ServiceAccount controller running with every namespace's `default` account present;
+    /// module components no Module refers to deleted.
     pub async fn bootstrap(&self) -> ApiResult<()> {
         crate::bootstrap::ensure_defaults(&self.storage).await?;
         authz::bootstrap::ensure_policy(&self.storage).await?;
@@ -78,6 +87,14 @@ impl Api {
         authz::aggregation::spawn(&self.authorizer, &self.storage);
         crate::service_accounts::ensure_all(&self.storage).await?;
         crate::service_accounts::spawn(&self.storage);
+        // Components left behind by an interrupted upload or deletion.
+        let modules = kmicro_apimachinery::registry::find(
+            kmicro_apimachinery::module::GROUP,
+            kmicro_apimachinery::module::VERSION,
+            kmicro_apimachinery::module::PLURAL,
+        )
+        .expect("modules are built in");
+        crate::module_blobs::collect_garbage(self.storage.store().as_ref(), modules).await?;
         Ok(())
     }
 
@@ -97,51 +114,100 @@ impl Api {
         self.ready.store(true, Ordering::SeqCst);
     }
 
+    /// Registers the kernel's module supervisor: from then on module logs and the sources of
+    /// built-in modules are served (503 before).
+    pub fn set_module_host(&self, host: Arc<dyn ModuleHost>) {
+        self.module_host.set(host);
+    }
+
     /// Answers one request. `cert_user` is who the connection's client certificate names.
     pub async fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
         cert_user: Option<User>,
     ) -> Response<Body> {
-        let method = req.method().clone();
-        let path = req.uri().path().to_string();
+        let (parts, incoming) = req.into_parts();
+        let routed = self.route(&parts);
+        // The body is read before anything can fail: an answer sent while a request body is
+        // still arriving is lost on some HTTP/2 clients.
+        let body = read_body(incoming, body_limit(&routed)).await;
+        self.answer(parts, routed, body, Caller::Network(cert_user))
+            .await
+    }
+
+    /// Answers a request made inside the process (by the module sandbox) as `user`: the same
+    /// routing, authorization, in-flight limits, admission and handlers as a request over
+    /// the network, but no TLS, no authentication and no impersonation. A watch streams its
+    /// events in the body as over HTTP.
+    pub async fn handle_local(&self, req: Request<Bytes>, user: User) -> Response<Body> {
+        let (parts, body) = req.into_parts();
+        let routed = self.route(&parts);
+        let body = if body.len() > body_limit(&routed) {
+            Err(too_large())
+        } else {
+            Ok(body)
+        };
+        self.answer(parts, routed, body, Caller::Local(user)).await
+    }
+
+    /// Answers a routed request whose body has been read, and logs it.
+    async fn answer(
+        &self,
+        parts: http::request::Parts,
+        routed: ApiResult<(Query, Route)>,
+        body: ApiResult<Bytes>,
+        caller: Caller,
+    ) -> Response<Body> {
         let started = std::time::Instant::now();
-        let resp = match self.route_and_run(req, cert_user).await {
+        let local = matches!(caller, Caller::Local(_));
+        let req = Request::from_parts(parts, ());
+        let resp = match self.run(&req, routed, body, caller).await {
             Ok(resp) => resp,
             Err(err) => response::error(&err),
         };
-        tracing::debug!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+        tracing::debug!(method = %req.method(), path = req.uri().path(), local, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
         resp
     }
 
-    async fn route_and_run(
+    /// The query and route of a request.
+    fn route(&self, parts: &http::request::Parts) -> ApiResult<(Query, Route)> {
+        let query = Query::parse(parts.uri.query())?;
+        let route = route::route(
+            &parts.method,
+            parts.uri.path(),
+            query.watch,
+            self.storage.resources(),
+        )
+        .map_err(|e| match e {
+            RouteError::NotFound => ApiError::path_not_found(),
+            RouteError::MethodNotAllowed => ApiError::method_not_allowed(),
+        })?;
+        Ok((query, route))
+    }
+
+    async fn run(
         &self,
-        req: Request<Incoming>,
-        cert_user: Option<User>,
+        req: &Request<()>,
+        routed: ApiResult<(Query, Route)>,
+        body: ApiResult<Bytes>,
+        caller: Caller,
     ) -> ApiResult<Response<Body>> {
-        // The body is read before anything can fail: an answer sent while a request body is
-        // still arriving is lost on some HTTP/2 clients.
-        let (parts, body) = req.into_parts();
-        let body = read_body(body).await;
-        let req = Request::from_parts(parts, ());
-        let query = Query::parse(req.uri().query())?;
+        let (query, route) = routed?;
         let resources = self.storage.resources();
-        let route =
-            route::route(req.method(), req.uri().path(), query.watch, resources).map_err(|e| {
-                match e {
-                    RouteError::NotFound => ApiError::path_not_found(),
-                    RouteError::MethodNotAllowed => ApiError::method_not_allowed(),
-                }
-            })?;
         // Who is asking, as whom, and whether they may (authz::request maps any route).
-        let user = self
-            .authenticator
-            .authenticate(cert_user.as_ref(), req.headers(), &self.storage)
-            .await?;
-        if user.is_anonymous() && !matches!(route, Route::Version | Route::Health(_)) {
-            return Err(auth::unauthorized());
-        }
-        let user = impersonation::apply(user, req.headers(), &self.authorizer)?;
+        let user = match caller {
+            Caller::Network(cert_user) => {
+                let user = self
+                    .authenticator
+                    .authenticate(cert_user.as_ref(), req.headers(), &self.storage)
+                    .await?;
+                if user.is_anonymous() && !matches!(route, Route::Version | Route::Health(_)) {
+                    return Err(auth::unauthorized());
+                }
+                impersonation::apply(user, req.headers(), &self.authorizer)?
+            }
+            Caller::Local(user) => user,
+        };
         let action = authz::request::action(&route, req.method(), req.uri().path());
         self.authorizer.authorize(&user, &action)?;
         match &route {
@@ -206,6 +272,7 @@ impl Api {
                     format: Format::from_accept(&accept),
                     stopping: self.stopping.subscribe(),
                     warnings: Warnings::default(),
+                    module_host: self.module_host.get(),
                 };
                 let mut resp = handlers::dispatch(&ctx, body?)
                     .await
@@ -257,9 +324,37 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Reads a request body. More than [`MAX_BODY`] bytes is 413; the excess is read and
-/// discarded (up to a bound) so the client still sees the answer.
-async fn read_body(mut body: Incoming) -> ApiResult<Bytes> {
+/// Who a request comes from.
+enum Caller {
+    /// A connection, with the user its client certificate names (if any); the request's
+    /// credentials and impersonation headers say the rest.
+    Network(Option<User>),
+    /// Code in this process, acting as this user.
+    Local(User),
+}
+
+/// The largest body the routed request may have: [`MAX_BODY`], more for module sources.
+fn body_limit(routed: &ApiResult<(Query, Route)>) -> usize {
+    match routed {
+        Ok((_, Route::Resource(rr))) => {
+            handlers::module::body_limit(rr.resource, rr.subresource.as_deref()).unwrap_or(MAX_BODY)
+        }
+        _ => MAX_BODY,
+    }
+}
+
+/// 413 for a body over the limit.
+fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLarge",
+        "the server has received a request that is too large",
+    )
+}
+
+/// Reads a request body. More than `limit` bytes is 413; the excess is read and discarded
+/// (up to a bound) so the client still sees the answer.
+async fn read_body(mut body: Incoming, limit: usize) -> ApiResult<Bytes> {
     let mut buf = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
@@ -269,18 +364,14 @@ async fn read_body(mut body: Incoming) -> ApiResult<Bytes> {
             continue;
         };
         total += data.len();
-        if total <= MAX_BODY {
+        if total <= limit {
             buf.extend_from_slice(&data);
-        } else if total > DISCARD_LIMIT {
+        } else if total > limit.saturating_mul(4).max(DISCARD_LIMIT) {
             break;
         }
     }
-    if total > MAX_BODY {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
-            "the server has received a request that is too large",
-        ));
+    if total > limit {
+        return Err(too_large());
     }
     Ok(Bytes::from(buf))
 }

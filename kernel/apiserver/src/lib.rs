@@ -19,6 +19,8 @@ pub mod error;
 mod handlers;
 pub mod impersonation;
 pub mod informer;
+pub mod module_blobs;
+pub mod module_host;
 pub mod namespaces;
 pub mod object;
 pub mod openapi;
@@ -34,5 +36,6 @@ pub mod warning;
 pub mod watch_cache;
 
 pub use api::Api;
+pub use module_host::{ModuleHost, ModuleLog};
 pub use server::Server;
 pub use storage::Storage;

@@ -44,6 +44,10 @@ pub struct Query {
     pub field_validation: Option<String>,
     /// `hash` (OpenAPI v3 documents: the content hash the client expects)
     pub hash: Option<String>,
+    /// `follow` (logs: keep streaming new lines)
+    pub follow: bool,
+    /// `tailLines` (logs: only the last N lines)
+    pub tail_lines: Option<usize>,
 }
 
 impl Query {
@@ -79,6 +83,8 @@ impl Query {
                 "force" => q.force = Some(boolean(&key, &value)?),
                 "fieldValidation" => q.field_validation = Some(value),
                 "hash" => q.hash = Some(value).filter(|v| !v.is_empty()),
+                "follow" => q.follow = boolean(&key, &value)?,
+                "tailLines" => q.tail_lines = Some(number(&key, &value)?.max(0) as usize),
                 _ => {}
             }
         }

@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use kmicro_apimachinery::registry::ResourceInfo;
-use kmicro_store::{CasOutcome, KeyRange, KeyValue, LeaseId, RangeRequest, Revision, Store};
+use kmicro_store::{
+    CasOutcome, Compare, KeyRange, KeyValue, LeaseId, Op, OpResponse, RangeRequest, Revision,
+    Store, Txn,
+};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
@@ -31,6 +34,16 @@ pub enum Write {
     Done(Stored),
     /// The object changed (or vanished, or already existed): the current one, if any.
     Conflict(Option<Stored>),
+}
+
+/// More compares and writes for the transaction of an object's update
+/// ([`Storage::update_with`]): what else must hold, and what else is written with it.
+#[derive(Debug, Default)]
+pub struct TxnExtra {
+    /// Conditions besides the object's revision.
+    pub compares: Vec<Compare>,
+    /// Writes besides the object's.
+    pub ops: Vec<Op>,
 }
 
 /// How to read a list.
@@ -127,6 +140,45 @@ impl Storage {
             .update(key.as_bytes(), &bytes, revision, lease)
             .await?;
         written(r, outcome, obj)
+    }
+
+    /// [`update`](Self::update) in one transaction with more: `extra.compares` must hold
+    /// too, and `extra.ops` are written with the object. A failed compare of either kind is a
+    /// `Conflict` with the object as it is now (unchanged at `revision` if only `extra`'s
+    /// compares failed).
+    pub async fn update_with(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        obj: &Value,
+        revision: Revision,
+        extra: TxnExtra,
+    ) -> ApiResult<Write> {
+        let key = r.key(ns, name);
+        let (bytes, lease) = (self.encode(r, obj)?, self.lease_for(r).await?);
+        let mut compares = vec![Compare::mod_revision(key.as_bytes(), revision)];
+        compares.extend(extra.compares);
+        let mut success = vec![Op::put_with_lease(key.as_bytes(), bytes, lease)];
+        success.extend(extra.ops);
+        let resp = self
+            .store
+            .txn(Txn {
+                compares,
+                success,
+                failure: vec![Op::get(key.as_bytes())],
+            })
+            .await?;
+        if resp.succeeded {
+            return Ok(Write::Done(stored(obj.clone(), resp.revision)));
+        }
+        let current = match resp.responses.into_iter().next() {
+            Some(OpResponse::Range(mut range)) => range.kvs.pop(),
+            _ => None,
+        };
+        Ok(Write::Conflict(
+            current.map(|kv| decode(r, &kv)).transpose()?,
+        ))
     }
 
     /// Deletes an object if it is still at `revision` (the `Done` object is `null`).

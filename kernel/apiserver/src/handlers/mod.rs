@@ -6,6 +6,7 @@ mod custom;
 mod delete;
 mod fields;
 mod managed;
+pub(crate) mod module;
 mod protobuf;
 mod read;
 mod review;
@@ -53,6 +54,8 @@ pub(crate) struct Ctx<'a> {
     pub stopping: tokio::sync::watch::Receiver<bool>,
     /// Warnings for the client, sent as `Warning` headers with the answer.
     pub warnings: Warnings,
+    /// The kernel's module supervisor, once registered (module logs, built-in sources).
+    pub module_host: Option<std::sync::Arc<dyn crate::module_host::ModuleHost>>,
 }
 
 impl Ctx<'_> {
@@ -138,6 +141,27 @@ pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<B
             return apply::apply(ctx, &body).await;
         }
     }
+    if module::is_modules(ctx.resource()) {
+        match (ctx.rr.verb, ctx.rr.subresource.as_deref()) {
+            (Verb::Get, Some("source")) => return module::get_source(ctx).await,
+            (Verb::Update, Some("source")) => return module::put_source(ctx, body).await,
+            (Verb::Get, Some("log")) => return module::get_log(ctx).await,
+            (Verb::Delete | Verb::DeleteCollection | Verb::Update | Verb::Patch, _) => {
+                // A Module gone or pointed elsewhere may leave a component nothing refers to.
+                let answer = dispatch_verb(ctx, body).await;
+                if answer.is_ok() && !ctx.query.dry_run {
+                    module::collect_garbage(ctx).await;
+                }
+                return answer;
+            }
+            _ => {}
+        }
+    }
+    dispatch_verb(ctx, body).await
+}
+
+/// Runs a verb on objects (or their `status` and `scale`).
+async fn dispatch_verb(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<Body>> {
     match (ctx.rr.verb, ctx.rr.subresource.as_deref()) {
         (Verb::Create, Some("token")) => token::create(ctx, &body).await,
         (Verb::Get, Some("scale")) => scale::get(ctx).await,

@@ -11,7 +11,7 @@ use super::{Ctx, answer, fields, managed, object_body, parse_body};
 use crate::error::{ApiError, ApiResult};
 use crate::object::{self, meta_mut};
 use crate::response::Body;
-use crate::storage::{Stored, Write};
+use crate::storage::{Stored, TxnExtra, Write};
 
 /// How often a patch is retried when the object changes underneath it.
 const PATCH_RETRIES: usize = 5;
@@ -188,6 +188,28 @@ pub(super) async fn replace_tracked(
     new: Value,
     track: Track,
 ) -> ApiResult<(StatusCode, Value)> {
+    match replace_with(ctx, current, new, track, TxnExtra::default()).await? {
+        Replaced::Done(status, obj) => Ok((status, obj)),
+        Replaced::ExtraFailed => Err(ApiError::stale(ctx.resource(), ctx.name())),
+    }
+}
+
+/// What [`replace_with`] did.
+pub(super) enum Replaced {
+    /// Written (or nothing to write, or a dry run): the status and the object.
+    Done(StatusCode, Value),
+    /// The object was unchanged but a compare of the extra part failed; nothing was written.
+    ExtraFailed,
+}
+
+/// [`replace_tracked`] whose store write also checks and writes `extra`, in one transaction.
+pub(super) async fn replace_with(
+    ctx: &Ctx<'_>,
+    current: &Stored,
+    new: Value,
+    track: Track,
+    extra: TxnExtra,
+) -> ApiResult<Replaced> {
     let r = ctx.resource();
     let name = ctx.name();
     // An apply's managedFields are final, whatever part of the object the endpoint keeps.
@@ -216,7 +238,7 @@ pub(super) async fn replace_tracked(
         }
     }
     if ctx.query.dry_run {
-        return Ok((StatusCode::OK, new));
+        return Ok(Replaced::Done(StatusCode::OK, new));
     }
     if object::is_terminating(&new) && object::finalizers(&new).is_empty() {
         return match ctx
@@ -224,20 +246,24 @@ pub(super) async fn replace_tracked(
             .delete(r, ctx.namespace(), name, current.revision)
             .await?
         {
-            Write::Done(_) => Ok((StatusCode::OK, new)),
+            Write::Done(_) => Ok(Replaced::Done(StatusCode::OK, new)),
             Write::Conflict(_) => Err(ApiError::stale(r, name)),
         };
     }
     if without_rv(&new) == without_rv(&current.obj) {
-        return Ok((StatusCode::OK, current.obj.clone()));
+        return Ok(Replaced::Done(StatusCode::OK, current.obj.clone()));
     }
+    let extra_compares = !extra.compares.is_empty();
     match ctx
         .storage
-        .update(r, ctx.namespace(), name, &new, current.revision)
+        .update_with(r, ctx.namespace(), name, &new, current.revision, extra)
         .await?
     {
-        Write::Done(stored) => Ok((StatusCode::OK, stored.obj)),
+        Write::Done(stored) => Ok(Replaced::Done(StatusCode::OK, stored.obj)),
         Write::Conflict(None) => Err(ApiError::not_found(r, name)),
+        Write::Conflict(Some(now)) if extra_compares && now.revision == current.revision => {
+            Ok(Replaced::ExtraFailed)
+        }
         Write::Conflict(Some(_)) => Err(ApiError::stale(r, name)),
     }
 }
@@ -397,7 +423,7 @@ fn random_suffix() -> String {
 }
 
 /// Whether kube-apiserver tracks `metadata.generation` for a kind (its strategy sets it on
-/// create and bumps it when the spec changes).
+/// create and bumps it when the spec changes); kmicro does for Modules too.
 fn tracks_generation(r: &ResourceInfo) -> bool {
     matches!(
         (r.group, r.kind),
@@ -406,6 +432,7 @@ fn tracks_generation(r: &ResourceInfo) -> bool {
             | ("batch", _)
             | ("policy", "PodDisruptionBudget")
             | ("networking.k8s.io", "Ingress" | "NetworkPolicy")
+            | ("modules.kmicro.io", "Module")
     ) && r.kind != "ControllerRevision"
 }
 
