@@ -25,6 +25,8 @@ pub enum Command {
     /// Run a single-node cluster: the store and the Kubernetes API server.
     #[command(alias = "server")]
     Run(crate::run::RunArgs),
+    /// Manage the control-plane WebAssembly modules of a cluster (over its API).
+    Module(crate::module_cmd::ModuleArgs),
     /// Measure kmicro's subsystems against their peers.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -59,6 +61,7 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => crate::run::run(args).await,
+            Command::Module(args) => crate::module_cmd::run(args).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args).await,
             Command::Bench(BenchCommand::Api(args)) => bench::api::run(args).await,
         }

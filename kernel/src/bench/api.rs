@@ -14,10 +14,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use super::api_client::{ApiClient, Kubeconfig, Lines};
 use super::child::{ChildServer, Exited, Stopped};
 use super::load::closed_loop;
 use super::summary::Latencies;
+use crate::client::{ApiClient, Kubeconfig, Lines};
 
 /// Where the benchmark's objects live.
 const COLLECTION: &str = "/api/v1/namespaces/default/configmaps";

@@ -4,7 +4,6 @@
 //! `kmicro run` as a child and drives it over HTTPS as a client would.
 
 pub mod api;
-mod api_client;
 mod child;
 mod load;
 pub mod store;
