@@ -55,7 +55,7 @@ pub fn unscheduled_patch(
     let since = scheduled_condition(pod)
         .filter(|c| c.status == "False")
         .and_then(|c| c.last_transition_time.as_ref())
-        .and_then(|t| serde_json_string(t))
+        .and_then(serde_json_string)
         .unwrap_or_else(|| now.to_string());
     let mut status = json!({
         "conditions": [{

@@ -134,7 +134,7 @@ pub fn select_victims(pod: &PodInfo, node: &NodeInfo) -> Result<Vec<PodInfo>, St
         trial.remove_pod(p.pod.uid_any());
     }
     filters::run(pod, &trial)?;
-    potential.sort_by(|a, b| more_important_first(a, b));
+    potential.sort_by(more_important_first);
     let mut victims = Vec::new();
     for p in potential {
         trial.add_pod(p.clone());
