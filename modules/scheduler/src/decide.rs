@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use kmicro_module_sdk::ResourceExt;
-use kmicro_module_sdk::k8s_openapi::api::core::v1::{Node, Pod};
+use kmicro_module_sdk::k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use kmicro_module_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::diagnosis::{self, NO_NODES_AVAILABLE};
 use crate::filters;
-use crate::node_info::{PodInfo, snapshot};
+use crate::node_info::{PodInfo, PodInfos, snapshot};
 use crate::preemption::{self, Outcome};
 use crate::scoring;
 
@@ -70,15 +71,21 @@ pub enum Decision {
 }
 
 /// Schedules `pod` over `nodes`, with `pods` (every pod known: the ones bound to nodes count
-/// against them, pending ones nominated to a node hold their room).
-pub fn schedule(pod: &Rc<Pod>, nodes: &[Rc<Node>], pods: &[Rc<Pod>]) -> Decision {
+/// against them, pending ones nominated to a node hold their room); `infos` keeps what was
+/// read of the pods from one decision to the next.
+pub fn schedule(
+    pod: &Rc<Pod>,
+    nodes: &[Rc<Node>],
+    pods: &[Rc<Pod>],
+    infos: &mut PodInfos,
+) -> Decision {
     if nodes.is_empty() {
         return Decision::Unschedulable {
             message: NO_NODES_AVAILABLE.to_string(),
             preempt: None,
         };
     }
-    let mut infos = snapshot(nodes, pods, pod.uid_any());
+    let mut infos = snapshot(nodes, pods, pod.uid_any(), infos);
     let waiting: Vec<Rc<Pod>> = pods
         .iter()
         .filter(|p| pending(p) == Pending::Yes)
@@ -111,6 +118,25 @@ pub fn schedule(pod: &Rc<Pod>, nodes: &[Rc<Node>], pods: &[Rc<Pod>]) -> Decision
     }
 }
 
+/// The `Binding` that assigns `pod` to `node` (POSTed to `pods/<name>/binding`); it carries
+/// the pod's uid so that a pod re-created under the same name is not bound by mistake.
+pub fn binding(pod: &Pod, node: &str) -> Binding {
+    Binding {
+        metadata: ObjectMeta {
+            name: pod.metadata.name.clone(),
+            namespace: pod.metadata.namespace.clone(),
+            uid: pod.metadata.uid.clone(),
+            ..ObjectMeta::default()
+        },
+        target: ObjectReference {
+            api_version: Some("v1".to_string()),
+            kind: Some("Node".to_string()),
+            name: Some(node.to_string()),
+            ..ObjectReference::default()
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +145,25 @@ mod tests {
 
     fn rc<T>(v: T) -> Rc<T> {
         Rc::new(v)
+    }
+
+    #[test]
+    fn the_binding_body_is_kubes() {
+        let pod = pod_with(vec![], vec![]);
+        let body = kmicro_module_sdk::serde_json::to_value(binding(&pod, "n1")).unwrap();
+        assert_eq!(
+            body,
+            kmicro_module_sdk::serde_json::json!({
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {
+                    "name": pod.metadata.name,
+                    "namespace": "default",
+                    "uid": pod.metadata.uid,
+                },
+                "target": {"apiVersion": "v1", "kind": "Node", "name": "n1"},
+            })
+        );
     }
 
     #[test]
@@ -158,7 +203,12 @@ mod tests {
             "b",
         ));
         // b has 1 CPU left of 4, a has all of its 1: a scores better on least allocation.
-        let Decision::Bind(node) = schedule(&pod, &nodes, &[Rc::clone(&pod), busy]) else {
+        let Decision::Bind(node) = schedule(
+            &pod,
+            &nodes,
+            &[Rc::clone(&pod), busy],
+            &mut PodInfos::default(),
+        ) else {
             panic!("expected a binding");
         };
         assert_eq!(node, "a");
@@ -167,7 +217,9 @@ mod tests {
     #[test]
     fn no_nodes_at_all() {
         let pod = rc(pod_with(vec![container(&[])], vec![]));
-        let Decision::Unschedulable { message, preempt } = schedule(&pod, &[], &[]) else {
+        let Decision::Unschedulable { message, preempt } =
+            schedule(&pod, &[], &[], &mut PodInfos::default())
+        else {
             panic!("expected a failure");
         };
         assert_eq!(message, "no nodes available to schedule pods");
@@ -182,7 +234,8 @@ mod tests {
             "n1",
         ));
         let pod = rc(pod_with(vec![container(&[("cpu", "500m")])], vec![]));
-        let Decision::Unschedulable { message, preempt } = schedule(&pod, &nodes, &[running])
+        let Decision::Unschedulable { message, preempt } =
+            schedule(&pod, &nodes, &[running], &mut PodInfos::default())
         else {
             panic!("expected a failure");
         };
@@ -200,7 +253,9 @@ mod tests {
         let mut pod = pod_with(vec![container(&[])], vec![]);
         pod.spec.as_mut().unwrap().node_selector =
             Some([("disk".to_string(), "ssd".to_string())].into());
-        let Decision::Unschedulable { message, .. } = schedule(&rc(pod), &nodes, &[]) else {
+        let Decision::Unschedulable { message, .. } =
+            schedule(&rc(pod), &nodes, &[], &mut PodInfos::default())
+        else {
             panic!("expected a failure");
         };
         assert_eq!(
@@ -219,9 +274,12 @@ mod tests {
         ));
         let mut high = pod_with(vec![container(&[("cpu", "1")])], vec![]);
         high.spec.as_mut().unwrap().priority = Some(1000);
-        let Decision::Unschedulable { message, preempt } =
-            schedule(&rc(high), &nodes, &[Rc::clone(&low)])
-        else {
+        let Decision::Unschedulable { message, preempt } = schedule(
+            &rc(high),
+            &nodes,
+            &[Rc::clone(&low)],
+            &mut PodInfos::default(),
+        ) else {
             panic!("expected preemption");
         };
         assert_eq!(message, "0/1 nodes are available: 1 Insufficient cpu.");
@@ -236,9 +294,61 @@ mod tests {
         let nodes = [rc(node("n1", "1", "1Gi"))];
         let pod = rc(pod_with(vec![container(&[("cpu", "1")])], vec![]));
         // The cache holds the pod itself, as it does in the module.
-        let Decision::Bind(node) = schedule(&pod, &nodes, &[Rc::clone(&pod)]) else {
+        let Decision::Bind(node) =
+            schedule(&pod, &nodes, &[Rc::clone(&pod)], &mut PodInfos::default())
+        else {
             panic!("expected a binding");
         };
         assert_eq!(node, "n1");
+    }
+}
+
+#[cfg(test)]
+mod cost {
+    use super::*;
+    use crate::testing::*;
+    use std::time::Instant;
+
+    /// A burst of 100 pending pods over 3 nodes already holding 200 pods: what one
+    /// `handle-events` call may have to do after a Deployment is scaled up. The module runs
+    /// interpreted on armv7 (Pulley, roughly 20–30× slower than native), under a 1 s CPU
+    /// deadline per call.
+    #[test]
+    fn a_burst_of_pods_is_scheduled_quickly() {
+        let nodes: Vec<Rc<Node>> = ["a", "b", "c"]
+            .iter()
+            .map(|n| Rc::new(node(n, "64", "256Gi")))
+            .collect();
+        let mut pods: Vec<Rc<Pod>> = (0..200)
+            .map(|i| {
+                let c = container(&[("cpu", "100m"), ("memory", "64Mi")]);
+                Rc::new(assigned(pod_with(vec![c], vec![]), ["a", "b", "c"][i % 3]))
+            })
+            .collect();
+        let mut memo = PodInfos::default();
+        let started = Instant::now();
+        for _ in 0..100 {
+            let c = container(&[("cpu", "100m"), ("memory", "64Mi")]);
+            let pod = Rc::new(pod_with(vec![c], vec![]));
+            pods.push(Rc::clone(&pod));
+            let Decision::Bind(at) = schedule(&pod, &nodes, &pods, &mut memo) else {
+                panic!("expected a binding");
+            };
+            let mut bound = (*pod).clone();
+            bound.spec.as_mut().unwrap().node_name = Some(at);
+            *pods.last_mut().unwrap() = Rc::new(bound);
+        }
+        let elapsed = started.elapsed();
+        eprintln!("100 decisions over 3 nodes and 200–300 pods: {elapsed:?}");
+        assert!(elapsed.as_millis() < 2_000, "{elapsed:?}");
+        // The pods spread evenly (each node takes at most 110).
+        let per_node = |n: &str| {
+            pods.iter()
+                .filter(|p| p.spec.as_ref().unwrap().node_name.as_deref() == Some(n))
+                .count()
+        };
+        for n in ["a", "b", "c"] {
+            assert!((90..=110).contains(&per_node(n)), "{n}: {}", per_node(n));
+        }
     }
 }

@@ -28,15 +28,14 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use kmicro_module_sdk::events::{self, EventType};
-use kmicro_module_sdk::k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
-use kmicro_module_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kmicro_module_sdk::k8s_openapi::api::core::v1::{Node, Pod};
 use kmicro_module_sdk::{
     Action, Api, Cache, DeleteParams, Descriptor, Error, Key, ListParams, Module, ObjectRef,
     PatchType, ResourceExt, Rule, Setup, WriteParams, debug, info, runtime, time, warn,
 };
 
 use crate::decide::{Decision, Pending, SCHEDULER_NAME};
-use crate::node_info::occupies_node;
+use crate::node_info::{PodInfos, occupies_node};
 
 /// Key kind of a pod to look at.
 const KIND_POD: &str = "pod";
@@ -53,6 +52,8 @@ pub struct Scheduler {
     occupying: BTreeMap<ObjectRef, String>,
     /// The scheduling-relevant shape of each node (see [`retry::node_shape`]).
     node_shapes: BTreeMap<String, String>,
+    /// What was read of the pods on nodes, kept between decisions.
+    infos: PodInfos,
 }
 
 impl Module for Scheduler {
@@ -80,6 +81,7 @@ impl Module for Scheduler {
             unschedulable: BTreeMap::new(),
             occupying: BTreeMap::new(),
             node_shapes: BTreeMap::new(),
+            infos: PodInfos::default(),
         })
     }
 
@@ -187,7 +189,7 @@ impl Scheduler {
     fn schedule(&mut self, at: &ObjectRef, pod: &Rc<Pod>) -> Result<Action, Error> {
         let nodes = self.nodes.all();
         let pods = self.pods.all();
-        match decide::schedule(pod, &nodes, &pods) {
+        match decide::schedule(pod, &nodes, &pods, &mut self.infos) {
             Decision::Bind(node) => {
                 self.unschedulable.remove(at);
                 self.bind(pod, &node)?;
@@ -224,20 +226,7 @@ impl Scheduler {
     /// pod sees the room taken) and records the `Scheduled` event.
     fn bind(&mut self, pod: &Pod, node: &str) -> Result<(), Error> {
         let (namespace, name) = (pod.namespace_any(), pod.name_any());
-        let binding = Binding {
-            metadata: ObjectMeta {
-                name: Some(name.to_string()),
-                namespace: Some(namespace.to_string()),
-                uid: pod.metadata.uid.clone(),
-                ..ObjectMeta::default()
-            },
-            target: ObjectReference {
-                api_version: Some("v1".to_string()),
-                kind: Some("Node".to_string()),
-                name: Some(node.to_string()),
-                ..ObjectReference::default()
-            },
-        };
+        let binding = decide::binding(pod, node);
         match Api::<Pod>::namespaced(namespace).create_subresource(name, "binding", &binding) {
             Ok(_) => {}
             // Bound by someone else meanwhile, or gone: the watch brings the truth.

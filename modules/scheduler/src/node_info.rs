@@ -53,7 +53,7 @@ pub struct NodeInfo {
     /// What it can give (`status.allocatable`).
     pub allocatable: Resources,
     /// The pods on it.
-    pub pods: Vec<PodInfo>,
+    pub pods: Vec<Rc<PodInfo>>,
     /// The sum of their requests.
     pub requested: Resources,
     /// The sum of their requests with kube's defaults for missing CPU and memory.
@@ -84,14 +84,15 @@ impl NodeInfo {
     }
 
     /// Places `pod` here.
-    pub fn add_pod(&mut self, pod: PodInfo) {
+    pub fn add_pod(&mut self, pod: impl Into<Rc<PodInfo>>) {
+        let pod = pod.into();
         self.requested.add(&pod.requests);
         self.non_zero_requested.add(&pod.non_zero_requests);
         self.pods.push(pod);
     }
 
     /// Takes the pod with `uid` away, answering it.
-    pub fn remove_pod(&mut self, uid: &str) -> Option<PodInfo> {
+    pub fn remove_pod(&mut self, uid: &str) -> Option<Rc<PodInfo>> {
         let at = self.pods.iter().position(|p| p.pod.uid_any() == uid)?;
         let pod = self.pods.remove(at);
         self.requested.subtract(&pod.requests);
@@ -113,22 +114,68 @@ pub fn occupies_node(pod: &Pod) -> Option<&str> {
     (!node.is_empty() && !matches!(phase, Some("Succeeded" | "Failed"))).then_some(node)
 }
 
+/// The [`PodInfo`]s of pods already read, by uid, so that a decision does not read every pod
+/// of the cluster again: an entry stands while the cache holds the very same object.
+#[derive(Debug, Default)]
+pub struct PodInfos {
+    held: BTreeMap<String, Rc<PodInfo>>,
+}
+
+impl PodInfos {
+    /// The info of `pod`, read again only when the pod changed.
+    pub fn get(&mut self, pod: &Rc<Pod>) -> Rc<PodInfo> {
+        let uid = pod.uid_any();
+        match self.held.get(uid) {
+            Some(info) if Rc::ptr_eq(&info.pod, pod) => Rc::clone(info),
+            _ => {
+                let info = Rc::new(PodInfo::new(Rc::clone(pod)));
+                self.held.insert(uid.to_string(), Rc::clone(&info));
+                info
+            }
+        }
+    }
+
+    /// Keeps only the pods in `uids`.
+    fn retain(&mut self, uids: &BTreeMap<&str, ()>) {
+        self.held.retain(|uid, _| uids.contains_key(uid.as_str()));
+    }
+
+    /// How many pods are held.
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+}
+
 /// The nodes, ordered by name, each with the pods occupying it; `except_uid` (the pod being
-/// scheduled) is left out.
-pub fn snapshot(nodes: &[Rc<Node>], pods: &[Rc<Pod>], except_uid: &str) -> Vec<NodeInfo> {
-    let mut infos: BTreeMap<&str, NodeInfo> = nodes
+/// scheduled) is left out. `infos` keeps what was read of each pod for the next snapshot.
+pub fn snapshot(
+    nodes: &[Rc<Node>],
+    pods: &[Rc<Pod>],
+    except_uid: &str,
+    infos: &mut PodInfos,
+) -> Vec<NodeInfo> {
+    let mut by_name: BTreeMap<&str, NodeInfo> = nodes
         .iter()
         .map(|n| (n.name_any(), NodeInfo::new(Rc::clone(n))))
         .collect();
+    let mut seen = BTreeMap::new();
     for pod in pods {
         if pod.uid_any() == except_uid && !except_uid.is_empty() {
             continue;
         }
-        if let Some(info) = occupies_node(pod).and_then(|node| infos.get_mut(node)) {
-            info.add_pod(PodInfo::new(Rc::clone(pod)));
-        }
+        let Some(node) = occupies_node(pod).and_then(|node| by_name.get_mut(node)) else {
+            continue;
+        };
+        seen.insert(pod.uid_any(), ());
+        node.add_pod(infos.get(pod));
     }
-    infos.into_values().collect()
+    infos.retain(&seen);
+    by_name.into_values().collect()
 }
 
 #[cfg(test)]
@@ -149,8 +196,12 @@ mod tests {
             Rc::new(done),
             Rc::new(pod_with(vec![container(&[("cpu", "3")])], vec![])),
         ];
-        let infos = snapshot(&[n1], &pods, "");
+        let mut memo = PodInfos::default();
+        let infos = snapshot(&[Rc::clone(&n1)], &pods, "", &mut memo);
         assert_eq!(infos.len(), 1);
+        assert_eq!(memo.len(), 1);
+        let again = snapshot(&[n1], &pods, "", &mut memo);
+        assert!(Rc::ptr_eq(&infos[0].pods[0], &again[0].pods[0]));
         assert_eq!(infos[0].pods.len(), 1);
         assert_eq!(infos[0].requested.milli_cpu, 1000);
         assert_eq!(infos[0].allocatable.milli_cpu, 4000);

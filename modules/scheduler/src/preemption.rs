@@ -40,7 +40,7 @@ pub fn preempt(pod: &PodInfo, nodes: &[NodeInfo], statuses: &BTreeMap<String, St
     if let Some(why) = not_eligible(pod, nodes, statuses) {
         return Outcome::Nothing(format!("preemption: {why}"));
     }
-    let mut candidates: Vec<(&NodeInfo, Vec<PodInfo>)> = Vec::new();
+    let mut candidates: Vec<(&NodeInfo, Vec<Rc<PodInfo>>)> = Vec::new();
     let mut outcomes: Vec<Status> = Vec::new();
     for node in nodes {
         let resolvable = statuses
@@ -119,9 +119,9 @@ pub fn terminating_by_preemption(pod: &Pod) -> bool {
 /// The fewest, least important lower-priority pods to evict from `node` for `pod` to fit:
 /// all of them are taken away, then they are put back, most important first, while the pod
 /// still fits. Fails with the reason the node stays unfit.
-pub fn select_victims(pod: &PodInfo, node: &NodeInfo) -> Result<Vec<PodInfo>, Status> {
+pub fn select_victims(pod: &PodInfo, node: &NodeInfo) -> Result<Vec<Rc<PodInfo>>, Status> {
     let mut trial = node.clone();
-    let mut potential: Vec<PodInfo> = node
+    let mut potential: Vec<Rc<PodInfo>> = node
         .pods
         .iter()
         .filter(|p| p.priority() < pod.priority())
@@ -137,7 +137,7 @@ pub fn select_victims(pod: &PodInfo, node: &NodeInfo) -> Result<Vec<PodInfo>, St
     potential.sort_by(more_important_first);
     let mut victims = Vec::new();
     for p in potential {
-        trial.add_pod(p.clone());
+        trial.add_pod(Rc::clone(&p));
         if filters::run(pod, &trial).is_err() {
             trial.remove_pod(p.pod.uid_any());
             victims.push(p);
@@ -148,7 +148,7 @@ pub fn select_victims(pod: &PodInfo, node: &NodeInfo) -> Result<Vec<PodInfo>, St
 
 /// kube's `MoreImportantPod` as an ordering: higher priority first, then the one that
 /// started earlier.
-fn more_important_first(a: &PodInfo, b: &PodInfo) -> std::cmp::Ordering {
+fn more_important_first(a: &Rc<PodInfo>, b: &Rc<PodInfo>) -> std::cmp::Ordering {
     b.priority()
         .cmp(&a.priority())
         .then_with(|| start_millis(&a.pod).cmp(&start_millis(&b.pod)))
@@ -166,9 +166,9 @@ fn start_millis(pod: &Pod) -> i64 {
 /// kube's `pickOneNodeForPreemption` without PodDisruptionBudgets: the lowest highest victim
 /// priority, then the lowest sum of priorities, then the fewest victims, then the latest start
 /// of the most important victims, then the first node (by name).
-fn pick_candidate(candidates: &[(&NodeInfo, Vec<PodInfo>)]) -> Option<usize> {
-    let key = |victims: &[PodInfo]| {
-        let highest = victims.first().map(PodInfo::priority).unwrap_or(i32::MIN);
+fn pick_candidate(candidates: &[(&NodeInfo, Vec<Rc<PodInfo>>)]) -> Option<usize> {
+    let key = |victims: &[Rc<PodInfo>]| {
+        let highest = victims.first().map(|v| v.priority()).unwrap_or(i32::MIN);
         let sum: i64 = victims
             .iter()
             .map(|v| i64::from(v.priority()) + i64::from(i32::MAX) + 1)
