@@ -8,8 +8,10 @@ use kmicro_module_sdk::ResourceExt;
 use kmicro_module_sdk::k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
 use kmicro_module_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
+use crate::cycle::Cycle;
 use crate::diagnosis::{self, NO_NODES_AVAILABLE};
 use crate::filters;
+use crate::interpod::NamespaceLabels;
 use crate::node_info::{PodInfo, PodInfos, snapshot};
 use crate::preemption::{self, Outcome};
 use crate::scoring;
@@ -71,12 +73,14 @@ pub enum Decision {
 }
 
 /// Schedules `pod` over `nodes`, with `pods` (every pod known: the ones bound to nodes count
-/// against them, pending ones nominated to a node hold their room); `infos` keeps what was
-/// read of the pods from one decision to the next.
+/// against them, pending ones nominated to a node hold their room) and the labels of
+/// `namespaces` (for pod affinity terms selecting namespaces); `infos` keeps what was read of
+/// the pods from one decision to the next.
 pub fn schedule(
     pod: &Rc<Pod>,
     nodes: &[Rc<Node>],
     pods: &[Rc<Pod>],
+    namespaces: &NamespaceLabels,
     infos: &mut PodInfos,
 ) -> Decision {
     if nodes.is_empty() {
@@ -93,20 +97,21 @@ pub fn schedule(
         .collect();
     preemption::add_nominated(&mut infos, &waiting, pod);
     let incoming = PodInfo::new(Rc::clone(pod));
+    let cycle = Cycle::new(&incoming, &infos, namespaces);
     let mut statuses = BTreeMap::new();
     let mut feasible = Vec::new();
     for info in &infos {
-        match filters::run(&incoming, info) {
+        match filters::run(&incoming, info, &cycle) {
             Ok(()) => feasible.push(info),
             Err(status) => {
                 statuses.insert(info.name().to_string(), status);
             }
         }
     }
-    if let Some(best) = scoring::select(&incoming, &feasible) {
+    if let Some(best) = scoring::select(&incoming, &feasible, &infos, namespaces) {
         return Decision::Bind(feasible[best].name().to_string());
     }
-    match preemption::preempt(&incoming, &infos, &statuses) {
+    match preemption::preempt(&incoming, &infos, &statuses, namespaces) {
         Outcome::Nothing(post_filter) => Decision::Unschedulable {
             message: diagnosis::fit_error(infos.len(), statuses.values(), Some(&post_filter)),
             preempt: None,
@@ -207,6 +212,7 @@ mod tests {
             &pod,
             &nodes,
             &[Rc::clone(&pod), busy],
+            &NamespaceLabels::new(),
             &mut PodInfos::default(),
         ) else {
             panic!("expected a binding");
@@ -217,9 +223,13 @@ mod tests {
     #[test]
     fn no_nodes_at_all() {
         let pod = rc(pod_with(vec![container(&[])], vec![]));
-        let Decision::Unschedulable { message, preempt } =
-            schedule(&pod, &[], &[], &mut PodInfos::default())
-        else {
+        let Decision::Unschedulable { message, preempt } = schedule(
+            &pod,
+            &[],
+            &[],
+            &NamespaceLabels::new(),
+            &mut PodInfos::default(),
+        ) else {
             panic!("expected a failure");
         };
         assert_eq!(message, "no nodes available to schedule pods");
@@ -234,9 +244,13 @@ mod tests {
             "n1",
         ));
         let pod = rc(pod_with(vec![container(&[("cpu", "500m")])], vec![]));
-        let Decision::Unschedulable { message, preempt } =
-            schedule(&pod, &nodes, &[running], &mut PodInfos::default())
-        else {
+        let Decision::Unschedulable { message, preempt } = schedule(
+            &pod,
+            &nodes,
+            &[running],
+            &NamespaceLabels::new(),
+            &mut PodInfos::default(),
+        ) else {
             panic!("expected a failure");
         };
         assert_eq!(
@@ -253,9 +267,13 @@ mod tests {
         let mut pod = pod_with(vec![container(&[])], vec![]);
         pod.spec.as_mut().unwrap().node_selector =
             Some([("disk".to_string(), "ssd".to_string())].into());
-        let Decision::Unschedulable { message, .. } =
-            schedule(&rc(pod), &nodes, &[], &mut PodInfos::default())
-        else {
+        let Decision::Unschedulable { message, .. } = schedule(
+            &rc(pod),
+            &nodes,
+            &[],
+            &NamespaceLabels::new(),
+            &mut PodInfos::default(),
+        ) else {
             panic!("expected a failure");
         };
         assert_eq!(
@@ -278,6 +296,7 @@ mod tests {
             &rc(high),
             &nodes,
             &[Rc::clone(&low)],
+            &NamespaceLabels::new(),
             &mut PodInfos::default(),
         ) else {
             panic!("expected preemption");
@@ -290,13 +309,73 @@ mod tests {
     }
 
     #[test]
+    fn replicas_with_anti_affinity_take_one_node_each() {
+        use kmicro_module_sdk::k8s_openapi::api::core::v1::{
+            Affinity, PodAffinityTerm, PodAntiAffinity,
+        };
+        use kmicro_module_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+        let host = "kubernetes.io/hostname";
+        let nodes = [
+            rc(node_labelled("a", &[(host, "a")])),
+            rc(node_labelled("b", &[(host, "b")])),
+        ];
+        let replica = || {
+            let mut pod = pod_with(vec![container(&[])], vec![]);
+            pod.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+            pod.spec.as_mut().unwrap().affinity = Some(Affinity {
+                pod_anti_affinity: Some(PodAntiAffinity {
+                    required_during_scheduling_ignored_during_execution: Some(vec![
+                        PodAffinityTerm {
+                            label_selector: Some(LabelSelector {
+                                match_labels: Some([("app".to_string(), "web".to_string())].into()),
+                                match_expressions: None,
+                            }),
+                            topology_key: host.into(),
+                            ..Default::default()
+                        },
+                    ]),
+                    preferred_during_scheduling_ignored_during_execution: None,
+                }),
+                ..Default::default()
+            });
+            rc(pod)
+        };
+        let mut pods: Vec<Rc<Pod>> = Vec::new();
+        let mut memo = PodInfos::default();
+        let ns = NamespaceLabels::new();
+        for want in ["a", "b"] {
+            let pod = replica();
+            let Decision::Bind(at) = schedule(&pod, &nodes, &pods, &ns, &mut memo) else {
+                panic!("expected a binding");
+            };
+            assert_eq!(at, want);
+            pods.push(rc(assigned((*pod).clone(), &at)));
+        }
+        let Decision::Unschedulable { message, preempt } =
+            schedule(&replica(), &nodes, &pods, &ns, &mut memo)
+        else {
+            panic!("expected a failure");
+        };
+        assert_eq!(
+            message,
+            "0/2 nodes are available: 2 node(s) didn't match pod anti-affinity rules. \
+             preemption: 0/2 nodes are available: 2 No preemption victims found for incoming pod."
+        );
+        assert!(preempt.is_none());
+    }
+
+    #[test]
     fn the_pod_itself_never_counts_against_a_node() {
         let nodes = [rc(node("n1", "1", "1Gi"))];
         let pod = rc(pod_with(vec![container(&[("cpu", "1")])], vec![]));
         // The cache holds the pod itself, as it does in the module.
-        let Decision::Bind(node) =
-            schedule(&pod, &nodes, &[Rc::clone(&pod)], &mut PodInfos::default())
-        else {
+        let Decision::Bind(node) = schedule(
+            &pod,
+            &nodes,
+            &[Rc::clone(&pod)],
+            &NamespaceLabels::new(),
+            &mut PodInfos::default(),
+        ) else {
             panic!("expected a binding");
         };
         assert_eq!(node, "n1");
@@ -331,7 +410,9 @@ mod cost {
             let c = container(&[("cpu", "100m"), ("memory", "64Mi")]);
             let pod = Rc::new(pod_with(vec![c], vec![]));
             pods.push(Rc::clone(&pod));
-            let Decision::Bind(at) = schedule(&pod, &nodes, &pods, &mut memo) else {
+            let Decision::Bind(at) =
+                schedule(&pod, &nodes, &pods, &NamespaceLabels::new(), &mut memo)
+            else {
                 panic!("expected a binding");
             };
             let mut bound = (*pod).clone();

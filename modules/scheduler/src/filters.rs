@@ -2,6 +2,7 @@
 //! plugins word it. They run in kube's order and the first refusal is the node's status.
 
 use crate::affinity;
+use crate::cycle::Cycle;
 use crate::node_info::{NodeInfo, PodInfo};
 use crate::ports;
 use crate::status::Status;
@@ -19,8 +20,15 @@ pub const REASON_PORTS: &str = "node(s) didn't have free ports for the requested
 /// NodeResourcesFit's reason when the node holds its maximum of pods.
 pub const REASON_TOO_MANY_PODS: &str = "Too many pods";
 
-/// Runs every filter; the first refusal wins.
-pub fn run(pod: &PodInfo, node: &NodeInfo) -> Result<(), Status> {
+/// Runs every filter, in kube's order; the first refusal wins.
+pub fn run(pod: &PodInfo, node: &NodeInfo, cycle: &Cycle) -> Result<(), Status> {
+    node_local(pod, node)?;
+    cycle.filter(pod, node)
+}
+
+/// The filters that read only the node: NodeUnschedulable, TaintToleration, NodeAffinity,
+/// NodePorts, NodeResourcesFit.
+pub fn node_local(pod: &PodInfo, node: &NodeInfo) -> Result<(), Status> {
     node_unschedulable(pod, node)?;
     taint_toleration(pod, node)?;
     node_affinity(pod, node)?;
@@ -159,7 +167,7 @@ mod tests {
         )]);
         assert!(node_unschedulable(&pod_info(pod), &n).is_ok());
         assert!(
-            run(
+            node_local(
                 &pod_info(pod_with(vec![], vec![])),
                 &info(node("n2", "1", "1Gi"))
             )
@@ -176,7 +184,7 @@ mod tests {
         ]);
         let n = info(n);
         let mut pod = pod_with(vec![container(&[])], vec![]);
-        let err = run(&pod_info(pod.clone()), &n).unwrap_err();
+        let err = node_local(&pod_info(pod.clone()), &n).unwrap_err();
         assert_eq!(err.code, Code::UnschedulableAndUnresolvable);
         assert_eq!(err.reasons, vec![REASON_TAINT]);
         pod.spec.as_mut().unwrap().tolerations = Some(vec![toleration(
@@ -185,7 +193,7 @@ mod tests {
             "",
             "",
         )]);
-        assert!(run(&pod_info(pod), &n).is_ok());
+        assert!(node_local(&pod_info(pod), &n).is_ok());
     }
 
     #[test]
@@ -194,7 +202,7 @@ mod tests {
         let mut pod = pod_with(vec![container(&[])], vec![]);
         pod.spec.as_mut().unwrap().node_selector =
             Some([("disk".to_string(), "ssd".to_string())].into());
-        let err = run(&pod_info(pod), &n).unwrap_err();
+        let err = node_local(&pod_info(pod), &n).unwrap_err();
         assert_eq!(err, Status::unresolvable(REASON_AFFINITY));
     }
 
@@ -211,9 +219,9 @@ mod tests {
         };
         let mut n = info(node("n1", "4", "8Gi"));
         n.add_pod(pod_info(assigned(with_port(8080), "n1")));
-        let err = run(&pod_info(with_port(8080)), &n).unwrap_err();
+        let err = node_local(&pod_info(with_port(8080)), &n).unwrap_err();
         assert_eq!(err, Status::unschedulable(vec![REASON_PORTS.to_string()]));
-        assert!(run(&pod_info(with_port(8081)), &n).is_ok());
+        assert!(node_local(&pod_info(with_port(8081)), &n).is_ok());
     }
 
     #[test]
@@ -242,7 +250,7 @@ mod tests {
             ])],
             vec![],
         ));
-        let err = run(&pod, &n).unwrap_err();
+        let err = node_local(&pod, &n).unwrap_err();
         assert_eq!(err.code, Code::Unschedulable);
         assert_eq!(
             err.reasons,

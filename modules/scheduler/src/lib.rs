@@ -8,9 +8,11 @@
 
 pub mod affinity;
 pub mod condition;
+pub mod cycle;
 pub mod decide;
 pub mod diagnosis;
 pub mod filters;
+pub mod interpod;
 pub mod node_info;
 pub mod ports;
 pub mod preemption;
@@ -18,6 +20,7 @@ pub mod quantity;
 pub mod resources;
 pub mod retry;
 pub mod scoring;
+pub mod spread;
 pub mod status;
 pub mod taints;
 
@@ -28,13 +31,14 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use kmicro_module_sdk::events::{self, EventType};
-use kmicro_module_sdk::k8s_openapi::api::core::v1::{Node, Pod};
+use kmicro_module_sdk::k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kmicro_module_sdk::{
     Action, Api, Cache, DeleteParams, Descriptor, Error, Key, ListParams, Module, ObjectRef,
     PatchType, ResourceExt, Rule, Setup, WriteParams, debug, info, runtime, time, warn,
 };
 
 use crate::decide::{Decision, Pending, SCHEDULER_NAME};
+use crate::interpod::NamespaceLabels;
 use crate::node_info::{PodInfos, occupies_node};
 
 /// Key kind of a pod to look at.
@@ -46,6 +50,8 @@ const KIND_NODE: &str = "node";
 pub struct Scheduler {
     pods: Cache<Pod>,
     nodes: Cache<Node>,
+    /// Namespaces, for the labels pod affinity terms with a `namespaceSelector` read.
+    namespaces: Cache<Namespace>,
     /// Pending pods that did not fit, with how many times in a row.
     unschedulable: BTreeMap<ObjectRef, u32>,
     /// Pods seen occupying a node, by uid: when one stops, the pods waiting may fit.
@@ -74,10 +80,13 @@ impl Module for Scheduler {
         let nodes = setup.watch(None, &ListParams::default(), |node: &Node| {
             vec![Key::new(KIND_NODE, "", node.name_any())]
         })?;
+        // A namespace's labels matter only to pods being scheduled: no key to queue.
+        let namespaces = setup.watch(None, &ListParams::default(), |_: &Namespace| Vec::new())?;
         info!("scheduling pods of {SCHEDULER_NAME}");
         Ok(Self {
             pods,
             nodes,
+            namespaces,
             unschedulable: BTreeMap::new(),
             occupying: BTreeMap::new(),
             node_shapes: BTreeMap::new(),
@@ -115,6 +124,7 @@ pub fn permissions() -> Vec<Rule> {
         Rule::new(&[""], &["pods/binding"], &["create"]),
         Rule::new(&[""], &["pods/status"], &["patch"]),
         Rule::new(&[""], &["nodes"], &["get", "list", "watch"]),
+        Rule::new(&[""], &["namespaces"], &["get", "list", "watch"]),
         Rule::new(&[""], &["events"], &["create"]),
     ]
 }
@@ -189,7 +199,13 @@ impl Scheduler {
     fn schedule(&mut self, at: &ObjectRef, pod: &Rc<Pod>) -> Result<Action, Error> {
         let nodes = self.nodes.all();
         let pods = self.pods.all();
-        match decide::schedule(pod, &nodes, &pods, &mut self.infos) {
+        let namespaces: NamespaceLabels = self
+            .namespaces
+            .all()
+            .iter()
+            .map(|ns| (ns.name_any().to_string(), ns.labels().clone()))
+            .collect();
+        match decide::schedule(pod, &nodes, &pods, &namespaces, &mut self.infos) {
             Decision::Bind(node) => {
                 self.unschedulable.remove(at);
                 self.bind(pod, &node)?;

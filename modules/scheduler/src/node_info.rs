@@ -7,6 +7,7 @@ use std::rc::Rc;
 use kmicro_module_sdk::ResourceExt;
 use kmicro_module_sdk::k8s_openapi::api::core::v1::{Node, Pod};
 
+use crate::interpod::Terms;
 use crate::ports::{HostPort, host_ports};
 use crate::resources::{Missing, Resources, pod_requests};
 
@@ -21,6 +22,8 @@ pub struct PodInfo {
     pub non_zero_requests: Resources,
     /// The host ports its containers ask for.
     pub host_ports: Vec<HostPort>,
+    /// Its pod affinity and anti-affinity terms.
+    pub affinity: Terms,
 }
 
 impl PodInfo {
@@ -30,6 +33,7 @@ impl PodInfo {
             requests: pod_requests(&pod, Missing::Zero),
             non_zero_requests: pod_requests(&pod, Missing::Defaults),
             host_ports: host_ports(&pod),
+            affinity: Terms::of(&pod),
             pod,
         }
     }

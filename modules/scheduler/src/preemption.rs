@@ -8,8 +8,10 @@ use std::rc::Rc;
 use kmicro_module_sdk::ResourceExt;
 use kmicro_module_sdk::k8s_openapi::api::core::v1::Pod;
 
+use crate::cycle::Cycle;
 use crate::diagnosis;
 use crate::filters;
+use crate::interpod::NamespaceLabels;
 use crate::node_info::{NodeInfo, PodInfo, priority};
 use crate::status::{Code, Status};
 
@@ -36,13 +38,18 @@ pub enum Outcome {
 }
 
 /// Runs preemption for `pod` over `nodes`, given why each node refused it.
-pub fn preempt(pod: &PodInfo, nodes: &[NodeInfo], statuses: &BTreeMap<String, Status>) -> Outcome {
+pub fn preempt(
+    pod: &PodInfo,
+    nodes: &[NodeInfo],
+    statuses: &BTreeMap<String, Status>,
+    namespaces: &NamespaceLabels,
+) -> Outcome {
     if let Some(why) = not_eligible(pod, nodes, statuses) {
         return Outcome::Nothing(format!("preemption: {why}"));
     }
     let mut candidates: Vec<(&NodeInfo, Vec<Rc<PodInfo>>)> = Vec::new();
     let mut outcomes: Vec<Status> = Vec::new();
-    for node in nodes {
+    for (at, node) in nodes.iter().enumerate() {
         let resolvable = statuses
             .get(node.name())
             .is_some_and(|s| s.code == Code::Unschedulable);
@@ -50,7 +57,7 @@ pub fn preempt(pod: &PodInfo, nodes: &[NodeInfo], statuses: &BTreeMap<String, St
             outcomes.push(Status::unresolvable(NOT_HELPFUL));
             continue;
         }
-        match select_victims(pod, node) {
+        match select_victims(pod, nodes, at, namespaces) {
             Ok(victims) => candidates.push((node, victims)),
             Err(status) => outcomes.push(status),
         }
@@ -116,12 +123,17 @@ pub fn terminating_by_preemption(pod: &Pod) -> bool {
             })
 }
 
-/// The fewest, least important lower-priority pods to evict from `node` for `pod` to fit:
-/// all of them are taken away, then they are put back, most important first, while the pod
-/// still fits. Fails with the reason the node stays unfit.
-pub fn select_victims(pod: &PodInfo, node: &NodeInfo) -> Result<Vec<Rc<PodInfo>>, Status> {
-    let mut trial = node.clone();
-    let mut potential: Vec<Rc<PodInfo>> = node
+/// The fewest, least important lower-priority pods to evict from `nodes[at]` for `pod` to
+/// fit: all of them are taken away, then they are put back, most important first, while the
+/// pod still fits. Fails with the reason the node stays unfit.
+pub fn select_victims(
+    pod: &PodInfo,
+    nodes: &[NodeInfo],
+    at: usize,
+    namespaces: &NamespaceLabels,
+) -> Result<Vec<Rc<PodInfo>>, Status> {
+    let mut trial = nodes.to_vec();
+    let mut potential: Vec<Rc<PodInfo>> = nodes[at]
         .pods
         .iter()
         .filter(|p| p.priority() < pod.priority())
@@ -131,15 +143,19 @@ pub fn select_victims(pod: &PodInfo, node: &NodeInfo) -> Result<Vec<Rc<PodInfo>>
         return Err(Status::unresolvable(NO_VICTIMS));
     }
     for p in &potential {
-        trial.remove_pod(p.pod.uid_any());
+        trial[at].remove_pod(p.pod.uid_any());
     }
-    filters::run(pod, &trial)?;
+    let fits = |trial: &[NodeInfo]| {
+        let cycle = Cycle::new(pod, trial, namespaces);
+        filters::run(pod, &trial[at], &cycle)
+    };
+    fits(&trial)?;
     potential.sort_by(more_important_first);
     let mut victims = Vec::new();
     for p in potential {
-        trial.add_pod(Rc::clone(&p));
-        if filters::run(pod, &trial).is_err() {
-            trial.remove_pod(p.pod.uid_any());
+        trial[at].add_pod(Rc::clone(&p));
+        if fits(&trial).is_err() {
+            trial[at].remove_pod(p.pod.uid_any());
             victims.push(p);
         }
     }
@@ -248,10 +264,12 @@ mod tests {
     }
 
     fn statuses_of(pod: &PodInfo, nodes: &[NodeInfo]) -> BTreeMap<String, Status> {
+        let ns = NamespaceLabels::new();
+        let cycle = Cycle::new(pod, nodes, &ns);
         nodes
             .iter()
             .filter_map(|n| {
-                filters::run(pod, n)
+                filters::run(pod, n, &cycle)
                     .err()
                     .map(|s| (n.name().to_string(), s))
             })
@@ -272,7 +290,9 @@ mod tests {
         );
         let pod = PodInfo::new(Rc::new(cpu_pod("2", 500)));
         let statuses = statuses_of(&pod, std::slice::from_ref(&node));
-        let Outcome::Evict { node: at, victims } = preempt(&pod, &[node], &statuses) else {
+        let Outcome::Evict { node: at, victims } =
+            preempt(&pod, &[node], &statuses, &NamespaceLabels::new())
+        else {
             panic!("expected victims");
         };
         assert_eq!(at, "n1");
@@ -286,7 +306,8 @@ mod tests {
         let node = node_with("n1", "1", vec![cpu_pod("1", 0)]);
         let pod = PodInfo::new(Rc::new(cpu_pod("1", 0)));
         let statuses = statuses_of(&pod, std::slice::from_ref(&node));
-        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses) else {
+        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses, &NamespaceLabels::new())
+        else {
             panic!("expected no preemption");
         };
         assert_eq!(
@@ -305,7 +326,8 @@ mod tests {
         let pod = PodInfo::new(Rc::new(cpu_pod("2", 10)));
         let nodes = [tainted, small];
         let statuses = statuses_of(&pod, &nodes);
-        let Outcome::Nothing(message) = preempt(&pod, &nodes, &statuses) else {
+        let Outcome::Nothing(message) = preempt(&pod, &nodes, &statuses, &NamespaceLabels::new())
+        else {
             panic!("expected no preemption");
         };
         // n2 stays too small with its lower-priority pod gone: its filter reason is reported.
@@ -323,7 +345,8 @@ mod tests {
         pod.spec.as_mut().unwrap().preemption_policy = Some("Never".into());
         let pod = PodInfo::new(Rc::new(pod));
         let statuses = statuses_of(&pod, std::slice::from_ref(&node));
-        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses) else {
+        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses, &NamespaceLabels::new())
+        else {
             panic!("expected no preemption");
         };
         assert_eq!(
@@ -350,7 +373,8 @@ mod tests {
         pod.status.get_or_insert_default().nominated_node_name = Some("n1".into());
         let pod = PodInfo::new(Rc::new(pod));
         let statuses = statuses_of(&pod, std::slice::from_ref(&node));
-        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses) else {
+        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses, &NamespaceLabels::new())
+        else {
             panic!("expected no preemption");
         };
         assert_eq!(
@@ -367,7 +391,9 @@ mod tests {
         let pod = PodInfo::new(Rc::new(cpu_pod("1", 100)));
         let nodes = [a, b];
         let statuses = statuses_of(&pod, &nodes);
-        let Outcome::Evict { node, victims } = preempt(&pod, &nodes, &statuses) else {
+        let Outcome::Evict { node, victims } =
+            preempt(&pod, &nodes, &statuses, &NamespaceLabels::new())
+        else {
             panic!("expected victims");
         };
         assert_eq!((node.as_str(), victims.len()), ("b", 2));
@@ -377,7 +403,8 @@ mod tests {
         let b = node_with("b", "1", vec![cpu_pod("1", 1)]);
         let nodes = [a, b];
         let statuses = statuses_of(&pod, &nodes);
-        let Outcome::Evict { node, .. } = preempt(&pod, &nodes, &statuses) else {
+        let Outcome::Evict { node, .. } = preempt(&pod, &nodes, &statuses, &NamespaceLabels::new())
+        else {
             panic!("expected victims");
         };
         assert_eq!(node, "b");
@@ -387,7 +414,8 @@ mod tests {
         let b = node_with("b", "1", vec![started(cpu_pod("1", 1), 1_000)]);
         let nodes = [a, b];
         let statuses = statuses_of(&pod, &nodes);
-        let Outcome::Evict { node, .. } = preempt(&pod, &nodes, &statuses) else {
+        let Outcome::Evict { node, .. } = preempt(&pod, &nodes, &statuses, &NamespaceLabels::new())
+        else {
             panic!("expected victims");
         };
         assert_eq!(node, "a");

@@ -1,9 +1,12 @@
 //! The scorers and the choice among feasible nodes, with kube's default plugin weights:
-//! TaintToleration 3, NodeAffinity 2, NodeResourcesFit (LeastAllocated over cpu and memory) 1,
-//! NodeResourcesBalancedAllocation 1. Each scorer gives 0–100 per node.
+//! TaintToleration 3, NodeAffinity 2, PodTopologySpread 2, InterPodAffinity 2,
+//! NodeResourcesFit (LeastAllocated over cpu and memory) 1, NodeResourcesBalancedAllocation 1.
+//! Each scorer gives 0–100 per node.
 
 use crate::affinity;
+use crate::interpod::{self, NamespaceLabels};
 use crate::node_info::{NodeInfo, PodInfo};
+use crate::spread;
 use crate::taints;
 
 /// The best score a scorer gives.
@@ -13,21 +16,36 @@ const WEIGHT_TAINT_TOLERATION: i64 = 3;
 const WEIGHT_NODE_AFFINITY: i64 = 2;
 const WEIGHT_LEAST_ALLOCATED: i64 = 1;
 const WEIGHT_BALANCED_ALLOCATION: i64 = 1;
+const WEIGHT_TOPOLOGY_SPREAD: i64 = 2;
+const WEIGHT_INTER_POD_AFFINITY: i64 = 2;
 
-/// The index of the node to bind to: the highest total score, ties to the first (the nodes
-/// come ordered by name); none when there are no nodes. A single node is taken unscored,
-/// as kube does.
-pub fn select(pod: &PodInfo, feasible: &[&NodeInfo]) -> Option<usize> {
+/// The index (in `feasible`) of the node to bind to: the highest total score, ties to the
+/// first (the nodes come ordered by name); none when there are no nodes. A single node is
+/// taken unscored, as kube does. `all` are every node, for the scorers that count pods
+/// cluster-wide.
+pub fn select(
+    pod: &PodInfo,
+    feasible: &[&NodeInfo],
+    all: &[NodeInfo],
+    namespaces: &NamespaceLabels,
+) -> Option<usize> {
     if feasible.len() <= 1 {
         return (!feasible.is_empty()).then_some(0);
     }
-    let totals = total_scores(pod, feasible);
+    let totals = total_scores(pod, feasible, all, namespaces);
     let best = totals.iter().copied().max()?;
     totals.iter().position(|s| *s == best)
 }
 
-/// Each node's weighted score.
-pub fn total_scores(pod: &PodInfo, nodes: &[&NodeInfo]) -> Vec<i64> {
+/// Each of `nodes`' weighted score.
+pub fn total_scores(
+    pod: &PodInfo,
+    nodes: &[&NodeInfo],
+    all: &[NodeInfo],
+    namespaces: &NamespaceLabels,
+) -> Vec<i64> {
+    let spread = spread::scores(pod, all, nodes);
+    let interpod = interpod::scores(pod, all, nodes, namespaces);
     let taint = normalize(
         &nodes
             .iter()
@@ -56,6 +74,8 @@ pub fn total_scores(pod: &PodInfo, nodes: &[&NodeInfo]) -> Vec<i64> {
                 + affinity[i] * WEIGHT_NODE_AFFINITY
                 + least_allocated(pod, n) * WEIGHT_LEAST_ALLOCATED
                 + balanced * WEIGHT_BALANCED_ALLOCATION
+                + spread[i] * WEIGHT_TOPOLOGY_SPREAD
+                + interpod[i] * WEIGHT_INTER_POD_AFFINITY
         })
         .collect()
 }
@@ -221,10 +241,10 @@ mod tests {
             Some(vec![taint("busy", "", "PreferNoSchedule")]);
         let (a, b) = (info(tainted), info(node("b", "4", "8Gi")));
         let nodes = [&a, &b];
-        let totals = total_scores(&pod, &nodes);
+        let totals = total_scores(&pod, &nodes, &[], &NamespaceLabels::new());
         assert!(totals[1] > totals[0], "{totals:?}");
         assert_eq!(totals[1] - totals[0], 100 * WEIGHT_TAINT_TOLERATION);
-        assert_eq!(select(&pod, &nodes), Some(1));
+        assert_eq!(select(&pod, &nodes, &[], &NamespaceLabels::new()), Some(1));
     }
 
     #[test]
@@ -254,7 +274,10 @@ mod tests {
             info(node_labelled("a", &[])),
             info(node_labelled("b", &[("disk", "ssd")])),
         );
-        assert_eq!(select(&pod, &[&a, &b]), Some(1));
+        assert_eq!(
+            select(&pod, &[&a, &b], &[], &NamespaceLabels::new()),
+            Some(1)
+        );
     }
 
     #[test]
@@ -262,22 +285,31 @@ mod tests {
         let pod = pod_info(pod_with(vec![container(&[("cpu", "500m")])], vec![]));
         let a = info(node("a", "4", "8Gi"));
         let b = info(node("b", "4", "8Gi"));
-        assert_eq!(select(&pod, &[&a, &b]), Some(0));
+        assert_eq!(
+            select(&pod, &[&a, &b], &[], &NamespaceLabels::new()),
+            Some(0)
+        );
         let mut busy_a = info(node("a", "4", "8Gi"));
         busy_a.add_pod(pod_info(assigned(
             pod_with(vec![container(&[("cpu", "2")])], vec![]),
             "a",
         )));
-        assert_eq!(select(&pod, &[&busy_a, &b]), Some(1));
-        assert_eq!(select(&pod, &[&busy_a]), Some(0));
-        assert_eq!(select(&pod, &[]), None);
+        assert_eq!(
+            select(&pod, &[&busy_a, &b], &[], &NamespaceLabels::new()),
+            Some(1)
+        );
+        assert_eq!(
+            select(&pod, &[&busy_a], &[], &NamespaceLabels::new()),
+            Some(0)
+        );
+        assert_eq!(select(&pod, &[], &[], &NamespaceLabels::new()), None);
     }
 
     #[test]
     fn best_effort_pods_skip_balanced_allocation() {
         let pod = pod_info(pod_with(vec![container(&[])], vec![]));
         let n = info(node("a", "2", "8Gi"));
-        let totals = total_scores(&pod, &[&n, &n]);
+        let totals = total_scores(&pod, &[&n, &n], &[], &NamespaceLabels::new());
         // taint 100×3 + affinity 0 + least allocated only.
         assert_eq!(totals[0], 300 + least_allocated(&pod, &n));
     }
