@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use kmicro_module_sdk::ResourceExt;
 use kmicro_module_sdk::k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
+use kmicro_module_sdk::k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kmicro_module_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::cycle::Cycle;
@@ -72,17 +73,29 @@ pub enum Decision {
     },
 }
 
-/// Schedules `pod` over `nodes`, with `pods` (every pod known: the ones bound to nodes count
-/// against them, pending ones nominated to a node hold their room) and the labels of
-/// `namespaces` (for pod affinity terms selecting namespaces); `infos` keeps what was read of
-/// the pods from one decision to the next.
-pub fn schedule(
-    pod: &Rc<Pod>,
-    nodes: &[Rc<Node>],
-    pods: &[Rc<Pod>],
-    namespaces: &NamespaceLabels,
-    infos: &mut PodInfos,
-) -> Decision {
+/// What the scheduler knows of the cluster when it decides.
+#[derive(Debug, Clone, Copy)]
+pub struct Cluster<'a> {
+    /// Every node.
+    pub nodes: &'a [Rc<Node>],
+    /// Every pod: the ones bound to nodes count against them, pending ones nominated to a
+    /// node hold their room there.
+    pub pods: &'a [Rc<Pod>],
+    /// Namespace labels, for pod affinity terms selecting namespaces.
+    pub namespaces: &'a NamespaceLabels,
+    /// PodDisruptionBudgets, which preemption avoids violating.
+    pub budgets: &'a [Rc<PodDisruptionBudget>],
+}
+
+/// Schedules `pod` in `cluster`; `infos` keeps what was read of the pods from one decision
+/// to the next.
+pub fn schedule(pod: &Rc<Pod>, cluster: Cluster, infos: &mut PodInfos) -> Decision {
+    let Cluster {
+        nodes,
+        pods,
+        namespaces,
+        budgets,
+    } = cluster;
     if nodes.is_empty() {
         return Decision::Unschedulable {
             message: NO_NODES_AVAILABLE.to_string(),
@@ -111,7 +124,11 @@ pub fn schedule(
     if let Some(best) = scoring::select(&incoming, &feasible, &infos, namespaces) {
         return Decision::Bind(feasible[best].name().to_string());
     }
-    match preemption::preempt(&incoming, &infos, &statuses, namespaces) {
+    let context = preemption::Context {
+        namespaces,
+        budgets,
+    };
+    match preemption::preempt(&incoming, &infos, &statuses, context) {
         Outcome::Nothing(post_filter) => Decision::Unschedulable {
             message: diagnosis::fit_error(infos.len(), statuses.values(), Some(&post_filter)),
             preempt: None,
@@ -150,6 +167,11 @@ mod tests {
 
     fn rc<T>(v: T) -> Rc<T> {
         Rc::new(v)
+    }
+
+    fn decide(pod: &Rc<Pod>, nodes: &[Rc<Node>], pods: &[Rc<Pod>]) -> Decision {
+        let ns = NamespaceLabels::new();
+        schedule(pod, cluster(nodes, pods, &ns), &mut PodInfos::default())
     }
 
     #[test]
@@ -208,13 +230,7 @@ mod tests {
             "b",
         ));
         // b has 1 CPU left of 4, a has all of its 1: a scores better on least allocation.
-        let Decision::Bind(node) = schedule(
-            &pod,
-            &nodes,
-            &[Rc::clone(&pod), busy],
-            &NamespaceLabels::new(),
-            &mut PodInfos::default(),
-        ) else {
+        let Decision::Bind(node) = decide(&pod, &nodes, &[Rc::clone(&pod), busy]) else {
             panic!("expected a binding");
         };
         assert_eq!(node, "a");
@@ -223,13 +239,7 @@ mod tests {
     #[test]
     fn no_nodes_at_all() {
         let pod = rc(pod_with(vec![container(&[])], vec![]));
-        let Decision::Unschedulable { message, preempt } = schedule(
-            &pod,
-            &[],
-            &[],
-            &NamespaceLabels::new(),
-            &mut PodInfos::default(),
-        ) else {
+        let Decision::Unschedulable { message, preempt } = decide(&pod, &[], &[]) else {
             panic!("expected a failure");
         };
         assert_eq!(message, "no nodes available to schedule pods");
@@ -244,13 +254,7 @@ mod tests {
             "n1",
         ));
         let pod = rc(pod_with(vec![container(&[("cpu", "500m")])], vec![]));
-        let Decision::Unschedulable { message, preempt } = schedule(
-            &pod,
-            &nodes,
-            &[running],
-            &NamespaceLabels::new(),
-            &mut PodInfos::default(),
-        ) else {
+        let Decision::Unschedulable { message, preempt } = decide(&pod, &nodes, &[running]) else {
             panic!("expected a failure");
         };
         assert_eq!(
@@ -267,13 +271,7 @@ mod tests {
         let mut pod = pod_with(vec![container(&[])], vec![]);
         pod.spec.as_mut().unwrap().node_selector =
             Some([("disk".to_string(), "ssd".to_string())].into());
-        let Decision::Unschedulable { message, .. } = schedule(
-            &rc(pod),
-            &nodes,
-            &[],
-            &NamespaceLabels::new(),
-            &mut PodInfos::default(),
-        ) else {
+        let Decision::Unschedulable { message, .. } = decide(&rc(pod), &nodes, &[]) else {
             panic!("expected a failure");
         };
         assert_eq!(
@@ -292,13 +290,9 @@ mod tests {
         ));
         let mut high = pod_with(vec![container(&[("cpu", "1")])], vec![]);
         high.spec.as_mut().unwrap().priority = Some(1000);
-        let Decision::Unschedulable { message, preempt } = schedule(
-            &rc(high),
-            &nodes,
-            &[Rc::clone(&low)],
-            &NamespaceLabels::new(),
-            &mut PodInfos::default(),
-        ) else {
+        let Decision::Unschedulable { message, preempt } =
+            decide(&rc(high), &nodes, &[Rc::clone(&low)])
+        else {
             panic!("expected preemption");
         };
         assert_eq!(message, "0/1 nodes are available: 1 Insufficient cpu.");
@@ -345,14 +339,14 @@ mod tests {
         let ns = NamespaceLabels::new();
         for want in ["a", "b"] {
             let pod = replica();
-            let Decision::Bind(at) = schedule(&pod, &nodes, &pods, &ns, &mut memo) else {
+            let Decision::Bind(at) = schedule(&pod, cluster(&nodes, &pods, &ns), &mut memo) else {
                 panic!("expected a binding");
             };
             assert_eq!(at, want);
             pods.push(rc(assigned((*pod).clone(), &at)));
         }
         let Decision::Unschedulable { message, preempt } =
-            schedule(&replica(), &nodes, &pods, &ns, &mut memo)
+            schedule(&replica(), cluster(&nodes, &pods, &ns), &mut memo)
         else {
             panic!("expected a failure");
         };
@@ -369,16 +363,25 @@ mod tests {
         let nodes = [rc(node("n1", "1", "1Gi"))];
         let pod = rc(pod_with(vec![container(&[("cpu", "1")])], vec![]));
         // The cache holds the pod itself, as it does in the module.
-        let Decision::Bind(node) = schedule(
-            &pod,
-            &nodes,
-            &[Rc::clone(&pod)],
-            &NamespaceLabels::new(),
-            &mut PodInfos::default(),
-        ) else {
+        let Decision::Bind(node) = decide(&pod, &nodes, &[Rc::clone(&pod)]) else {
             panic!("expected a binding");
         };
         assert_eq!(node, "n1");
+    }
+}
+
+/// A cluster view for the tests: no disruption budgets.
+#[cfg(test)]
+fn cluster<'a>(
+    nodes: &'a [Rc<Node>],
+    pods: &'a [Rc<Pod>],
+    namespaces: &'a NamespaceLabels,
+) -> Cluster<'a> {
+    Cluster {
+        nodes,
+        pods,
+        namespaces,
+        budgets: &[],
     }
 }
 
@@ -405,14 +408,13 @@ mod cost {
             })
             .collect();
         let mut memo = PodInfos::default();
+        let ns = NamespaceLabels::new();
         let started = Instant::now();
         for _ in 0..100 {
             let c = container(&[("cpu", "100m"), ("memory", "64Mi")]);
             let pod = Rc::new(pod_with(vec![c], vec![]));
             pods.push(Rc::clone(&pod));
-            let Decision::Bind(at) =
-                schedule(&pod, &nodes, &pods, &NamespaceLabels::new(), &mut memo)
-            else {
+            let Decision::Bind(at) = schedule(&pod, cluster(&nodes, &pods, &ns), &mut memo) else {
                 panic!("expected a binding");
             };
             let mut bound = (*pod).clone();

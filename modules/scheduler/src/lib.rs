@@ -14,6 +14,7 @@ pub mod diagnosis;
 pub mod filters;
 pub mod interpod;
 pub mod node_info;
+pub mod pdb;
 pub mod ports;
 pub mod preemption;
 pub mod quantity;
@@ -32,12 +33,13 @@ use std::rc::Rc;
 
 use kmicro_module_sdk::events::{self, EventType};
 use kmicro_module_sdk::k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use kmicro_module_sdk::k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kmicro_module_sdk::{
     Action, Api, Cache, DeleteParams, Descriptor, Error, Key, ListParams, Module, ObjectRef,
     PatchType, ResourceExt, Rule, Setup, WriteParams, debug, info, runtime, time, warn,
 };
 
-use crate::decide::{Decision, Pending, SCHEDULER_NAME};
+use crate::decide::{Cluster, Decision, Pending, SCHEDULER_NAME};
 use crate::interpod::NamespaceLabels;
 use crate::node_info::{PodInfos, occupies_node};
 
@@ -52,6 +54,8 @@ pub struct Scheduler {
     nodes: Cache<Node>,
     /// Namespaces, for the labels pod affinity terms with a `namespaceSelector` read.
     namespaces: Cache<Namespace>,
+    /// Disruption budgets, which preemption avoids violating.
+    budgets: Cache<PodDisruptionBudget>,
     /// Pending pods that did not fit, with how many times in a row.
     unschedulable: BTreeMap<ObjectRef, u32>,
     /// Pods seen occupying a node, by uid: when one stops, the pods waiting may fit.
@@ -82,11 +86,15 @@ impl Module for Scheduler {
         })?;
         // A namespace's labels matter only to pods being scheduled: no key to queue.
         let namespaces = setup.watch(None, &ListParams::default(), |_: &Namespace| Vec::new())?;
+        let budgets = setup.watch(None, &ListParams::default(), |_: &PodDisruptionBudget| {
+            Vec::new()
+        })?;
         info!("scheduling pods of {SCHEDULER_NAME}");
         Ok(Self {
             pods,
             nodes,
             namespaces,
+            budgets,
             unschedulable: BTreeMap::new(),
             occupying: BTreeMap::new(),
             node_shapes: BTreeMap::new(),
@@ -125,6 +133,11 @@ pub fn permissions() -> Vec<Rule> {
         Rule::new(&[""], &["pods/status"], &["patch"]),
         Rule::new(&[""], &["nodes"], &["get", "list", "watch"]),
         Rule::new(&[""], &["namespaces"], &["get", "list", "watch"]),
+        Rule::new(
+            &["policy"],
+            &["poddisruptionbudgets"],
+            &["get", "list", "watch"],
+        ),
         Rule::new(&[""], &["events"], &["create"]),
     ]
 }
@@ -205,7 +218,14 @@ impl Scheduler {
             .iter()
             .map(|ns| (ns.name_any().to_string(), ns.labels().clone()))
             .collect();
-        match decide::schedule(pod, &nodes, &pods, &namespaces, &mut self.infos) {
+        let budgets = self.budgets.all();
+        let cluster = Cluster {
+            nodes: &nodes,
+            pods: &pods,
+            namespaces: &namespaces,
+            budgets: &budgets,
+        };
+        match decide::schedule(pod, cluster, &mut self.infos) {
             Decision::Bind(node) => {
                 self.unschedulable.remove(at);
                 self.bind(pod, &node)?;

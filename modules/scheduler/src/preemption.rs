@@ -1,18 +1,20 @@
 //! Preemption (kube's DefaultPreemption): when no node takes a pod, find a node where
-//! evicting lower-priority pods would make room, evicting as few and as unimportant pods as
-//! possible. PodDisruptionBudgets are not consulted (see the README).
+//! evicting lower-priority pods would make room, violating as few PodDisruptionBudgets and
+//! evicting as few and as unimportant pods as possible.
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use kmicro_module_sdk::ResourceExt;
 use kmicro_module_sdk::k8s_openapi::api::core::v1::Pod;
+use kmicro_module_sdk::k8s_openapi::api::policy::v1::PodDisruptionBudget;
 
 use crate::cycle::Cycle;
 use crate::diagnosis;
 use crate::filters;
 use crate::interpod::NamespaceLabels;
 use crate::node_info::{NodeInfo, PodInfo, priority};
+use crate::pdb;
 use crate::status::{Code, Status};
 
 /// The condition type kube sets on pods it is about to evict.
@@ -37,17 +39,36 @@ pub enum Outcome {
     },
 }
 
+/// What preemption reads besides the nodes: namespace labels (for pod affinity terms) and
+/// the disruption budgets.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Namespace labels.
+    pub namespaces: &'a NamespaceLabels,
+    /// PodDisruptionBudgets.
+    pub budgets: &'a [Rc<PodDisruptionBudget>],
+}
+
+/// The victims chosen on one node.
+#[derive(Debug, Clone)]
+pub struct Victims {
+    /// The pods, most important first.
+    pub pods: Vec<Rc<PodInfo>>,
+    /// How many of them a budget protects beyond what it allows.
+    pub budget_violations: usize,
+}
+
 /// Runs preemption for `pod` over `nodes`, given why each node refused it.
 pub fn preempt(
     pod: &PodInfo,
     nodes: &[NodeInfo],
     statuses: &BTreeMap<String, Status>,
-    namespaces: &NamespaceLabels,
+    context: Context,
 ) -> Outcome {
     if let Some(why) = not_eligible(pod, nodes, statuses) {
         return Outcome::Nothing(format!("preemption: {why}"));
     }
-    let mut candidates: Vec<(&NodeInfo, Vec<Rc<PodInfo>>)> = Vec::new();
+    let mut candidates: Vec<(&NodeInfo, Victims)> = Vec::new();
     let mut outcomes: Vec<Status> = Vec::new();
     for (at, node) in nodes.iter().enumerate() {
         let resolvable = statuses
@@ -57,7 +78,7 @@ pub fn preempt(
             outcomes.push(Status::unresolvable(NOT_HELPFUL));
             continue;
         }
-        match select_victims(pod, nodes, at, namespaces) {
+        match select_victims(pod, nodes, at, context) {
             Ok(victims) => candidates.push((node, victims)),
             Err(status) => outcomes.push(status),
         }
@@ -67,7 +88,7 @@ pub fn preempt(
             let (node, victims) = &candidates[i];
             Outcome::Evict {
                 node: node.name().to_string(),
-                victims: victims.iter().map(|v| Rc::clone(&v.pod)).collect(),
+                victims: victims.pods.iter().map(|v| Rc::clone(&v.pod)).collect(),
             }
         }
         None => Outcome::Nothing(format!(
@@ -124,14 +145,15 @@ pub fn terminating_by_preemption(pod: &Pod) -> bool {
 }
 
 /// The fewest, least important lower-priority pods to evict from `nodes[at]` for `pod` to
-/// fit: all of them are taken away, then they are put back, most important first, while the
-/// pod still fits. Fails with the reason the node stays unfit.
+/// fit: all of them are taken away, then they are put back while the pod still fits — first
+/// those a budget protects, then the others, each group most important first. Fails with the
+/// reason the node stays unfit.
 pub fn select_victims(
     pod: &PodInfo,
     nodes: &[NodeInfo],
     at: usize,
-    namespaces: &NamespaceLabels,
-) -> Result<Vec<Rc<PodInfo>>, Status> {
+    context: Context,
+) -> Result<Victims, Status> {
     let mut trial = nodes.to_vec();
     let mut potential: Vec<Rc<PodInfo>> = nodes[at]
         .pods
@@ -146,19 +168,27 @@ pub fn select_victims(
         trial[at].remove_pod(p.pod.uid_any());
     }
     let fits = |trial: &[NodeInfo]| {
-        let cycle = Cycle::new(pod, trial, namespaces);
+        let cycle = Cycle::new(pod, trial, context.namespaces);
         filters::run(pod, &trial[at], &cycle)
     };
     fits(&trial)?;
     potential.sort_by(more_important_first);
-    let mut victims = Vec::new();
-    for p in potential {
-        trial[at].add_pod(Rc::clone(&p));
-        if fits(&trial).is_err() {
-            trial[at].remove_pod(p.pod.uid_any());
-            victims.push(p);
+    let (violating, fine) = pdb::split_violating(&potential, context.budgets);
+    let mut victims = Victims {
+        pods: Vec::new(),
+        budget_violations: 0,
+    };
+    for (group, violates) in [(violating, true), (fine, false)] {
+        for p in group {
+            trial[at].add_pod(Rc::clone(&p));
+            if fits(&trial).is_err() {
+                trial[at].remove_pod(p.pod.uid_any());
+                victims.pods.push(p);
+                victims.budget_violations += usize::from(violates);
+            }
         }
     }
+    victims.pods.sort_by(more_important_first);
     Ok(victims)
 }
 
@@ -179,11 +209,12 @@ fn start_millis(pod: &Pod) -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-/// kube's `pickOneNodeForPreemption` without PodDisruptionBudgets: the lowest highest victim
-/// priority, then the lowest sum of priorities, then the fewest victims, then the latest start
-/// of the most important victims, then the first node (by name).
-fn pick_candidate(candidates: &[(&NodeInfo, Vec<Rc<PodInfo>>)]) -> Option<usize> {
-    let key = |victims: &[Rc<PodInfo>]| {
+/// kube's `pickOneNodeForPreemption`: the fewest budget violations, then the lowest highest
+/// victim priority, then the lowest sum of priorities, then the fewest victims, then the
+/// latest start of the most important victims, then the first node (by name).
+fn pick_candidate(candidates: &[(&NodeInfo, Victims)]) -> Option<usize> {
+    let key = |chosen: &Victims| {
+        let victims = &chosen.pods;
         let highest = victims.first().map(|v| v.priority()).unwrap_or(i32::MIN);
         let sum: i64 = victims
             .iter()
@@ -196,6 +227,7 @@ fn pick_candidate(candidates: &[(&NodeInfo, Vec<Rc<PodInfo>>)]) -> Option<usize>
             .min()
             .unwrap_or(i64::MAX);
         (
+            chosen.budget_violations,
             highest,
             sum,
             victims.len(),
@@ -263,6 +295,14 @@ mod tests {
         info
     }
 
+    fn no_context() -> Context<'static> {
+        static NAMESPACES: NamespaceLabels = NamespaceLabels::new();
+        Context {
+            namespaces: &NAMESPACES,
+            budgets: &[],
+        }
+    }
+
     fn statuses_of(pod: &PodInfo, nodes: &[NodeInfo]) -> BTreeMap<String, Status> {
         let ns = NamespaceLabels::new();
         let cycle = Cycle::new(pod, nodes, &ns);
@@ -290,8 +330,7 @@ mod tests {
         );
         let pod = PodInfo::new(Rc::new(cpu_pod("2", 500)));
         let statuses = statuses_of(&pod, std::slice::from_ref(&node));
-        let Outcome::Evict { node: at, victims } =
-            preempt(&pod, &[node], &statuses, &NamespaceLabels::new())
+        let Outcome::Evict { node: at, victims } = preempt(&pod, &[node], &statuses, no_context())
         else {
             panic!("expected victims");
         };
@@ -306,8 +345,7 @@ mod tests {
         let node = node_with("n1", "1", vec![cpu_pod("1", 0)]);
         let pod = PodInfo::new(Rc::new(cpu_pod("1", 0)));
         let statuses = statuses_of(&pod, std::slice::from_ref(&node));
-        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses, &NamespaceLabels::new())
-        else {
+        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses, no_context()) else {
             panic!("expected no preemption");
         };
         assert_eq!(
@@ -326,8 +364,7 @@ mod tests {
         let pod = PodInfo::new(Rc::new(cpu_pod("2", 10)));
         let nodes = [tainted, small];
         let statuses = statuses_of(&pod, &nodes);
-        let Outcome::Nothing(message) = preempt(&pod, &nodes, &statuses, &NamespaceLabels::new())
-        else {
+        let Outcome::Nothing(message) = preempt(&pod, &nodes, &statuses, no_context()) else {
             panic!("expected no preemption");
         };
         // n2 stays too small with its lower-priority pod gone: its filter reason is reported.
@@ -345,8 +382,7 @@ mod tests {
         pod.spec.as_mut().unwrap().preemption_policy = Some("Never".into());
         let pod = PodInfo::new(Rc::new(pod));
         let statuses = statuses_of(&pod, std::slice::from_ref(&node));
-        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses, &NamespaceLabels::new())
-        else {
+        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses, no_context()) else {
             panic!("expected no preemption");
         };
         assert_eq!(
@@ -373,8 +409,7 @@ mod tests {
         pod.status.get_or_insert_default().nominated_node_name = Some("n1".into());
         let pod = PodInfo::new(Rc::new(pod));
         let statuses = statuses_of(&pod, std::slice::from_ref(&node));
-        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses, &NamespaceLabels::new())
-        else {
+        let Outcome::Nothing(message) = preempt(&pod, &[node], &statuses, no_context()) else {
             panic!("expected no preemption");
         };
         assert_eq!(
@@ -391,8 +426,7 @@ mod tests {
         let pod = PodInfo::new(Rc::new(cpu_pod("1", 100)));
         let nodes = [a, b];
         let statuses = statuses_of(&pod, &nodes);
-        let Outcome::Evict { node, victims } =
-            preempt(&pod, &nodes, &statuses, &NamespaceLabels::new())
+        let Outcome::Evict { node, victims } = preempt(&pod, &nodes, &statuses, no_context())
         else {
             panic!("expected victims");
         };
@@ -403,8 +437,7 @@ mod tests {
         let b = node_with("b", "1", vec![cpu_pod("1", 1)]);
         let nodes = [a, b];
         let statuses = statuses_of(&pod, &nodes);
-        let Outcome::Evict { node, .. } = preempt(&pod, &nodes, &statuses, &NamespaceLabels::new())
-        else {
+        let Outcome::Evict { node, .. } = preempt(&pod, &nodes, &statuses, no_context()) else {
             panic!("expected victims");
         };
         assert_eq!(node, "b");
@@ -414,11 +447,62 @@ mod tests {
         let b = node_with("b", "1", vec![started(cpu_pod("1", 1), 1_000)]);
         let nodes = [a, b];
         let statuses = statuses_of(&pod, &nodes);
-        let Outcome::Evict { node, .. } = preempt(&pod, &nodes, &statuses, &NamespaceLabels::new())
-        else {
+        let Outcome::Evict { node, .. } = preempt(&pod, &nodes, &statuses, no_context()) else {
             panic!("expected victims");
         };
         assert_eq!(node, "a");
+    }
+
+    #[test]
+    fn budgets_steer_preemption_but_do_not_block_it() {
+        use kmicro_module_sdk::k8s_openapi::api::policy::v1::PodDisruptionBudgetSpec;
+        use kmicro_module_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+        let protected = |p: Pod| {
+            let mut p = p;
+            p.metadata.labels = Some([("app".to_string(), "db".to_string())].into());
+            p
+        };
+        let budget = Rc::new(PodDisruptionBudget {
+            metadata:
+                kmicro_module_sdk::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                    name: Some("db".into()),
+                    namespace: Some("default".into()),
+                    ..Default::default()
+                },
+            spec: Some(PodDisruptionBudgetSpec {
+                selector: Some(LabelSelector {
+                    match_labels: Some([("app".to_string(), "db".to_string())].into()),
+                    match_expressions: None,
+                }),
+                ..Default::default()
+            }),
+            status: None,
+        });
+        let budgets = [budget];
+        let ns = NamespaceLabels::new();
+        let context = Context {
+            namespaces: &ns,
+            budgets: &budgets,
+        };
+        // a's victim would be cheaper (priority 1 against 2) but a budget protects it.
+        let a = node_with("a", "1", vec![protected(cpu_pod("1", 1))]);
+        let b = node_with("b", "1", vec![cpu_pod("1", 2)]);
+        let pod = PodInfo::new(Rc::new(cpu_pod("1", 100)));
+        let nodes = [a, b];
+        let statuses = statuses_of(&pod, &nodes);
+        let Outcome::Evict { node, .. } = preempt(&pod, &nodes, &statuses, context) else {
+            panic!("expected victims");
+        };
+        assert_eq!(node, "b");
+        // With no other way, the protected pod is preempted anyway, as kube does.
+        let only = [node_with("a", "1", vec![protected(cpu_pod("1", 1))])];
+        let statuses = statuses_of(&pod, &only);
+        let Outcome::Evict { node, victims } = preempt(&pod, &only, &statuses, context) else {
+            panic!("expected victims");
+        };
+        assert_eq!((node.as_str(), victims.len()), ("a", 1));
+        let chosen = select_victims(&pod, &only, 0, context).unwrap();
+        assert_eq!(chosen.budget_violations, 1);
     }
 
     #[test]
