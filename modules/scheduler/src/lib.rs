@@ -265,11 +265,14 @@ impl Scheduler {
         let binding = decide::binding(pod, node);
         match Api::<Pod>::namespaced(namespace).create_subresource(name, "binding", &binding) {
             Ok(_) => {}
-            // Bound by someone else meanwhile, or gone: the watch brings the truth.
-            Err(Error::Api(e)) if e.is_conflict() || e.is_not_found() => {
+            // Bound meanwhile, or re-created under the same name (the uid no longer
+            // matches): the watch brings the new state, which is reconciled in turn.
+            Err(Error::Api(e)) if e.is_conflict() => {
                 warn!("binding {namespace}/{name} to {node}: {e}");
                 return Ok(());
             }
+            // Anything else (a 404 included: the pod may be gone, or the subresource not
+            // served) is retried with back-off; a pod that is gone is then simply done.
             Err(e) => return Err(e),
         }
         let mut assumed = pod.clone();
