@@ -41,7 +41,8 @@ use kmicro_module_sdk::{
 
 use crate::decide::{Cluster, Decision, Pending, SCHEDULER_NAME};
 use crate::interpod::NamespaceLabels;
-use crate::node_info::{PodInfos, occupies_node};
+use crate::node_info::PodInfos;
+use crate::retry::{NodeShapes, Occupancy};
 
 /// Key kind of a pod to look at.
 const KIND_POD: &str = "pod";
@@ -58,10 +59,10 @@ pub struct Scheduler {
     budgets: Cache<PodDisruptionBudget>,
     /// Pending pods that did not fit, with how many times in a row.
     unschedulable: BTreeMap<ObjectRef, u32>,
-    /// Pods seen occupying a node, by uid: when one stops, the pods waiting may fit.
-    occupying: BTreeMap<ObjectRef, String>,
+    /// Pods seen holding room on a node: when one stops, the pods waiting may fit.
+    occupancy: Occupancy,
     /// The scheduling-relevant shape of each node (see [`retry::node_shape`]).
-    node_shapes: BTreeMap<String, String>,
+    node_shapes: NodeShapes,
     /// What was read of the pods on nodes, kept between decisions.
     infos: PodInfos,
 }
@@ -96,8 +97,8 @@ impl Module for Scheduler {
             namespaces,
             budgets,
             unschedulable: BTreeMap::new(),
-            occupying: BTreeMap::new(),
-            node_shapes: BTreeMap::new(),
+            occupancy: Occupancy::default(),
+            node_shapes: NodeShapes::default(),
             infos: PodInfos::default(),
         })
     }
@@ -146,17 +147,9 @@ impl Scheduler {
     /// A node appeared, changed or went away: pods waiting for room are tried again when
     /// what the filters read of it changed.
     fn node_changed(&mut self, name: &str) {
-        match self.nodes.get("", name) {
-            Some(node) => {
-                let shape = retry::node_shape(&node);
-                if self.node_shapes.get(name) != Some(&shape) {
-                    self.node_shapes.insert(name.to_string(), shape);
-                    self.retry_unschedulable();
-                }
-            }
-            None => {
-                self.node_shapes.remove(name);
-            }
+        let node = self.nodes.get("", name);
+        if self.node_shapes.update(name, node.as_deref()) {
+            self.retry_unschedulable();
         }
     }
 
@@ -169,7 +162,9 @@ impl Scheduler {
 
     fn pod_changed(&mut self, at: &ObjectRef) -> Result<Action, Error> {
         let pod = self.pods.get(&at.namespace, &at.name);
-        self.track_occupancy(at, pod.as_deref());
+        if self.occupancy.update(at, pod.as_deref()) {
+            self.retry_unschedulable();
+        }
         let Some(pod) = pod else {
             self.unschedulable.remove(at);
             return Ok(Action::Done);
@@ -191,21 +186,6 @@ impl Scheduler {
                 Ok(Action::Done)
             }
             Pending::Yes => self.schedule(at, &pod),
-        }
-    }
-
-    /// Notes whether the pod at `at` holds room on a node; when a pod stops holding it
-    /// (deleted, finished, replaced), the pods waiting for room are tried again.
-    fn track_occupancy(&mut self, at: &ObjectRef, pod: Option<&Pod>) {
-        let now = pod
-            .filter(|p| occupies_node(p).is_some())
-            .map(|p| p.uid_any().to_string());
-        let before = match &now {
-            Some(uid) => self.occupying.insert(at.clone(), uid.clone()),
-            None => self.occupying.remove(at),
-        };
-        if before.is_some() && before != now {
-            self.retry_unschedulable();
         }
     }
 
