@@ -36,7 +36,7 @@ use kmicro_module_sdk::k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kmicro_module_sdk::k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kmicro_module_sdk::{
     Action, Api, Cache, DeleteParams, Descriptor, Error, Key, ListParams, Module, ObjectRef,
-    PatchType, ResourceExt, Rule, Setup, WriteParams, debug, info, runtime, time, warn,
+    PatchType, ResourceExt, Rule, Setup, WriteParams, debug, info, module, runtime, time, warn,
 };
 
 use crate::decide::{Cluster, Decision, Pending, SCHEDULER_NAME};
@@ -368,7 +368,4 @@ fn now_text() -> String {
     }
 }
 
-// Exported only in the wasm build: a host build (the unit tests) links the cdylib natively,
-// and the component's export names are not valid native symbol versions.
-#[cfg(target_arch = "wasm32")]
-kmicro_module_sdk::module!(Scheduler);
+module!(Scheduler);
