@@ -1,9 +1,11 @@
-//! `kmicro run`: a whole single-node cluster in this process (today: the store and the API
-//! server with its interim controllers). Flags follow k3s's `server` command.
+//! `kmicro run`: a whole single-node cluster in this process (today: the store, the API
+//! server with its interim controllers, and the node agent registering this node). Flags
+//! follow k3s's `server` command.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use kmicro_apiserver::auth::Authenticator;
@@ -11,6 +13,10 @@ use kmicro_apiserver::service_accounts::tokens::ServiceAccountTokens;
 use kmicro_apiserver::{Api, Server, Storage};
 use kmicro_pki::{KubeconfigOptions, Pki, PkiConfig, ServiceAccountKey, TokenFile};
 use kmicro_store::{CompactionPolicy, RedbConfig, RedbStore, Store, spawn_compactor};
+
+use kmicro_apimachinery::rbac::node;
+
+use crate::agent::{self, AgentConfig, AgentHandle, HttpsTransport, NodeLabel, NodeTaint};
 
 /// Arguments of `kmicro run`.
 #[derive(Debug, clap::Args)]
@@ -33,9 +39,25 @@ pub struct RunArgs {
     /// comma-separated).
     #[arg(long = "tls-san", value_delimiter = ',')]
     pub tls_san: Vec<String>,
-    /// This node's name (default: the host name); the node agent registers under it.
+    /// This node's name (default: the host name, lower-cased); the node agent registers
+    /// under it.
     #[arg(long)]
     pub node_name: Option<String>,
+    /// The address the node reports as its InternalIP (default: the first IPv4 address of an
+    /// up, non-loopback interface, else 127.0.0.1).
+    #[arg(long)]
+    pub node_ip: Option<IpAddr>,
+    /// A label for the node, `key=value`, applied at every start (repeatable or
+    /// comma-separated).
+    #[arg(long = "node-label", value_delimiter = ',', value_parser = NodeLabel::parse)]
+    pub node_labels: Vec<NodeLabel>,
+    /// A taint for the node, `key=value:Effect`, applied when the node registers (repeatable
+    /// or comma-separated).
+    #[arg(long = "node-taint", value_delimiter = ',', value_parser = NodeTaint::parse)]
+    pub node_taints: Vec<NodeTaint>,
+    /// Run no node agent: serve the API only, with no Node.
+    #[arg(long)]
+    pub disable_agent: bool,
     /// Also write the admin kubeconfig here.
     #[arg(long, short = 'o')]
     pub write_kubeconfig: Option<PathBuf>,
@@ -60,7 +82,16 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 
 /// Runs the cluster until SIGINT or SIGTERM.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
     let data_dir = absolute(&args.data_dir)?;
+    let node_name = if args.disable_agent {
+        None
+    } else {
+        Some(
+            agent::flags::node_name(args.node_name.as_deref(), &hostname())
+                .map_err(anyhow::Error::msg)?,
+        )
+    };
     create_private_dir(&data_dir)?;
     let _lock = lock_data_dir(&data_dir)?;
     crate::memory::spawn_trimmer();
@@ -128,17 +159,65 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .context("writing --write-kubeconfig")?;
     }
     api.set_ready();
-    let node = args.node_name.clone().unwrap_or_else(hostname);
-    tracing::info!(%url, node = %node, "API server ready");
+    let agent = match &node_name {
+        Some(name) => {
+            let config = AgentConfig {
+                node_name: name.clone(),
+                node_ip: args.node_ip,
+                labels: args.node_labels.clone(),
+                taints: args.node_taints.clone(),
+                data_dir: data_dir.clone(),
+                started,
+            };
+            Some(start_agent(&api, &pki, &url, config).await?)
+        }
+        None => None,
+    };
+    let node = node_name.as_deref().unwrap_or("none (--disable-agent)");
+    tracing::info!(%url, %node, "API server ready");
     eprintln!("kmicro is running: API server {url}, node {node}");
     eprintln!("kubeconfig: {}", default_kubeconfig.display());
 
-    server.serve(shutdown_signal()).await;
+    server
+        .serve(async {
+            shutdown_signal().await;
+            // The Node stays registered, as kubelet leaves it.
+            if let Some(agent) = &agent {
+                agent.stop();
+            }
+        })
+        .await;
     eprintln!("kmicro: stopping");
     compactor.abort();
     drop(api);
     store.close().await.context("closing the store")?;
     Ok(())
+}
+
+/// How long the node agent's client certificate is valid (it lives in memory only and is
+/// issued again at every start).
+const NODE_CERT_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
+
+/// Lets node `config.node_name` in (its role and binding), and starts its agent, talking to
+/// the API at `url` with a client certificate for `system:node:<name>`.
+async fn start_agent(
+    api: &Api,
+    pki: &Pki,
+    url: &str,
+    config: AgentConfig,
+) -> anyhow::Result<AgentHandle> {
+    agent::access::grant(api, &config.node_name)
+        .await
+        .context("granting the node agent its access")?;
+    let (cert, key) = pki
+        .issue_client_cert(
+            &node::node_user(&config.node_name),
+            &[node::NODES_GROUP],
+            NODE_CERT_VALIDITY,
+        )
+        .context("issuing the node agent's client certificate")?;
+    let transport = HttpsTransport::new(url.to_string(), pki.server_ca_pem(), &cert, &key);
+    Ok(agent::spawn(config, transport))
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.
@@ -225,10 +304,16 @@ fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("resolving {}", path.display()))
 }
 
+/// The host name (`uname -n`), or `kmicro` when it has none.
 fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_string())
-        .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "kmicro".to_string())
+    let name = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .trim()
+        .to_string();
+    if name.is_empty() || name == "(none)" {
+        "kmicro".to_string()
+    } else {
+        name
+    }
 }

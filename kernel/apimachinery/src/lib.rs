@@ -25,7 +25,7 @@ pub mod field_validation;
 mod gofmt;
 pub mod intern;
 pub mod module;
-mod names;
+pub mod names;
 pub mod patch;
 mod quantity;
 pub mod rbac;

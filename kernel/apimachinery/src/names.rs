@@ -97,7 +97,7 @@ pub(crate) fn is_dns1123_label(s: &str) -> Vec<String> {
 }
 
 /// Whether `s` is a DNS-1123 subdomain: dot-separated labels, at most 253 characters.
-pub(crate) fn is_dns1123_subdomain(s: &str) -> Vec<String> {
+pub fn is_dns1123_subdomain(s: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if s.len() > DNS1123_SUBDOMAIN_MAX {
         errs.push(max_len_error(DNS1123_SUBDOMAIN_MAX));
@@ -170,7 +170,7 @@ fn match_label_key_name(s: &str) -> bool {
 
 /// Whether `s` is a qualified name (a label key): an optional DNS subdomain prefix and `/`,
 /// then a name of at most 63 characters.
-pub(crate) fn is_qualified_name(s: &str) -> Vec<String> {
+pub fn is_qualified_name(s: &str) -> Vec<String> {
     let mut errs = Vec::new();
     let parts: Vec<&str> = s.split('/').collect();
     let name = match parts.as_slice() {
@@ -214,7 +214,7 @@ pub(crate) fn is_qualified_name(s: &str) -> Vec<String> {
 }
 
 /// Whether `s` is a valid label value: empty, or a label-key name of at most 63 characters.
-pub(crate) fn is_label_value(s: &str) -> Vec<String> {
+pub fn is_label_value(s: &str) -> Vec<String> {
     let mut errs = Vec::new();
     if s.len() > 63 {
         errs.push(max_len_error(63));

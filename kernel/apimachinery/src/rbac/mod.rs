@@ -7,10 +7,13 @@
 //! - [`subject`]: which users a binding's subjects name;
 //! - [`aggregate`]: the rules of an aggregated ClusterRole;
 //! - [`policy`]: the bootstrap roles and bindings every cluster starts with;
+//! - [`node`]: the role and binding of one node's agent (kmicro's stand-in for kube's Node
+//!   authorizer);
 //! - [`reconcile`]: merging the bootstrap policy into what a cluster already has.
 
 pub mod action;
 pub mod aggregate;
+pub mod node;
 pub mod policy;
 pub mod reconcile;
 pub mod rule;

@@ -2,7 +2,7 @@
 //! bindings are created, default ones regain what they lack, and user changes are kept
 //! (see `kmicro_apimachinery::rbac::reconcile`).
 
-use kmicro_apimachinery::rbac::policy;
+use kmicro_apimachinery::rbac::{node, policy};
 use kmicro_apimachinery::rbac::reconcile::{self, Reconciled};
 use kmicro_apimachinery::registry::{self, ResourceInfo};
 use serde::Serialize;
@@ -36,6 +36,24 @@ pub async fn ensure_policy(storage: &Storage) -> ApiResult<()> {
         apply(storage, bindings, &name, revision, reconciled).await?;
     }
     Ok(())
+}
+
+/// Creates or updates the ClusterRole and ClusterRoleBinding that let node `node`'s agent
+/// (user `system:node:<node>`) register its Node and renew its Lease
+/// ([`kmicro_apimachinery::rbac::node`]); reconciled like the defaults, so an object annotated
+/// `autoupdate: "false"` is left alone.
+pub async fn ensure_node_agent(storage: &Storage, node: &str) -> ApiResult<()> {
+    let roles = resource("clusterroles");
+    let expected = node::node_agent_role(node);
+    let name = node::node_agent_object_name(node);
+    let (existing, revision) = read(storage, roles, &name).await?;
+    let reconciled = reconcile::cluster_role(existing.as_ref(), &expected);
+    apply(storage, roles, &name, revision, reconciled).await?;
+    let bindings = resource("clusterrolebindings");
+    let expected = node::node_agent_binding(node);
+    let (existing, revision) = read(storage, bindings, &name).await?;
+    let reconciled = reconcile::cluster_role_binding(existing.as_ref(), &expected);
+    apply(storage, bindings, &name, revision, reconciled).await
 }
 
 fn resource(plural: &str) -> &'static ResourceInfo {

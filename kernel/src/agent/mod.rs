@@ -1,0 +1,181 @@
+//! The node agent: kubelet's job for this node. Today it registers the Node and keeps it
+//! alive — status every 10 s when something changed and at least every 5 minutes, the Lease
+//! in `kube-node-lease` renewed every 10 s — as kubelet does; pods come with the runtime.
+//!
+//! It reaches the API through a [`Transport`] as `system:node:<name>` (group
+//! `system:nodes`), authorized by the role [`access::grant`] writes. On restart the Node is
+//! updated, never re-created (its uid stays); on a clean stop it is left as it is.
+
+pub mod access;
+pub mod api;
+pub mod conditions;
+pub mod flags;
+pub mod host;
+pub mod lease;
+pub mod node;
+mod heartbeat;
+mod registration;
+pub mod transport;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, NodeStatus};
+use tokio::task::JoinHandle;
+
+pub use flags::{NodeLabel, NodeTaint, TaintEffect};
+pub use host::{HostInfo, Usage};
+pub use transport::{HttpsTransport, Transport};
+
+use api::NodeApi;
+
+/// How often the status is computed and, when it changed, reported (kubelet's
+/// `nodeStatusUpdateFrequency`); also how often the lease is renewed.
+pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
+/// The longest the status goes unreported (kubelet's `nodeStatusReportFrequency`).
+pub const STATUS_REPORT_INTERVAL: Duration = Duration::from_secs(300);
+/// The first wait after a failed registration; it doubles up to [`STATUS_INTERVAL`].
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+
+/// What the agent registers and how.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// The Node's name.
+    pub node_name: String,
+    /// `--node-ip`: the InternalIP to report, else detected.
+    pub node_ip: Option<IpAddr>,
+    /// `--node-label`s, set at every start.
+    pub labels: Vec<NodeLabel>,
+    /// `--node-taint`s, set when the Node is registered.
+    pub taints: Vec<NodeTaint>,
+    /// The data dir, whose file system is the node's ephemeral storage.
+    pub data_dir: PathBuf,
+    /// When `kmicro run` started (the registration log says how long it took).
+    pub started: Instant,
+}
+
+/// The running agent; dropping it stops it (the Node stays, as kubelet leaves it).
+pub struct AgentHandle {
+    task: JoinHandle<()>,
+}
+
+impl AgentHandle {
+    /// Stops the agent.
+    pub fn stop(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for AgentHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts the agent for `config`, talking to the API through `transport`.
+pub fn spawn<T: Transport>(config: AgentConfig, transport: T) -> AgentHandle {
+    let task = tokio::spawn(async move {
+        let node_ip = config.node_ip;
+        let facts = tokio::task::spawn_blocking(move || {
+            let ip = node_ip
+                .or_else(|| host::first_ipv4().map(IpAddr::V4))
+                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+            (HostInfo::read(), ip)
+        })
+        .await;
+        let Ok((host, ip)) = facts else {
+            tracing::error!("reading the host's facts failed; the node agent does not run");
+            return;
+        };
+        let agent = Agent {
+            api: NodeApi::new(transport),
+            config,
+            host,
+            ip,
+            kubelet_version: String::new(),
+            node: None,
+            reported: None,
+            lease: None,
+        };
+        agent.run().await;
+    });
+    AgentHandle { task }
+}
+
+/// The agent's state between rounds.
+struct Agent<T> {
+    api: NodeApi<T>,
+    config: AgentConfig,
+    host: HostInfo,
+    ip: IpAddr,
+    /// The API server's version, reported as the kubelet's (read at registration).
+    kubelet_version: String,
+    /// The Node as last read or written; `None` until registered or after it vanished.
+    node: Option<Node>,
+    /// The last status written (heartbeat times aside, what the next is compared with) and
+    /// when.
+    reported: Option<(NodeStatus, Instant)>,
+    /// The Lease as last read or written.
+    lease: Option<Lease>,
+}
+
+impl<T: Transport> Agent<T> {
+    async fn run(mut self) {
+        self.register_until_done().await;
+        tracing::info!(
+            node = %self.config.node_name,
+            ip = %self.ip,
+            since_start_ms = self.config.started.elapsed().as_millis() as u64,
+            "node registered and Ready"
+        );
+        let mut tick = tokio::time::interval(STATUS_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if self.node.is_none() {
+                self.register_until_done().await;
+            }
+            if let Err(err) = self.renew_lease().await {
+                tracing::warn!(err = %format!("{err:#}"), "renewing the node lease failed");
+            }
+            if let Err(err) = self.report_status(false).await {
+                tracing::warn!(err = %format!("{err:#}"), "updating the node status failed");
+            }
+        }
+    }
+
+    /// Registers, retrying with back-off until it works.
+    async fn register_until_done(&mut self) {
+        let mut wait = FIRST_RETRY;
+        loop {
+            match self.register().await {
+                Ok(()) => return,
+                Err(err) => {
+                    tracing::warn!(err = %format!("{err:#}"), retry_in = ?wait, "registering the node failed");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(STATUS_INTERVAL);
+                }
+            }
+        }
+    }
+
+    /// Current usage of the machine (file reads and statvfs, on a blocking thread).
+    async fn usage(&self) -> Usage {
+        let dir = self.config.data_dir.clone();
+        tokio::task::spawn_blocking(move || Usage::read(&dir))
+            .await
+            .unwrap_or_default()
+    }
+}
+
+/// The current time in whole seconds, as Node conditions carry it (so a condition read back
+/// compares equal to the one written).
+fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    use k8s_openapi::jiff::Timestamp;
+    let now = Timestamp::now();
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        Timestamp::from_second(now.as_second()).unwrap_or(now),
+    )
+}

@@ -1,0 +1,373 @@
+//! The node agent: `kmicro run` registers its Node (Ready, roles, capacity, system info,
+//! conditions), renews its Lease, keeps the Node across restarts, applies `--node-*` flags
+//! with k3s's semantics, and registers nothing with `--disable-agent`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::Cluster;
+use serde_json::Value;
+
+const NODE: &str = "kmicro-test-node";
+
+fn json(cluster: &Cluster, args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["-o", "json"]);
+    serde_json::from_str(&cluster.ok(&all)).unwrap()
+}
+
+/// Waits until node `name` is listed Ready; returns it as JSON.
+fn wait_ready(cluster: &Cluster, name: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = cluster.kubectl(&["get", "node", name, "-o", "json"]);
+        if out.status.success() {
+            let node: Value = serde_json::from_slice(&out.stdout).unwrap();
+            if condition(&node, "Ready")["status"] == "True" {
+                return node;
+            }
+        }
+        assert!(Instant::now() < deadline, "node {name} did not become Ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn condition<'a>(node: &'a Value, ty: &str) -> &'a Value {
+    node["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == ty))
+        .unwrap_or(&Value::Null)
+}
+
+/// Stops kmicro with SIGTERM (a clean stop) and waits for it.
+fn stop(cluster: &mut Cluster) {
+    let status = Command::new("kill")
+        .args(["-TERM", &cluster.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while cluster.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "kmicro did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The share of `dir`'s file system available to unprivileged users, in percent (`df`).
+fn disk_free_percent(dir: &std::path::Path) -> u64 {
+    let out = Command::new("df")
+        .args(["-B1", "--output=size,avail"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let numbers: Vec<u64> = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    numbers[1] * 100 / numbers[0]
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(path)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_node_registers_ready_and_survives_restarts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let port = common::free_port();
+    let flags = [
+        "--node-name",
+        NODE,
+        "--node-ip",
+        "10.11.12.13",
+        "--node-label",
+        "tier=edge",
+        "--node-label",
+        "example.com/zone=lab,example.com/rack=r1",
+        "--node-taint",
+        "dedicated=edge:NoSchedule",
+    ];
+    let mut cluster = Cluster::start_with(&data_dir, port, &flags);
+    let node = wait_ready(&cluster, NODE);
+
+    // kubectl get nodes: Ready, with k3s's server roles.
+    let table = cluster.ok(&["get", "nodes"]);
+    let row = table.lines().find(|l| l.starts_with(NODE)).unwrap();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[1], "Ready", "{table}");
+    assert_eq!(cells[2], "control-plane,master", "{table}");
+    assert!(cells[4].starts_with("v1.35.0+kmicro"), "{table}");
+
+    // Labels, taints, addresses.
+    let labels = &node["metadata"]["labels"];
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    for (k, v) in [
+        ("kubernetes.io/hostname", NODE),
+        ("kubernetes.io/os", "linux"),
+        ("kubernetes.io/arch", arch),
+        ("beta.kubernetes.io/arch", arch),
+        ("beta.kubernetes.io/os", "linux"),
+        ("node-role.kubernetes.io/control-plane", "true"),
+        ("node-role.kubernetes.io/master", "true"),
+        ("node.kubernetes.io/instance-type", "kmicro"),
+        ("tier", "edge"),
+        ("example.com/zone", "lab"),
+        ("example.com/rack", "r1"),
+    ] {
+        assert_eq!(labels[k], v, "label {k}: {labels}");
+    }
+    assert_eq!(
+        node["spec"]["taints"],
+        serde_json::json!([{"key": "dedicated", "value": "edge", "effect": "NoSchedule"}])
+    );
+    assert_eq!(
+        node["status"]["addresses"],
+        serde_json::json!([
+            {"type": "InternalIP", "address": "10.11.12.13"},
+            {"type": "Hostname", "address": NODE},
+        ])
+    );
+
+    // Capacity and allocatable from the host.
+    let capacity = &node["status"]["capacity"];
+    let allocatable = &node["status"]["allocatable"];
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(capacity["cpu"], cpus.to_string());
+    assert_eq!(capacity["pods"], "110");
+    assert!(capacity["memory"].as_str().unwrap().ends_with("Ki"), "{capacity}");
+    assert!(capacity["ephemeral-storage"].is_string(), "{capacity}");
+    assert!(allocatable["memory"].is_string(), "{allocatable}");
+    assert_ne!(capacity["memory"], allocatable["memory"]);
+
+    // System info.
+    let info = &node["status"]["nodeInfo"];
+    assert_eq!(info["bootID"], read("/proc/sys/kernel/random/boot_id"));
+    assert_eq!(info["machineID"], read("/etc/machine-id"));
+    assert_eq!(info["kernelVersion"], read("/proc/sys/kernel/osrelease"));
+    assert_eq!(info["operatingSystem"], "linux");
+    assert_eq!(info["architecture"], arch);
+    let version: Value = serde_json::from_str(&cluster.ok(&["get", "--raw", "/version"])).unwrap();
+    assert_eq!(info["kubeletVersion"], version["gitVersion"]);
+    assert!(
+        info["containerRuntimeVersion"]
+            .as_str()
+            .unwrap()
+            .starts_with("kmicro://")
+    );
+
+    // Conditions with kubelet's reasons; disk pressure as the data dir's file system is
+    // (under 10% free: some machines running these tests are that full).
+    let disk = if disk_free_percent(&data_dir) < 10 {
+        ("DiskPressure", "True", "KubeletHasDiskPressure")
+    } else {
+        ("DiskPressure", "False", "KubeletHasNoDiskPressure")
+    };
+    for (ty, status, reason) in [
+        ("MemoryPressure", "False", "KubeletHasSufficientMemory"),
+        disk,
+        ("PIDPressure", "False", "KubeletHasSufficientPID"),
+        ("Ready", "True", "KubeletReady"),
+    ] {
+        let c = condition(&node, ty);
+        assert_eq!((c["status"].as_str(), c["reason"].as_str()), (Some(status), Some(reason)), "{c}");
+    }
+
+    // kubectl describe shows it all.
+    let described = cluster.ok(&["describe", "node", NODE]);
+    for needle in [
+        "Roles:              control-plane,master",
+        "Taints:             dedicated=edge:NoSchedule",
+        "Capacity:",
+        "Allocatable:",
+        "System Info:",
+        "Boot ID:",
+        "Kubelet Version:",
+        "KubeletReady",
+        "kubelet is posting ready status",
+        "KubeletHasSufficientMemory",
+        "InternalIP:  10.11.12.13",
+        "Lease:",
+        &format!("HolderIdentity:  {NODE}"),
+    ] {
+        assert!(described.contains(needle), "no {needle:?} in:\n{described}");
+    }
+
+    // The Lease: held by the node, owned by it, renewed.
+    let lease_args = ["-n", "kube-node-lease", "get", "lease", NODE];
+    let lease = json(&cluster, &lease_args);
+    assert_eq!(lease["spec"]["holderIdentity"], NODE);
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 40);
+    let owner = &lease["metadata"]["ownerReferences"][0];
+    assert_eq!((owner["kind"].as_str(), owner["name"].as_str()), (Some("Node"), Some(NODE)));
+    assert_eq!(owner["uid"], node["metadata"]["uid"]);
+    let first_renewal = lease["spec"]["renewTime"].as_str().unwrap().to_string();
+    std::thread::sleep(Duration::from_secs(11));
+    let lease = json(&cluster, &lease_args);
+    let second_renewal = lease["spec"]["renewTime"].as_str().unwrap().to_string();
+    assert!(
+        second_renewal > first_renewal,
+        "renewTime did not advance: {first_renewal} then {second_renewal}"
+    );
+
+    // The node may write its own Node and Lease, and nothing else.
+    let can = |args: &[&str]| {
+        let mut all = vec!["auth", "can-i"];
+        all.extend(args);
+        all.extend([
+            "--as",
+            "system:node:kmicro-test-node",
+            "--as-group",
+            "system:nodes",
+        ]);
+        cluster.kubectl(&all).status.success()
+    };
+    assert!(can(&["update", &format!("nodes/{NODE}")]));
+    assert!(can(&["patch", &format!("nodes/{NODE}"), "--subresource", "status"]));
+    assert!(can(&["update", &format!("leases/{NODE}"), "-n", "kube-node-lease"]));
+    assert!(!can(&["update", "nodes/another-node"]));
+    assert!(!can(&["delete", &format!("nodes/{NODE}")]));
+    assert!(!can(&["get", "secrets", "-A"]));
+
+    // A clean stop leaves the Node; a restart keeps its uid, adds the new labels, keeps the
+    // old ones, and applies no taint (taints only at registration).
+    let uid = node["metadata"]["uid"].clone();
+    stop(&mut cluster);
+    let mut cluster = Cluster::start_with(
+        &data_dir,
+        port,
+        &[
+            "--node-name",
+            NODE,
+            "--node-label",
+            "tier=core",
+            "--node-taint",
+            "later=x:NoExecute",
+        ],
+    );
+    let node = wait_ready(&cluster, NODE);
+    assert_eq!(node["metadata"]["uid"], uid);
+    let labels = &node["metadata"]["labels"];
+    assert_eq!(labels["tier"], "core");
+    assert_eq!(labels["example.com/zone"], "lab");
+    assert_eq!(
+        node["spec"]["taints"],
+        serde_json::json!([{"key": "dedicated", "value": "edge", "effect": "NoSchedule"}])
+    );
+    // Without --node-ip, the address is detected.
+    let ip = node["status"]["addresses"][0]["address"].as_str().unwrap();
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{ip}");
+    assert_ne!(ip, "10.11.12.13");
+    stop(&mut cluster);
+}
+
+#[test]
+fn disable_agent_registers_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let cluster = Cluster::start_with(&data_dir, common::free_port(), &["--disable-agent"]);
+    std::thread::sleep(Duration::from_secs(1));
+    let nodes = json(&cluster, &["get", "nodes"]);
+    assert_eq!(nodes["items"], serde_json::json!([]));
+    let leases = json(&cluster, &["-n", "kube-node-lease", "get", "leases"]);
+    assert_eq!(leases["items"], serde_json::json!([]));
+    let bindings = cluster.ok(&["get", "clusterrolebindings", "-o", "name"]);
+    assert!(!bindings.contains("node-agent"), "{bindings}");
+}
+
+#[test]
+fn bad_node_flags_are_refused_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (flags, expect) in [
+        (&["--node-name", "Not_A_Name"][..], "--node-name"),
+        (&["--node-label", "no-equals"][..], "key=value"),
+        (&["--node-taint", "k=v:Sometimes"][..], "Sometimes"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kmicro"))
+            .args(["run", "--bind-address", "127.0.0.1", "--https-listen-port"])
+            .arg(common::free_port().to_string())
+            .arg("--data-dir")
+            .arg(tmp.path().join("data"))
+            .args(flags)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flags:?} was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expect), "{flags:?}: {stderr}");
+    }
+}
+
+/// The time from starting `kmicro run` on a fresh data dir to its node being Ready, as the
+/// agent logs it and as a client sees it. Printed for the record (`--nocapture`); the bound
+/// is loose because tests run unoptimised and in parallel.
+#[test]
+fn fresh_start_to_node_ready() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let port = common::free_port();
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kmicro"))
+        .args(["run", "--bind-address", "127.0.0.1", "--https-listen-port"])
+        .arg(port.to_string())
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["--node-name", "timed-node"])
+        .env("KMICRO_LOG_LEVEL", "info")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut logged_ms = None;
+    for line in stderr.lines() {
+        let line = strip_ansi(&line.unwrap());
+        if line.contains("node registered and Ready") {
+            logged_ms = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("since_start_ms="))
+                .and_then(|v| v.parse::<u64>().ok());
+            break;
+        }
+    }
+    let seen = started.elapsed();
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged_ms = logged_ms.expect("the agent logged its registration");
+    println!(
+        "fresh data dir to node Ready: {logged_ms} ms inside kmicro, {} ms from spawning the process",
+        seen.as_millis()
+    );
+    assert!(seen < Duration::from_secs(10), "{seen:?}");
+}
+
+/// `line` without ANSI colour sequences (the log colours field names).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
