@@ -21,16 +21,26 @@ fn json(cluster: &Cluster, args: &[&str]) -> Value {
 
 /// Waits until node `name` is listed Ready; returns it as JSON.
 fn wait_ready(cluster: &Cluster, name: &str) -> Value {
+    wait_for(cluster, name, "Ready", |node| {
+        condition(node, "Ready")["status"] == "True"
+    })
+}
+
+/// Waits until node `name` exists and `test` holds for it; returns it as JSON.
+fn wait_for(cluster: &Cluster, name: &str, what: &str, test: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let out = cluster.kubectl(&["get", "node", name, "-o", "json"]);
         if out.status.success() {
             let node: Value = serde_json::from_slice(&out.stdout).unwrap();
-            if condition(&node, "Ready")["status"] == "True" {
+            if test(&node) {
                 return node;
             }
         }
-        assert!(Instant::now() < deadline, "node {name} did not become Ready");
+        assert!(
+            Instant::now() < deadline,
+            "node {name} did not become {what}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -148,7 +158,10 @@ fn the_node_registers_ready_and_survives_restarts() {
     let cpus = std::thread::available_parallelism().unwrap().get();
     assert_eq!(capacity["cpu"], cpus.to_string());
     assert_eq!(capacity["pods"], "110");
-    assert!(capacity["memory"].as_str().unwrap().ends_with("Ki"), "{capacity}");
+    assert!(
+        capacity["memory"].as_str().unwrap().ends_with("Ki"),
+        "{capacity}"
+    );
     assert!(capacity["ephemeral-storage"].is_string(), "{capacity}");
     assert!(allocatable["memory"].is_string(), "{allocatable}");
     assert_ne!(capacity["memory"], allocatable["memory"]);
@@ -183,7 +196,11 @@ fn the_node_registers_ready_and_survives_restarts() {
         ("Ready", "True", "KubeletReady"),
     ] {
         let c = condition(&node, ty);
-        assert_eq!((c["status"].as_str(), c["reason"].as_str()), (Some(status), Some(reason)), "{c}");
+        assert_eq!(
+            (c["status"].as_str(), c["reason"].as_str()),
+            (Some(status), Some(reason)),
+            "{c}"
+        );
     }
 
     // kubectl describe shows it all.
@@ -212,7 +229,10 @@ fn the_node_registers_ready_and_survives_restarts() {
     assert_eq!(lease["spec"]["holderIdentity"], NODE);
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 40);
     let owner = &lease["metadata"]["ownerReferences"][0];
-    assert_eq!((owner["kind"].as_str(), owner["name"].as_str()), (Some("Node"), Some(NODE)));
+    assert_eq!(
+        (owner["kind"].as_str(), owner["name"].as_str()),
+        (Some("Node"), Some(NODE))
+    );
     assert_eq!(owner["uid"], node["metadata"]["uid"]);
     let first_renewal = lease["spec"]["renewTime"].as_str().unwrap().to_string();
     std::thread::sleep(Duration::from_secs(11));
@@ -236,8 +256,18 @@ fn the_node_registers_ready_and_survives_restarts() {
         cluster.kubectl(&all).status.success()
     };
     assert!(can(&["update", &format!("nodes/{NODE}")]));
-    assert!(can(&["patch", &format!("nodes/{NODE}"), "--subresource", "status"]));
-    assert!(can(&["update", &format!("leases/{NODE}"), "-n", "kube-node-lease"]));
+    assert!(can(&[
+        "patch",
+        &format!("nodes/{NODE}"),
+        "--subresource",
+        "status"
+    ]));
+    assert!(can(&[
+        "update",
+        &format!("leases/{NODE}"),
+        "-n",
+        "kube-node-lease"
+    ]));
     assert!(!can(&["update", "nodes/another-node"]));
     assert!(!can(&["delete", &format!("nodes/{NODE}")]));
     assert!(!can(&["get", "secrets", "-A"]));
@@ -258,7 +288,12 @@ fn the_node_registers_ready_and_survives_restarts() {
             "later=x:NoExecute",
         ],
     );
-    let node = wait_ready(&cluster, NODE);
+    // Until the new agent reports, the node shows the status of the last run (as with
+    // kubelet); its report replaces the address given by --node-ip last time.
+    let node = wait_for(&cluster, NODE, "reported again", |node| {
+        node["status"]["addresses"][0]["address"] != "10.11.12.13"
+    });
+    assert_eq!(condition(&node, "Ready")["status"], "True");
     assert_eq!(node["metadata"]["uid"], uid);
     let labels = &node["metadata"]["labels"];
     assert_eq!(labels["tier"], "core");
@@ -267,7 +302,8 @@ fn the_node_registers_ready_and_survives_restarts() {
         node["spec"]["taints"],
         serde_json::json!([{"key": "dedicated", "value": "edge", "effect": "NoSchedule"}])
     );
-    // Without --node-ip, the address is detected.
+    // Without --node-ip, the address is detected (an IPv4 address, loopback when there is no
+    // other).
     let ip = node["status"]["addresses"][0]["address"].as_str().unwrap();
     assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{ip}");
     assert_ne!(ip, "10.11.12.13");

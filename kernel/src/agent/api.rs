@@ -121,7 +121,12 @@ fn expect_ok(answer: Answer, path: &str) -> anyhow::Result<Bytes> {
     let message = serde_json::from_slice::<serde_json::Value>(&answer.body)
         .ok()
         .and_then(|v| v["message"].as_str().map(str::to_string))
-        .unwrap_or_else(|| String::from_utf8_lossy(&answer.body).chars().take(300).collect());
+        .unwrap_or_else(|| {
+            String::from_utf8_lossy(&answer.body)
+                .chars()
+                .take(300)
+                .collect()
+        });
     bail!("{path}: {}: {message}", answer.status)
 }
 

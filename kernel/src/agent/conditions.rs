@@ -92,7 +92,11 @@ const READY: Texts = (
 
 /// The four conditions in kubelet's order, heartbeat `now`; a condition whose status is
 /// unchanged from `previous` keeps its transition time.
-pub fn conditions(pressure: Pressure, previous: &[NodeCondition], now: &Time) -> Vec<NodeCondition> {
+pub fn conditions(
+    pressure: Pressure,
+    previous: &[NodeCondition],
+    now: &Time,
+) -> Vec<NodeCondition> {
     [
         (MEMORY, pressure.memory),
         (DISK, pressure.disk),
@@ -150,7 +154,10 @@ mod tests {
         let p = Pressure::of(&usage(MEMORY_AVAILABLE_MIN - 1, 99, 901));
         assert!(p.memory && p.disk && p.pid);
         let p = Pressure::of(&usage(MEMORY_AVAILABLE_MIN, 100, 900));
-        assert!(!p.memory && !p.disk && !p.pid, "at the threshold is no pressure");
+        assert!(
+            !p.memory && !p.disk && !p.pid,
+            "at the threshold is no pressure"
+        );
         assert_eq!(Pressure::of(&Usage::default()), Pressure::default());
     }
 
@@ -159,7 +166,13 @@ mod tests {
         let c = conditions(Pressure::default(), &[], &at(10));
         let got: Vec<_> = c
             .iter()
-            .map(|c| (c.type_.as_str(), c.status.as_str(), c.reason.as_deref().unwrap()))
+            .map(|c| {
+                (
+                    c.type_.as_str(),
+                    c.status.as_str(),
+                    c.reason.as_deref().unwrap(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -170,7 +183,10 @@ mod tests {
                 ("Ready", "True", "KubeletReady"),
             ]
         );
-        assert_eq!(c[3].message.as_deref(), Some("kubelet is posting ready status"));
+        assert_eq!(
+            c[3].message.as_deref(),
+            Some("kubelet is posting ready status")
+        );
         let p = Pressure {
             memory: true,
             ..Pressure::default()

@@ -128,11 +128,26 @@ mod tests {
     #[test]
     fn labels() {
         let l = NodeLabel::parse("example.com/tier=edge").unwrap();
-        assert_eq!((l.key.as_str(), l.value.as_str()), ("example.com/tier", "edge"));
+        assert_eq!(
+            (l.key.as_str(), l.value.as_str()),
+            ("example.com/tier", "edge")
+        );
         assert_eq!(NodeLabel::parse("empty=").unwrap().value, "");
-        assert!(NodeLabel::parse("novalue").unwrap_err().contains("key=value"));
-        assert!(NodeLabel::parse("bad key=x").unwrap_err().contains("label key"));
-        assert!(NodeLabel::parse("k=bad value").unwrap_err().contains("label value"));
+        assert!(
+            NodeLabel::parse("novalue")
+                .unwrap_err()
+                .contains("key=value")
+        );
+        assert!(
+            NodeLabel::parse("bad key=x")
+                .unwrap_err()
+                .contains("label key")
+        );
+        assert!(
+            NodeLabel::parse("k=bad value")
+                .unwrap_err()
+                .contains("label value")
+        );
     }
 
     #[test]
@@ -148,15 +163,27 @@ mod tests {
             ("example.com/gpu", "", TaintEffect::NoExecute)
         );
         assert!(NodeTaint::parse("k=v").unwrap_err().contains("Effect"));
-        assert!(NodeTaint::parse("k=v:Sometimes").unwrap_err().contains("Sometimes"));
-        assert!(NodeTaint::parse("=v:NoSchedule").unwrap_err().contains("taint key"));
+        assert!(
+            NodeTaint::parse("k=v:Sometimes")
+                .unwrap_err()
+                .contains("Sometimes")
+        );
+        assert!(
+            NodeTaint::parse("=v:NoSchedule")
+                .unwrap_err()
+                .contains("taint key")
+        );
     }
 
     #[test]
     fn node_names() {
         assert_eq!(node_name(None, "Pi-Kitchen\n").unwrap(), "pi-kitchen");
         assert_eq!(node_name(Some("edge-1"), "ignored").unwrap(), "edge-1");
-        assert!(node_name(Some("Edge_1"), "x").unwrap_err().contains("--node-name"));
+        assert!(
+            node_name(Some("Edge_1"), "x")
+                .unwrap_err()
+                .contains("--node-name")
+        );
         assert!(node_name(None, "").is_err());
     }
 }

@@ -10,10 +10,10 @@ pub mod access;
 pub mod api;
 pub mod conditions;
 pub mod flags;
+mod heartbeat;
 pub mod host;
 pub mod lease;
 pub mod node;
-mod heartbeat;
 mod registration;
 pub mod transport;
 

@@ -279,7 +279,11 @@ mod tests {
         let taints = node.spec.unwrap().taints.unwrap();
         assert_eq!(taints.len(), 1);
         assert_eq!(
-            (taints[0].key.as_str(), taints[0].value.as_deref(), taints[0].effect.as_str()),
+            (
+                taints[0].key.as_str(),
+                taints[0].value.as_deref(),
+                taints[0].effect.as_str()
+            ),
             ("dedicated", Some("edge"), "NoSchedule")
         );
     }
@@ -355,19 +359,21 @@ mod tests {
         let host = host();
         let usage = Usage::default();
         let report = status(&inputs(&host, &usage), &[], &at(5));
-        let mut current = NodeStatus::default();
-        current.conditions = Some(vec![
-            NodeCondition {
-                type_: "NetworkUnavailable".into(),
-                status: "False".into(),
-                ..Default::default()
-            },
-            NodeCondition {
-                type_: "Ready".into(),
-                status: "Unknown".into(),
-                ..Default::default()
-            },
-        ]);
+        let current = NodeStatus {
+            conditions: Some(vec![
+                NodeCondition {
+                    type_: "NetworkUnavailable".into(),
+                    status: "False".into(),
+                    ..Default::default()
+                },
+                NodeCondition {
+                    type_: "Ready".into(),
+                    status: "Unknown".into(),
+                    ..Default::default()
+                },
+            ]),
+            ..NodeStatus::default()
+        };
         let merged = merged_status(&report, Some(&current));
         let types: Vec<_> = merged
             .conditions

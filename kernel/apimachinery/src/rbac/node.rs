@@ -49,7 +49,12 @@ pub fn node_agent_role(node: &str) -> ClusterRole {
             rule(&["get", "update", "patch"], "", "nodes", true),
             rule(&["get", "update", "patch"], "", "nodes/status", true),
             rule(&["create"], COORDINATION_GROUP, "leases", false),
-            rule(&["get", "update", "patch"], COORDINATION_GROUP, "leases", true),
+            rule(
+                &["get", "update", "patch"],
+                COORDINATION_GROUP,
+                "leases",
+                true,
+            ),
         ]),
         aggregation_rule: None,
     }
@@ -116,7 +121,13 @@ mod tests {
         assert!(allows(&role, "create", "", "nodes", ""));
         assert!(allows(&role, "get", "", "nodes", "pi-1"));
         assert!(allows(&role, "update", "", "nodes/status", "pi-1"));
-        assert!(allows(&role, "update", COORDINATION_GROUP, "leases", "pi-1"));
+        assert!(allows(
+            &role,
+            "update",
+            COORDINATION_GROUP,
+            "leases",
+            "pi-1"
+        ));
         assert!(!allows(&role, "update", "", "nodes", "pi-2"));
         assert!(!allows(&role, "update", "", "nodes/status", "pi-2"));
         assert!(!allows(&role, "get", COORDINATION_GROUP, "leases", "pi-2"));

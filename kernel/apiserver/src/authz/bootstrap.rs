@@ -2,8 +2,8 @@
 //! bindings are created, default ones regain what they lack, and user changes are kept
 //! (see `kmicro_apimachinery::rbac::reconcile`).
 
-use kmicro_apimachinery::rbac::{node, policy};
 use kmicro_apimachinery::rbac::reconcile::{self, Reconciled};
+use kmicro_apimachinery::rbac::{node, policy};
 use kmicro_apimachinery::registry::{self, ResourceInfo};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -90,8 +90,7 @@ pub struct PidUsage {
 impl Usage {
     /// Reads current usage, the file system being the one holding `data_dir` (blocking).
     pub fn read(data_dir: &Path) -> Self {
-        let memory_available =
-            parse::meminfo_bytes(&read_trimmed("/proc/meminfo"), "MemAvailable");
+        let memory_available = parse::meminfo_bytes(&read_trimmed("/proc/meminfo"), "MemAvailable");
         let filesystem = match rustix::fs::statvfs(data_dir) {
             Ok(vfs) => Some(FilesystemUsage {
                 capacity: vfs.f_blocks.saturating_mul(vfs.f_frsize),
@@ -169,7 +168,11 @@ mod tests {
         assert!(!host.boot_id.is_empty());
         assert_eq!(host.architecture, go_arch(std::env::consts::ARCH));
         let usage = Usage::read(Path::new("/"));
-        assert!(usage.memory_available.is_some_and(|m| m <= host.memory_bytes));
+        assert!(
+            usage
+                .memory_available
+                .is_some_and(|m| m <= host.memory_bytes)
+        );
         let fs = usage.filesystem.unwrap();
         assert!(fs.available <= fs.capacity && fs.capacity > 0);
         let pids = usage.pids.unwrap();

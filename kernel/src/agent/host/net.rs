@@ -260,8 +260,8 @@ mod tests {
     #[test]
     fn errors_and_truncation_are_errors() {
         let mut out = Vec::new();
-        let err = parse_messages(&message(NLMSG_ERROR, &(-13i32).to_ne_bytes()), &mut out)
-            .unwrap_err();
+        let err =
+            parse_messages(&message(NLMSG_ERROR, &(-13i32).to_ne_bytes()), &mut out).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(13));
         let mut data = address(AF_INET, 1, &[attr(IFA_ADDRESS, &[1, 2, 3, 4])]);
         data.truncate(data.len() - 4);

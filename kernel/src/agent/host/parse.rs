@@ -31,13 +31,22 @@ pub(crate) fn os_release_pretty_name(text: &str) -> Option<String> {
 /// The number of tasks (processes and threads) in `/proc/loadavg`: the `total` of its
 /// fourth field, `running/total`.
 pub(crate) fn loadavg_tasks(text: &str) -> Option<u64> {
-    text.split_whitespace().nth(3)?.split_once('/')?.1.parse().ok()
+    text.split_whitespace()
+        .nth(3)?
+        .split_once('/')?
+        .1
+        .parse()
+        .ok()
 }
 
 /// The page size in bytes of a `/sys/kernel/mm/hugepages` directory name
 /// (`hugepages-2048kB`).
 pub(crate) fn hugepage_dir_size(name: &str) -> Option<u64> {
-    let kib: u64 = name.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()?;
+    let kib: u64 = name
+        .strip_prefix("hugepages-")?
+        .strip_suffix("kB")?
+        .parse()
+        .ok()?;
     kib.checked_mul(1024)
 }
 
