@@ -5,7 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, bail};
 use kmicro_apiserver::auth::Authenticator;
@@ -14,9 +14,7 @@ use kmicro_apiserver::{Api, Server, Storage};
 use kmicro_pki::{KubeconfigOptions, Pki, PkiConfig, ServiceAccountKey, TokenFile};
 use kmicro_store::{CompactionPolicy, RedbConfig, RedbStore, Store, spawn_compactor};
 
-use kmicro_apimachinery::rbac::node;
-
-use crate::agent::{self, AgentConfig, AgentHandle, HttpsTransport, NodeLabel, NodeTaint};
+use crate::agent::{self, AgentConfig, AgentHandle, LocalTransport, NodeLabel, NodeTaint};
 
 /// Arguments of `kmicro run`.
 #[derive(Debug, clap::Args)]
@@ -169,7 +167,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 data_dir: data_dir.clone(),
                 started,
             };
-            Some(start_agent(&api, &pki, &url, config).await?)
+            Some(start_agent(&api, config).await?)
         }
         None => None,
     };
@@ -194,30 +192,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How long the node agent's client certificate is valid (it lives in memory only and is
-/// issued again at every start).
-const NODE_CERT_VALIDITY: Duration = Duration::from_secs(365 * 86_400);
-
-/// Lets node `config.node_name` in (its role and binding), and starts its agent, talking to
-/// the API at `url` with a client certificate for `system:node:<name>`.
-async fn start_agent(
-    api: &Api,
-    pki: &Pki,
-    url: &str,
-    config: AgentConfig,
-) -> anyhow::Result<AgentHandle> {
+/// Lets node `config.node_name` in (its role and binding), and starts its agent, calling the
+/// API in-process as `system:node:<name>`.
+async fn start_agent(api: &Arc<Api>, config: AgentConfig) -> anyhow::Result<AgentHandle> {
     agent::access::grant(api, &config.node_name)
         .await
         .context("granting the node agent its access")?;
-    let (cert, key) = pki
-        .issue_client_cert(
-            &node::node_user(&config.node_name),
-            &[node::NODES_GROUP],
-            NODE_CERT_VALIDITY,
-        )
-        .context("issuing the node agent's client certificate")?;
-    let transport = HttpsTransport::new(url.to_string(), pki.server_ca_pem(), &cert, &key);
-    Ok(agent::spawn(config, transport))
+    let user = agent::access::agent_user(&config.node_name);
+    Ok(agent::spawn(config, LocalTransport::new(api.clone(), user)))
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.

@@ -27,7 +27,7 @@ use tokio::task::JoinHandle;
 
 pub use flags::{NodeLabel, NodeTaint, TaintEffect};
 pub use host::{HostInfo, Usage};
-pub use transport::{HttpsTransport, Transport};
+pub use transport::{LocalTransport, Transport};
 
 use api::NodeApi;
 
