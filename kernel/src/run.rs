@@ -90,6 +90,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .map_err(anyhow::Error::msg)?,
         )
     };
+    if node_name.is_some() {
+        // The agent's first write (the Node) needs the built-in kinds' schemas for its
+        // managedFields; building them (about 0.1 s) overlaps the store and PKI start-up
+        // instead of delaying the node's registration. They are kept once built either way.
+        tokio::task::spawn_blocking(|| {
+            kmicro_openapi::builtin_schemas();
+        });
+    }
     create_private_dir(&data_dir)?;
     let _lock = lock_data_dir(&data_dir)?;
     crate::memory::spawn_trimmer();
