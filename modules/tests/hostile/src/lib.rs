@@ -186,10 +186,10 @@ impl Guest for Hostile {
             "flood" => {
                 let mut refused = 0;
                 for _ in 0..5000 {
-                    if let Err(e) = api::get(&cm, "absent", None) {
-                        if e.code == 429 {
-                            refused += 1;
-                        }
+                    if let Err(e) = api::get(&cm, "absent", None)
+                        && e.code == 429
+                    {
+                        refused += 1;
                     }
                 }
                 log::log(
