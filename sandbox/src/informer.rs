@@ -236,10 +236,7 @@ pub(crate) fn spawn(
         ctx,
         id,
         res,
-        options: ListOptions {
-            limit: options.limit,
-            ..options
-        },
+        options,
         queue,
         known: KnownSet::new(),
         resource_version: String::new(),

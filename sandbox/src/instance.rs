@@ -52,6 +52,8 @@ impl fmt::Display for Failure {
 pub(crate) struct StartFailure {
     pub(crate) stage: &'static str,
     pub(crate) failure: Failure,
+    /// What `describe` answered, when the failure came after it: version and permissions.
+    pub(crate) described: Option<(String, Vec<PolicyRule>)>,
 }
 
 impl fmt::Display for StartFailure {
@@ -101,6 +103,7 @@ impl Instance {
         let bindings = settle(&store, instantiated).map_err(|failure| StartFailure {
             stage: "instantiate",
             failure,
+            described: None,
         })?;
 
         arm(&mut store, ctx);
@@ -110,6 +113,7 @@ impl Instance {
         let descriptor = settle(&store, described).map_err(|failure| StartFailure {
             stage: "describe",
             failure,
+            described: None,
         })?;
         let permissions: Vec<PolicyRule> =
             descriptor.permissions.into_iter().map(Into::into).collect();
@@ -123,6 +127,7 @@ impl Instance {
             .map_err(|failure| StartFailure {
                 stage: "init",
                 failure,
+                described: Some((descriptor.version.clone(), permissions.clone())),
             })?;
 
         Ok(Instance {

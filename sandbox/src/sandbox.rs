@@ -217,6 +217,10 @@ impl Sandbox {
             }
             Err(failure) => {
                 let delay = self.settings.backoff_initial;
+                if let Some((version, permissions)) = &failure.described {
+                    status.version = version.clone();
+                    status.permissions = permissions.clone();
+                }
                 status.phase = Phase::BackOff;
                 status.last_error = Some(failure.to_string());
                 ctx.host_log(

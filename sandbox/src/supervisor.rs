@@ -214,6 +214,7 @@ impl Supervisor {
             Err(StartFailure {
                 stage: "instantiate",
                 failure,
+                ..
             }) => {
                 let error = format!("instantiate: {failure}");
                 self.ctx.host_log(

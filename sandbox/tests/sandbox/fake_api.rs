@@ -431,7 +431,6 @@ impl HostApi for FakeApi {
                 object: s.object.to_string(),
             },
         );
-        let _ = &options;
         Ok(Box::pin(events))
     }
 }

@@ -123,6 +123,7 @@ async fn an_error_from_init_is_the_last_error() {
     let (_api, sandbox) = beside_a_mirror().await;
     let status = load_hostile(&sandbox, "err-init", Limits::default()).await;
     assert_eq!(status.phase, Phase::BackOff);
+    assert_eq!(status.version, "hostile-1", "what describe said is kept");
     assert_eq!(
         status.last_error.as_deref(),
         Some("init: error: err-init: refusing to start")
