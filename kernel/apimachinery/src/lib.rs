@@ -14,10 +14,13 @@
 //! - [`apply`]: server-side apply and managedFields over those schemas;
 //! - [`patch`]: strategic merge patch, driven by those schemas;
 //! - [`field_validation`]: unknown and duplicate fields (`fieldValidation`), by those schemas;
-//! - [`status`]: `Status` causes shared by validation and the API server.
+//! - [`status`]: `Status` causes shared by validation and the API server;
+//! - [`admission`]: the default admission plugins that need only the object
+//!   (DefaultTolerationSeconds).
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
 
+pub mod admission;
 pub mod apply;
 pub mod convert;
 pub mod crd;

@@ -57,6 +57,50 @@ pub struct Subresource {
     pub verbs: &'static [&'static str],
 }
 
+/// `pods/binding`: a Binding assigns the pod to a node (the scheduler's write).
+pub const POD_BINDING: Subresource = Subresource {
+    name: "binding",
+    group: "",
+    version: "v1",
+    kind: "Binding",
+    verbs: CREATE_ONLY,
+};
+
+/// `pods/eviction`: a `policy/v1` Eviction deletes the pod if its disruption budget allows.
+pub const POD_EVICTION: Subresource = Subresource {
+    name: "eviction",
+    group: "policy",
+    version: "v1",
+    kind: "Eviction",
+    verbs: CREATE_ONLY,
+};
+
+/// `namespaces/finalize`: replaces a namespace's `spec.finalizers` (the namespace
+/// controller's write once the namespace is empty).
+pub const NAMESPACE_FINALIZE: Subresource = Subresource {
+    name: "finalize",
+    group: "",
+    version: "v1",
+    kind: "Namespace",
+    verbs: &["update"],
+};
+
+/// The legacy `bindings` collection (`POST /api/v1/namespaces/<ns>/bindings`): a Binding
+/// naming the pod in its metadata, as `pods/<name>/binding` takes it. Create only; nothing of
+/// its own is stored, and it is routed but not listed in discovery's resource table.
+pub static LEGACY_BINDINGS: ResourceInfo = ResourceInfo {
+    group: "",
+    version: "v1",
+    kind: "Binding",
+    plural: "bindings",
+    singular: "binding",
+    namespaced: true,
+    short_names: &[],
+    categories: &[],
+    status: false,
+    scale: false,
+};
+
 /// `serviceaccounts/token`: the TokenRequest API (`kubectl create token`).
 pub const SERVICE_ACCOUNT_TOKEN: Subresource = Subresource {
     name: "token",
@@ -101,9 +145,10 @@ impl ResourceInfo {
         matches!(self.group, "authorization.k8s.io" | "authentication.k8s.io")
     }
 
-    /// The verbs the resource supports: [`CREATE_ONLY`] for virtual resources, else [`VERBS`].
+    /// The verbs the resource supports: [`CREATE_ONLY`] for virtual resources and the legacy
+    /// `bindings`, else [`VERBS`].
     pub fn verbs(&self) -> &'static [&'static str] {
-        if self.is_virtual() {
+        if self.is_virtual() || *self == LEGACY_BINDINGS {
             CREATE_ONLY
         } else {
             VERBS
@@ -113,6 +158,8 @@ impl ResourceInfo {
     /// Subresources with a kind and verbs of their own.
     pub fn other_subresources(&self) -> &'static [Subresource] {
         match (self.group, self.plural) {
+            ("", "pods") => &[POD_BINDING, POD_EVICTION],
+            ("", "namespaces") => &[NAMESPACE_FINALIZE],
             ("", "serviceaccounts") => &[SERVICE_ACCOUNT_TOKEN],
             ("modules.kmicro.io", "modules") => &[MODULE_SOURCE, MODULE_LOG],
             _ => &[],

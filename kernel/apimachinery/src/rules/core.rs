@@ -70,6 +70,34 @@ impl Kind for Namespace {
             meta::validate_kube_finalizer_name(f, &path, errs);
         }
     }
+
+    fn validate_update(&self, _old: &Self, errs: &mut Errors) {
+        // kube's ValidateNamespaceStatusUpdate (its field path says `Phase`); on other updates
+        // the status is the stored one, which always passes.
+        let phase = self.status.as_ref().and_then(|s| s.phase.as_deref());
+        let path = Path::new("status").child("Phase");
+        match (self.metadata.deletion_timestamp.is_some(), phase) {
+            (false, Some("Active")) | (true, Some("Terminating")) => {}
+            (false, other) => errs.invalid(
+                &path,
+                other.unwrap_or(""),
+                "may only be 'Active' if `deletionTimestamp` is empty",
+            ),
+            (true, other) => errs.invalid(
+                &path,
+                other.unwrap_or(""),
+                "may only be 'Terminating' if `deletionTimestamp` is not empty",
+            ),
+        }
+    }
+}
+
+/// kube's `namespaces/finalize` update: the stored namespace `old` with the `spec.finalizers`
+/// of `new` and nothing else of it, each finalizer name checked.
+pub(super) fn finalize_namespace(new: Namespace, mut old: Namespace) -> Namespace {
+    let finalizers = new.spec.and_then(|s| s.finalizers);
+    old.spec.get_or_insert_default().finalizers = finalizers;
+    old
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -143,6 +143,24 @@ pub fn prepare_update(
     dispatch!(resource, run, unknown_update(resource, new, old))
 }
 
+/// Prepares a `namespaces/<name>/finalize` update (kube's NamespaceFinalize REST): the stored
+/// namespace `old` with the `spec.finalizers` of the body `new` — everything else in the body
+/// is ignored —, defaulted and validated as a namespace (finalizer names must be qualified
+/// names, and a name without a `/` one of kube's standard ones).
+pub fn prepare_namespace_finalize(new: Value, old: &Value) -> Result<Value, RulesError> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let resource = crate::registry::find("", "v1", "namespaces").expect("namespaces are built in");
+    let new: Namespace = decode(resource, new)?;
+    let old: Namespace = decode(resource, old.clone())?;
+    let mut obj = self::core::finalize_namespace(new, old.clone());
+    obj.set_defaults();
+    let mut errs = Errors::default();
+    meta::validate_object_meta_update(&obj.metadata, &old.metadata, &mut errs);
+    obj.validate(&mut errs);
+    finish(errs)?;
+    encode(resource, &obj)
+}
+
 /// The kind-specific part of kube-apiserver's handling of one kind. Every hook defaults to
 /// doing nothing, so a kind implements only what kube does for it.
 pub(crate) trait Kind:

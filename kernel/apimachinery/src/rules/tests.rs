@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{RulesError, prepare_create, prepare_update};
+use super::{RulesError, prepare_create, prepare_namespace_finalize, prepare_update};
 use crate::registry::{BUILTIN, ResourceInfo, find};
 
 fn res(group: &str, plural: &str) -> &'static ResourceInfo {
@@ -1624,6 +1624,85 @@ fn namespace_rules() {
     assert_eq!(
         updated["metadata"]["labels"]["kubernetes.io/metadata.name"],
         "web"
+    );
+}
+
+#[test]
+fn namespace_finalize_replaces_only_spec_finalizers() {
+    let r = res("", "namespaces");
+    let ns = create_ok(r, json!({"spec": {"finalizers": ["example.com/hold"]}}));
+    assert_eq!(
+        ns["spec"]["finalizers"],
+        json!(["example.com/hold", "kubernetes"])
+    );
+    // Everything but spec.finalizers in the body is ignored.
+    let out = prepare_namespace_finalize(
+        json!({
+            "metadata": {"name": "web", "labels": {"sneaky": "yes"}},
+            "spec": {"finalizers": ["example.com/hold"]},
+            "status": {"phase": "Terminating"},
+        }),
+        &ns,
+    )
+    .unwrap();
+    assert_eq!(out["spec"]["finalizers"], json!(["example.com/hold"]));
+    assert_eq!(out["metadata"], ns["metadata"]);
+    assert_eq!(out["status"], ns["status"]);
+    // No finalizers in the body: none left.
+    let out = prepare_namespace_finalize(json!({"spec": {}}), &ns).unwrap();
+    assert!(out["spec"].get("finalizers").is_none(), "{out}");
+    // Names are checked as on create; a body of the wrong shape does not decode.
+    let got = causes(prepare_namespace_finalize(
+        json!({"spec": {"finalizers": ["custom"]}}),
+        &ns,
+    ));
+    assert_causes(
+        &got,
+        &[("spec.finalizers", "FieldValueInvalid")],
+        "finalize",
+    );
+    assert!(matches!(
+        prepare_namespace_finalize(json!({"spec": {"finalizers": "kubernetes"}}), &ns),
+        Err(RulesError::Decode(_))
+    ));
+}
+
+#[test]
+fn namespace_phase_follows_the_deletion_timestamp() {
+    let r = res("", "namespaces");
+    let ns = create_ok(r, json!({}));
+    let got = causes(prepare_update(
+        r,
+        with(r, json!({"status": {"phase": "Terminating"}})),
+        &ns,
+    ));
+    assert_eq!(got[0].0, "status.Phase");
+    assert_eq!(
+        got[0].2,
+        "Invalid value: \"Terminating\": may only be 'Active' if `deletionTimestamp` is empty"
+    );
+    let mut deleting = ns.clone();
+    deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    deleting["status"]["phase"] = json!("Terminating");
+    let mut conditions = deleting.clone();
+    conditions["status"]["conditions"] = json!([{
+        "type": "NamespaceContentRemaining",
+        "status": "True",
+        "reason": "SomeResourcesRemain",
+        "message": "Some resources are remaining: pods. has 1 resource instances",
+        "lastTransitionTime": "2026-01-01T00:00:01Z",
+    }]);
+    let out = prepare_update(r, conditions, &deleting).unwrap();
+    assert_eq!(
+        out["status"]["conditions"][0]["type"],
+        "NamespaceContentRemaining"
+    );
+    let mut active = deleting.clone();
+    active["status"]["phase"] = json!("Active");
+    let got = causes(prepare_update(r, active, &deleting));
+    assert_eq!(
+        got[0].2,
+        "Invalid value: \"Active\": may only be 'Terminating' if `deletionTimestamp` is not empty"
     );
 }
 
