@@ -104,7 +104,12 @@ pub fn resource_list(group: &str, version: &str, served: Served<'_>) -> Value {
                 "kind": sub.kind,
                 "verbs": sub.verbs,
             });
-            if let Some(g) = sub.group {
+            // Only a subresource of another group-version names it (`pods/eviction`:
+            // `policy/v1`; not `pods/binding`).
+            if let Some(g) = sub
+                .group
+                .filter(|g| (*g, sub.version) != (r.group, r.version))
+            {
                 entry["group"] = json!(g);
                 entry["version"] = json!(sub.version);
             }
@@ -224,6 +229,32 @@ mod tests {
 
     fn builtin() -> Vec<&'static ResourceInfo> {
         BUILTIN.iter().collect()
+    }
+
+    #[test]
+    fn pod_and_namespace_subresources_name_their_kinds() {
+        let core = resource_list("", "v1", &builtin());
+        let entry = |name: &str| {
+            core["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["name"] == name)
+                .unwrap_or_else(|| panic!("{name} is not discoverable"))
+                .clone()
+        };
+        assert_eq!(
+            entry("pods/binding"),
+            json!({"name": "pods/binding", "singularName": "", "namespaced": true, "kind": "Binding", "verbs": ["create"]})
+        );
+        assert_eq!(
+            entry("pods/eviction"),
+            json!({"name": "pods/eviction", "singularName": "", "namespaced": true, "group": "policy", "version": "v1", "kind": "Eviction", "verbs": ["create"]})
+        );
+        assert_eq!(
+            entry("namespaces/finalize"),
+            json!({"name": "namespaces/finalize", "singularName": "", "namespaced": false, "kind": "Namespace", "verbs": ["update"]})
+        );
     }
 
     #[test]

@@ -69,8 +69,16 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
 pub fn error(err: &ApiError) -> Response<Body> {
     let mut resp = json(err.code, &err.to_status());
     if err.code == StatusCode::TOO_MANY_REQUESTS {
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        // An error that says when to retry says it in its details (kube sends the header only
+        // then); the server's own overload answer asks for a second.
+        let retry_after = match &err.details {
+            Some(details) => details["retryAfterSeconds"].as_u64().filter(|s| *s > 0),
+            None => Some(1),
+        };
+        if let Some(seconds) = retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
     }
     if err.code == StatusCode::UNAUTHORIZED {
         resp.headers_mut().insert(

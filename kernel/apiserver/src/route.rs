@@ -1,7 +1,7 @@
 //! Mapping a request path and method to what it asks for.
 
 use http::Method;
-use kmicro_apimachinery::registry::ResourceInfo;
+use kmicro_apimachinery::registry::{self, ResourceInfo};
 
 use crate::resources::Resources;
 
@@ -167,9 +167,14 @@ fn resource_route(
         [plural, name, sub] => (*plural, Some((*name).to_string()), Some((*sub).to_string())),
         _ => return Err(RouteError::NotFound),
     };
-    let resource = resources
-        .find(group, version, plural)
-        .ok_or(RouteError::NotFound)?;
+    let resource = match resources.find(group, version, plural) {
+        Some(resource) => resource,
+        // `POST /api/v1/namespaces/<ns>/bindings`: the Binding names the pod.
+        None if (group, version) == ("", "v1") && plural == registry::LEGACY_BINDINGS.plural => {
+            &registry::LEGACY_BINDINGS
+        }
+        None => return Err(RouteError::NotFound),
+    };
     // A cluster-scoped resource never has a namespace; a namespaced one is addressed without a
     // namespace only to list or watch across all namespaces (checked below).
     if !resource.namespaced && namespace.is_some()
@@ -334,6 +339,60 @@ mod tests {
                 false
             ),
             Err(RouteError::MethodNotAllowed)
+        );
+    }
+
+    #[test]
+    fn bindings_evictions_and_finalize() {
+        let r = resource(Method::POST, "/api/v1/namespaces/default/pods/web/binding");
+        assert_eq!(
+            (r.resource.plural, r.subresource.as_deref(), r.verb),
+            ("pods", Some("binding"), Verb::Create)
+        );
+        let r = resource(Method::POST, "/api/v1/namespaces/default/pods/web/eviction");
+        assert_eq!(
+            (r.subresource.as_deref(), r.verb),
+            (Some("eviction"), Verb::Create)
+        );
+        let r = resource(Method::POST, "/api/v1/namespaces/default/bindings");
+        assert_eq!(
+            (r.resource.kind, r.namespace.as_deref(), r.name, r.verb),
+            ("Binding", Some("default"), None, Verb::Create)
+        );
+        let r = resource(Method::PUT, "/api/v1/namespaces/gone/finalize");
+        assert_eq!(
+            (
+                r.resource.plural,
+                r.name.as_deref(),
+                r.subresource.as_deref(),
+                r.verb
+            ),
+            ("namespaces", Some("gone"), Some("finalize"), Verb::Update)
+        );
+        for (method, path) in [
+            (Method::GET, "/api/v1/namespaces/default/pods/web/binding"),
+            (Method::PUT, "/api/v1/namespaces/default/pods/web/eviction"),
+            (Method::GET, "/api/v1/namespaces/default/bindings"),
+            (Method::DELETE, "/api/v1/namespaces/default/bindings"),
+            (Method::GET, "/api/v1/namespaces/gone/finalize"),
+        ] {
+            assert_eq!(
+                route(&method, path, false),
+                Err(RouteError::MethodNotAllowed),
+                "{method} {path}"
+            );
+        }
+        assert_eq!(
+            route(&Method::POST, "/api/v1/bindings", false),
+            Err(RouteError::NotFound)
+        );
+        assert_eq!(
+            route(
+                &Method::POST,
+                "/apis/apps/v1/namespaces/default/bindings",
+                false
+            ),
+            Err(RouteError::NotFound)
         );
     }
 

@@ -2,11 +2,14 @@
 //! what custom resources do differently.
 
 mod apply;
+mod binding;
 mod custom;
 mod delete;
+mod eviction;
 mod fields;
 mod managed;
 pub(crate) mod module;
+mod namespace;
 mod protobuf;
 mod read;
 mod review;
@@ -18,7 +21,7 @@ mod write;
 
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode, header};
-use kmicro_apimachinery::registry::ResourceInfo;
+use kmicro_apimachinery::registry::{self, ResourceInfo};
 use kmicro_apimachinery::selector::{FieldSelector, LabelSelector};
 use serde_json::Value;
 
@@ -125,6 +128,10 @@ impl Selectors {
 
 /// Runs a resource request.
 pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<Body>> {
+    if *ctx.resource() == registry::LEGACY_BINDINGS {
+        // Routing lets only create through.
+        return binding::create(ctx, &body).await;
+    }
     custom::check(ctx)?;
     if ctx.resource().is_virtual() {
         // Routing lets only create through.
@@ -167,6 +174,9 @@ async fn dispatch_verb(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<Body>> 
         (Verb::Get, Some("scale")) => scale::get(ctx).await,
         (Verb::Update, Some("scale")) => scale::update(ctx, &body).await,
         (Verb::Patch, Some("scale")) => scale::patch(ctx, &body).await,
+        (Verb::Create, Some("binding")) => binding::create(ctx, &body).await,
+        (Verb::Create, Some("eviction")) => eviction::create(ctx, &body).await,
+        (Verb::Update, Some("finalize")) => namespace::finalize(ctx, &body).await,
         (Verb::Get, _) => read::get(ctx).await,
         (Verb::List, _) => read::list(ctx).await,
         (Verb::Watch, _) => watch::watch(ctx).await,

@@ -21,12 +21,16 @@ pub(super) fn object(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Value> {
 }
 
 /// The group, version and kind of the object an endpoint takes: the resource's own for the
-/// resource and its status, `autoscaling/v1` Scale for `scale`, TokenRequest for
-/// `serviceaccounts/…/token`; `None` for any other subresource.
+/// resource and its status (and a namespace's `finalize`), `autoscaling/v1` Scale for `scale`,
+/// TokenRequest for `serviceaccounts/…/token`; `None` for any other subresource (a Binding or
+/// an Eviction, whose protobuf forms are not decoded yet: 415).
 fn endpoint_kind(ctx: &Ctx<'_>) -> Option<(&'static str, &'static str, &'static str)> {
     let r = ctx.resource();
     match ctx.rr.subresource.as_deref() {
         None | Some("status") => Some((r.group, r.version, r.kind)),
+        Some("finalize") if r.group.is_empty() && r.kind == "Namespace" => {
+            Some((r.group, r.version, r.kind))
+        }
         Some("scale") => Some(("autoscaling", "v1", "Scale")),
         Some("token") if r.group.is_empty() && r.kind == "ServiceAccount" => {
             Some(("authentication.k8s.io", "v1", "TokenRequest"))

@@ -1,6 +1,7 @@
 //! create, update and patch (of objects and their status).
 
 use http::{Response, StatusCode};
+use kmicro_apimachinery::admission;
 use kmicro_apimachinery::registry::{self, ResourceInfo};
 use kmicro_apimachinery::rules::RulesError;
 use kmicro_apimachinery::status::Cause;
@@ -55,6 +56,7 @@ pub(super) async fn insert(
         ensure_namespace_open(ctx, ns).await?;
     }
     stamp_new(r, &mut obj);
+    admission::mutate(r, None, &mut obj);
     let mut obj = prepare(r, name, super::custom::prepare_create(ctx, obj))?;
     if track == Track::Update {
         managed::record_update(ctx, &managed::manager(ctx)?, None, &mut obj);
@@ -222,6 +224,7 @@ pub(super) async fn replace_with(
         _ if r.status => with_status_of(&new, &current.obj),
         _ => new,
     };
+    admission::mutate(r, ctx.rr.subresource.as_deref(), &mut new);
     keep_server_fields(&mut new, &current.obj);
     let mut new = prepare(
         r,
@@ -240,7 +243,7 @@ pub(super) async fn replace_with(
     if ctx.query.dry_run {
         return Ok(Replaced::Done(StatusCode::OK, new));
     }
-    if object::is_terminating(&new) && object::finalizers(&new).is_empty() {
+    if object::should_delete_during_update(r, &new, &current.obj) {
         return match ctx
             .storage
             .delete(r, ctx.namespace(), name, current.revision)
