@@ -11,4 +11,5 @@ mod client;
 mod logging;
 mod memory;
 pub mod module_cmd;
+mod modules;
 pub mod run;

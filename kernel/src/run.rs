@@ -164,6 +164,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         kmicro_pki::write_kubeconfig(&absolute(extra)?, &kubeconfig)
             .context("writing --write-kubeconfig")?;
     }
+    let _modules = crate::modules::start(Arc::clone(&api))
+        .await
+        .context("starting the control-plane modules")?;
     api.set_ready();
     let agent = match &node_name {
         Some(name) => {

@@ -5,6 +5,7 @@
 //! `system:module:<name>`; the sandbox has already checked the module's manifest, its host
 //! call rate and the arguments' shape before it calls.
 
+use crate::manifest::PolicyRule;
 use std::fmt;
 use std::pin::Pin;
 
@@ -378,6 +379,15 @@ pub type WatchStream = Pin<Box<dyn Stream<Item = RawWatchEvent> + Send>>;
 /// input: the sandbox checks shapes (names, sizes, JSON) but not meaning.
 #[async_trait::async_trait]
 pub trait HostApi: Send + Sync + 'static {
+    /// Called for every new instance after `describe` and before `init`, with the rules
+    /// the module will act under (the operator's grant, else what it declared): the kernel
+    /// makes the API agree (RBAC for `system:module:<module>`). An error fails the start.
+    /// By default there is nothing to do.
+    async fn authorize(&self, module: &str, rules: &[PolicyRule]) -> Result<(), ApiError> {
+        let _ = (module, rules);
+        Ok(())
+    }
+
     /// Performs one call; answers the API server's JSON body.
     async fn call(&self, module: &str, call: ApiCall) -> Result<String, ApiError>;
 

@@ -118,6 +118,16 @@ impl Instance {
         let permissions: Vec<PolicyRule> =
             descriptor.permissions.into_iter().map(Into::into).collect();
         store.data_mut().permissions = Permissions::new(permissions.clone(), ctx.granted.clone());
+        let effective = ctx.granted.clone().unwrap_or_else(|| permissions.clone());
+        ctx.host
+            .authorize(&ctx.name, &effective)
+            .await
+            .map_err(|e| StartFailure {
+                // Retried like a failed init: the kernel's API may be briefly unable.
+                stage: "init",
+                failure: Failure::Guest(format!("granting its permissions: {e}")),
+                described: Some((descriptor.version.clone(), permissions.clone())),
+            })?;
 
         arm(&mut store, ctx);
         let inited =

@@ -100,7 +100,7 @@ impl<T: Transport> NodeApi<T> {
         }
     }
 
-    async fn send<K: Serialize>(
+    pub(super) async fn send<K: Serialize>(
         &self,
         method: Method,
         path: &str,

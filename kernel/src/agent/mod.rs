@@ -14,6 +14,7 @@ mod heartbeat;
 pub mod host;
 pub mod lease;
 pub mod node;
+mod pods;
 mod registration;
 pub mod transport;
 
@@ -38,6 +39,8 @@ pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
 pub const STATUS_REPORT_INTERVAL: Duration = Duration::from_secs(300);
 /// The first wait after a failed registration; it doubles up to [`STATUS_INTERVAL`].
 const FIRST_RETRY: Duration = Duration::from_millis(100);
+/// How often pods bound to the node are checked for deletions to confirm.
+const PODS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the agent registers and how.
 #[derive(Clone, Debug)]
@@ -132,16 +135,26 @@ impl<T: Transport> Agent<T> {
         );
         let mut tick = tokio::time::interval(STATUS_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pods_tick = tokio::time::interval(PODS_INTERVAL);
+        pods_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
-            if self.node.is_none() {
-                self.register_until_done().await;
-            }
-            if let Err(err) = self.renew_lease().await {
-                tracing::warn!(err = %format!("{err:#}"), "renewing the node lease failed");
-            }
-            if let Err(err) = self.report_status(false).await {
-                tracing::warn!(err = %format!("{err:#}"), "updating the node status failed");
+            tokio::select! {
+                _ = tick.tick() => {
+                    if self.node.is_none() {
+                        self.register_until_done().await;
+                    }
+                    if let Err(err) = self.renew_lease().await {
+                        tracing::warn!(err = %format!("{err:#}"), "renewing the node lease failed");
+                    }
+                    if let Err(err) = self.report_status(false).await {
+                        tracing::warn!(err = %format!("{err:#}"), "updating the node status failed");
+                    }
+                }
+                _ = pods_tick.tick() => {
+                    if let Err(err) = pods::confirm_deletions(&self.api, &self.config.node_name).await {
+                        tracing::warn!(err = %format!("{err:#}"), "confirming pod deletions failed");
+                    }
+                }
             }
         }
     }

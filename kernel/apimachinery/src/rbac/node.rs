@@ -33,7 +33,8 @@ pub fn node_agent_object_name(node: &str) -> String {
 }
 
 /// The ClusterRole of node `node`'s agent: register the Node and report its status, keep its
-/// Lease in `kube-node-lease` renewed, nothing else.
+/// Lease in `kube-node-lease` renewed, read pods and confirm the deletion of those bound to
+/// it, nothing else.
 pub fn node_agent_role(node: &str) -> ClusterRole {
     let rule = |verbs: &[&str], group: &str, resource: &str, named: bool| PolicyRule {
         verbs: verbs.iter().map(|v| v.to_string()).collect(),
@@ -48,6 +49,8 @@ pub fn node_agent_role(node: &str) -> ClusterRole {
             rule(&["create"], "", "nodes", false),
             rule(&["get", "update", "patch"], "", "nodes", true),
             rule(&["get", "update", "patch"], "", "nodes/status", true),
+            // Pods bound to the node: read them, and confirm their deletion.
+            rule(&["get", "list", "watch", "delete"], "", "pods", false),
             rule(&["create"], COORDINATION_GROUP, "leases", false),
             rule(
                 &["get", "update", "patch"],
