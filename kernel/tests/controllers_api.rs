@@ -215,6 +215,24 @@ async fn pods_are_bound_with_kubes_rules_and_get_default_tolerations() {
         .await,
     );
     assert_eq!(err.code, 405);
+
+    // The OpenAPI documents describe the new endpoints (with kube's Binding, Eviction and
+    // Namespace bodies), so clients that validate against them find them.
+    let get = |path: &str| {
+        http::Request::get(path.to_string())
+            .body(Vec::new())
+            .unwrap()
+    };
+    let v3: Value = client.request(get("/openapi/v3/api/v1")).await.unwrap();
+    let v2: Value = client.request(get("/openapi/v2")).await.unwrap();
+    for path in [
+        "/api/v1/namespaces/{namespace}/pods/{name}/binding",
+        "/api/v1/namespaces/{namespace}/pods/{name}/eviction",
+        "/api/v1/namespaces/{name}/finalize",
+    ] {
+        assert!(v3["paths"].get(path).is_some(), "v3 lacks {path}");
+        assert!(v2["paths"].get(path).is_some(), "v2 lacks {path}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
