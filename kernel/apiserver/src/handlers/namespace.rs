@@ -27,10 +27,10 @@ pub(super) async fn finalize(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<B
     super::write::check_type(r, &mut new)?;
     super::write::check_name(ctx, &new)?;
     let current = super::write::get_current(ctx).await?;
-    if let Some(rv) = object::resource_version(&new) {
-        if rv.map_err(ApiError::bad_request)? != current.revision {
-            return Err(ApiError::stale(r, name));
-        }
+    if let Some(rv) = object::resource_version(&new)
+        && rv.map_err(ApiError::bad_request)? != current.revision
+    {
+        return Err(ApiError::stale(r, name));
     }
     let mut new =
         rules::prepare_namespace_finalize(new, &current.obj).map_err(|err| match err {
