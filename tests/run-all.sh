@@ -2,7 +2,7 @@
 # The whole test suite, from a fresh Debian machine (root, Rust via rustup):
 #   1. installs what the tests need (Debian packages; rustup adds the targets listed in
 #      rust-toolchain.toml by itself),
-#   2. checks formatting and lints,
+#   2. checks formatting and lints (the kernel's workspace, and modules/ for wasm and host),
 #   3. runs every test (the store conformance suite starts real etcd servers on loopback),
 #   4. prints the store benchmark against a real etcd and the API benchmark (debug build,
 #      dependencies optimised),
@@ -22,6 +22,15 @@ cargo fmt --all -- --check
 step "cargo clippy (all targets, all features, and the kernel without etcd)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo clippy -p kmicro --no-default-features -- -D warnings
+
+step "modules (wasm32-wasip2 workspace): fmt, clippy for wasm and host, unit tests"
+(
+    cd modules
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets --target wasm32-wasip2 -- -D warnings
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo test --workspace
+)
 
 step "cargo test"
 cargo test --workspace --all-features

@@ -61,5 +61,11 @@ macro_rules! module {
         $crate::bindings::export_module!(
             __KmicroHostedModule with_types_in $crate::bindings
         );
+        // Off wasm, the module is still reachable (for dead-code analysis) through its handler.
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = <$crate::runtime::Hosted<$ty> as $crate::bindings::exports::kmicro::module::handler::Guest>::init
+                as fn(String) -> Result<(), String>;
+        };
     };
 }
