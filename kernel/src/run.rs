@@ -56,6 +56,12 @@ pub struct RunArgs {
     /// Run no node agent: serve the API only, with no Node.
     #[arg(long)]
     pub disable_agent: bool,
+    /// Do not run the built-in scheduler module.
+    #[arg(long)]
+    pub disable_scheduler: bool,
+    /// Do not run the built-in controllers module (kube-controller-manager's work).
+    #[arg(long)]
+    pub disable_controller_manager: bool,
     /// Also write the admin kubeconfig here.
     #[arg(long, short = 'o')]
     pub write_kubeconfig: Option<PathBuf>,
@@ -164,7 +170,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         kmicro_pki::write_kubeconfig(&absolute(extra)?, &kubeconfig)
             .context("writing --write-kubeconfig")?;
     }
-    let _modules = crate::modules::start(Arc::clone(&api))
+    let disabled: Vec<&str> = [
+        (args.disable_scheduler, "scheduler"),
+        (args.disable_controller_manager, "controllers"),
+    ]
+    .into_iter()
+    .filter_map(|(off, name)| off.then_some(name))
+    .collect();
+    let _modules = crate::modules::start(Arc::clone(&api), &disabled)
         .await
         .context("starting the control-plane modules")?;
     api.set_ready();

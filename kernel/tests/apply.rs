@@ -105,7 +105,7 @@ fn name_for(base: &str, bin: &str) -> String {
 
 #[test]
 fn client_side_apply_diff_and_edit_round_trip() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_api_only();
     let editor_dir = tempfile::tempdir().unwrap();
     let editor = editor_dir.path().join("editor.sh");
     std::fs::write(
@@ -175,7 +175,7 @@ fn client_side_apply_diff_and_edit_round_trip() {
 
 #[test]
 fn kubectl_patch_strategic_on_objects_status_dry_run_and_conflicts() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_api_only();
     for &bin in KUBECTLS {
         let k = Kubectl {
             cluster: &cluster,
@@ -290,7 +290,7 @@ fn kubectl_patch_strategic_on_objects_status_dry_run_and_conflicts() {
 
 #[test]
 fn field_validation_strict_warn_and_ignore_on_create_and_update() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_api_only();
     for &bin in KUBECTLS {
         let k = Kubectl {
             cluster: &cluster,
@@ -404,7 +404,7 @@ fn field_validation_strict_warn_and_ignore_on_create_and_update() {
 
 #[test]
 fn kubectl_validation_flags_reach_the_server() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_api_only();
     for &bin in KUBECTLS {
         let k = Kubectl {
             cluster: &cluster,
@@ -462,7 +462,7 @@ fn kubectl_validation_flags_reach_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_validation_on_patches_through_the_kube_crate() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_api_only();
     let config = kube::Config::from_custom_kubeconfig(
         Kubeconfig::read_from(&cluster.kubeconfig).unwrap(),
         &KubeConfigOptions::default(),

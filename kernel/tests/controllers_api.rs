@@ -70,7 +70,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_are_bound_with_kubes_rules_and_get_default_tolerations() {
-    let cluster = common::Cluster::start();
+    let cluster = common::Cluster::start_api_only();
     let client = client(&cluster).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
 
@@ -237,7 +237,7 @@ async fn pods_are_bound_with_kubes_rules_and_get_default_tolerations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evictions_honour_pod_disruption_budgets() {
-    let cluster = common::Cluster::start();
+    let cluster = common::Cluster::start_api_only();
     let client = client(&cluster).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     let budgets: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), "default");
@@ -406,7 +406,7 @@ async fn evictions_honour_pod_disruption_budgets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn namespaces_wait_for_their_finalizers_and_go_on_finalize() {
-    let cluster = common::Cluster::start();
+    let cluster = common::Cluster::start_api_only();
     let client = client(&cluster).await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let hold: Namespace = serde_json::from_value(json!({
@@ -567,7 +567,7 @@ async fn namespaces_wait_for_their_finalizers_and_go_on_finalize() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pods_on_no_node_go_at_once_and_bound_ones_wait_for_their_grace() {
-    let cluster = common::Cluster::start();
+    let cluster = common::Cluster::start_api_only();
     let client = client(&cluster).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for name in ["unbound", "bound", "held"] {
@@ -670,7 +670,7 @@ async fn pods_on_no_node_go_at_once_and_bound_ones_wait_for_their_grace() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deletecollection_deletes_what_the_selector_matches() {
-    let cluster = common::Cluster::start();
+    let cluster = common::Cluster::start_api_only();
     let client = client(&cluster).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     for (name, app) in [("x1", "x"), ("x2", "x"), ("x3", "x"), ("y1", "y")] {

@@ -154,7 +154,7 @@ fn namespaced_creates(file: &str) -> Vec<(Vec<String>, &'static str, &'static st
 
 #[test]
 fn kubectl_create_stores_what_the_same_object_as_json_stores() {
-    let c = Cluster::start();
+    let c = Cluster::start_api_only();
     let file = c.data_dir.with_extension("greeting.txt");
     std::fs::write(&file, "hello\n").unwrap();
     for (version, bin) in [("132", KUBECTL_1_32), ("135", KUBECTL_1_35)] {
@@ -348,7 +348,7 @@ const PROTOBUF: &str = "Content-Type: application/vnd.kubernetes.protobuf";
 
 #[test]
 fn raw_protobuf_bodies_and_their_errors() {
-    let c = Cluster::start();
+    let c = Cluster::start_api_only();
     let cms = "/api/v1/namespaces/default/configmaps";
 
     // A valid body, answered in JSON even when protobuf is preferred.

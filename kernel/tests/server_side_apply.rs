@@ -93,7 +93,7 @@ fn has_manager(obj: &Value, manager: &str, operation: &str) -> bool {
 /// The whole kubectl story for one kubectl binary.
 fn kubectl_story(binary: &str) {
     assert!(Path::new(binary).exists(), "{binary} is missing");
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_api_only();
     let kubectl = Kubectl::new(binary, &cluster);
     let name = "web";
 
@@ -244,7 +244,7 @@ async fn client(cluster: &Cluster) -> kube::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_managers_keep_their_own_containers() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_api_only();
     let kubectl = Kubectl::new(KUBECTL_132, &cluster);
     let out = kubectl.apply(&manifest("pair", 1, "nginx", "app: pair"), &[]);
     assert!(out.status.success(), "{:?}", text(&out));
@@ -366,7 +366,7 @@ async fn two_managers_keep_their_own_containers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_needs_a_field_manager_and_creates_with_dry_run_nothing() {
-    let cluster = Cluster::start();
+    let cluster = Cluster::start_api_only();
     let url = format!(
         "{}/apis/apps/v1/namespaces/default/deployments/solo",
         cluster.url()

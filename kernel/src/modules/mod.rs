@@ -26,16 +26,23 @@ pub fn kernel_user() -> User {
     )
 }
 
-/// Starts the sandbox and the supervisor: registers the built-in Modules, loads every
-/// Module, and answers the API's questions about module logs and built-in sources.
-pub async fn start(api: Arc<Api>) -> anyhow::Result<Arc<Supervisor>> {
+/// Starts the sandbox and the supervisor: registers the built-in Modules (but those named in
+/// `disabled`, which are not run even when their Module exists), loads every Module, and
+/// answers the API's questions about module logs and built-in sources.
+pub async fn start(api: Arc<Api>, disabled: &[&str]) -> anyhow::Result<Arc<Supervisor>> {
     let admin = LocalClient::new(Arc::clone(&api), kernel_user());
     let sandbox = Sandbox::new(
         Arc::new(host_api::ModuleApi::new(admin.clone())),
         SandboxSettings::default(),
     )
     .context("starting the module sandbox")?;
-    let supervisor = Supervisor::new(Arc::new(sandbox), admin, kmicro_builtin_modules::all());
+    let disabled = disabled.iter().map(|name| name.to_string()).collect();
+    let supervisor = Supervisor::new(
+        Arc::new(sandbox),
+        admin,
+        kmicro_builtin_modules::all(),
+        disabled,
+    );
     api.set_module_host(Arc::new(Hook(Arc::clone(&supervisor))));
     supervisor
         .ensure_builtins()

@@ -49,6 +49,8 @@ pub struct Supervisor {
     sandbox: Arc<Sandbox>,
     admin: LocalClient,
     builtins: &'static [BuiltinModule],
+    /// Built-in modules not to run (`--disable-scheduler`, `--disable-controller-manager`).
+    disabled: Vec<String>,
     loaded: Mutex<BTreeMap<String, Loaded>>,
 }
 
@@ -58,18 +60,33 @@ impl Supervisor {
         sandbox: Arc<Sandbox>,
         admin: LocalClient,
         builtins: &'static [BuiltinModule],
+        disabled: Vec<String>,
     ) -> Arc<Self> {
         Arc::new(Self {
             sandbox,
             admin,
             builtins,
+            disabled,
             loaded: Mutex::new(BTreeMap::new()),
         })
+    }
+
+    /// Whether `module` is a built-in this run must not start.
+    fn is_disabled(&self, module: &Module) -> bool {
+        module.spec.source.is_builtin()
+            && self
+                .disabled
+                .iter()
+                .any(|d| Some(d.as_str()) == module.metadata.name.as_deref())
     }
 
     /// Creates the Module object of every built-in module that has none.
     pub async fn ensure_builtins(&self) -> Result<(), LocalError> {
         for builtin in self.builtins {
+            if self.disabled.iter().any(|d| d == builtin.name) {
+                tracing::info!(module = builtin.name, "built-in module disabled");
+                continue;
+            }
             let body = json!({
                 "apiVersion": "modules.kmicro.io/v1alpha1",
                 "kind": "Module",
@@ -173,7 +190,7 @@ impl Supervisor {
     /// Brings the sandbox in line with `module`.
     async fn reconcile(&self, module: &Module) {
         let name = module.metadata.name.clone().unwrap_or_default();
-        if module.metadata.deletion_timestamp.is_some() {
+        if module.metadata.deletion_timestamp.is_some() || self.is_disabled(module) {
             self.remove(&name).await;
             return;
         }

@@ -139,6 +139,22 @@ impl Cluster {
         cluster
     }
 
+    /// Starts a cluster in a fresh temp dir without the scheduler and controller modules: the
+    /// API server alone, for tests of API semantics that controllers acting on the same
+    /// objects (a Deployment's status, its pods) would disturb — as kube-apiserver is tested
+    /// without kube-controller-manager.
+    pub fn start_api_only() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let mut cluster = Self::start_with(
+            &data_dir,
+            free_port(),
+            &["--disable-scheduler", "--disable-controller-manager"],
+        );
+        cluster._tmp = Some(tmp);
+        cluster
+    }
+
     /// Starts a cluster on `data_dir` (kept) and waits until it is ready.
     pub fn start_in(data_dir: &Path, port: u16) -> Self {
         Self::start_with(data_dir, port, &[])
