@@ -14,7 +14,9 @@ use kmicro_apiserver::{Api, Server, Storage};
 use kmicro_pki::{KubeconfigOptions, Pki, PkiConfig, ServiceAccountKey, TokenFile};
 use kmicro_store::{CompactionPolicy, RedbConfig, RedbStore, Store, spawn_compactor};
 
-use crate::agent::{self, AgentConfig, AgentHandle, LocalTransport, NodeLabel, NodeTaint};
+use crate::agent::{
+    self, AgentConfig, AgentHandle, KubeletArg, LocalTransport, NodeLabel, NodeTaint,
+};
 
 /// Arguments of `kmicro run`.
 #[derive(Debug, clap::Args)]
@@ -53,6 +55,12 @@ pub struct RunArgs {
     /// or comma-separated).
     #[arg(long = "node-taint", value_delimiter = ',', value_parser = NodeTaint::parse)]
     pub node_taints: Vec<NodeTaint>,
+    /// A kubelet flag for the node agent, `key=value` as k3s takes it (repeatable;
+    /// `key+=value` adds to kmicro's default). Supported: `eviction-hard` (kubelet's syntax,
+    /// `memory.available<100Mi,nodefs.available<10%`; it replaces the default thresholds, so
+    /// signals left out have none).
+    #[arg(long = "kubelet-arg", value_name = "KEY=VALUE", value_parser = KubeletArg::parse)]
+    pub kubelet_args: Vec<KubeletArg>,
     /// Run no node agent: serve the API only, with no Node.
     #[arg(long)]
     pub disable_agent: bool,
@@ -88,6 +96,7 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let data_dir = absolute(&args.data_dir)?;
+    let kubelet = agent::kubelet_args::resolve(&args.kubelet_args)?;
     let node_name = if args.disable_agent {
         None
     } else {
@@ -189,6 +198,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 labels: args.node_labels.clone(),
                 taints: args.node_taints.clone(),
                 data_dir: data_dir.clone(),
+                eviction_hard: kubelet.eviction_hard.clone(),
                 started,
             };
             Some(start_agent(&api, config).await?)
@@ -219,6 +229,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 /// Lets node `config.node_name` in (its role and binding), and starts its agent, calling the
 /// API in-process as `system:node:<name>`.
 async fn start_agent(api: &Arc<Api>, config: AgentConfig) -> anyhow::Result<AgentHandle> {
+    tracing::info!(eviction_hard = %config.eviction_hard, "hard eviction thresholds");
+    for signal in config.eviction_hard.unevaluated() {
+        tracing::warn!(
+            %signal,
+            "eviction-hard: kmicro's node agent does not measure this signal yet; its threshold has no effect"
+        );
+    }
     agent::access::grant(api, &config.node_name)
         .await
         .context("granting the node agent its access")?;

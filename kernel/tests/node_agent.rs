@@ -1,6 +1,8 @@
 //! The node agent: `kmicro run` registers its Node (Ready, roles, capacity, system info,
 //! conditions), renews its Lease, keeps the Node across restarts, applies `--node-*` flags
-//! with k3s's semantics, and registers nothing with `--disable-agent`.
+//! with k3s's semantics, takes its hard eviction thresholds from
+//! `--kubelet-arg=eviction-hard=…` as k3s and kubelet do, and registers nothing with
+//! `--disable-agent`.
 
 mod common;
 
@@ -66,8 +68,9 @@ fn stop(cluster: &mut Cluster) {
     }
 }
 
-/// The share of `dir`'s file system available to unprivileged users, in percent (`df`).
-fn disk_free_percent(dir: &std::path::Path) -> u64 {
+/// What `df` says of `dir`'s file system: its size and the space available to unprivileged
+/// users, in bytes (what the agent's statvfs reads).
+fn df(dir: &std::path::Path) -> (u64, u64) {
     let out = Command::new("df")
         .args(["-B1", "--output=size,avail"])
         .arg(dir)
@@ -81,7 +84,36 @@ fn disk_free_percent(dir: &std::path::Path) -> u64 {
         .split_whitespace()
         .map(|n| n.parse().unwrap())
         .collect();
-    numbers[1] * 100 / numbers[0]
+    (numbers[0], numbers[1])
+}
+
+/// What a percentage threshold amounts to for `capacity`, as kubelet computes it: the share in
+/// single precision, the product in double, truncated.
+fn percent_of(capacity: u64, percent: f32) -> u64 {
+    (capacity as f64 * f64::from(percent / 100.0)) as u64
+}
+
+/// A quantity as the agent writes them (`123Ki`, `2Mi`, `1Gi`, plain bytes), in bytes.
+fn bytes(quantity: &Value) -> u64 {
+    let q = quantity.as_str().unwrap();
+    let (number, shift) = [("Ki", 10), ("Mi", 20), ("Gi", 30), ("Ti", 40)]
+        .iter()
+        .find_map(|(suffix, shift)| q.strip_suffix(suffix).map(|n| (n, *shift)))
+        .unwrap_or((q, 0));
+    number.parse::<u64>().unwrap() << shift
+}
+
+/// Memory capacity less the huge pages reserved (what allocatable memory is before any
+/// eviction threshold).
+fn memory_without_hugepages(capacity: &Value) -> u64 {
+    let hugepages: u64 = capacity
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(k, _)| k.starts_with("hugepages-"))
+        .map(|(_, v)| bytes(v))
+        .sum();
+    bytes(&capacity["memory"]) - hugepages
 }
 
 fn read(path: &str) -> String {
@@ -182,9 +214,22 @@ fn the_node_registers_ready_and_survives_restarts() {
             .starts_with("kmicro://")
     );
 
+    // Allocatable holds back the thresholds in force: the test clusters' 1Mi of memory and
+    // of disk (common::TEST_EVICTION_HARD).
+    let (disk_size, disk_available) = df(&data_dir);
+    assert_eq!(bytes(&capacity["ephemeral-storage"]), disk_size);
+    assert_eq!(
+        allocatable["ephemeral-storage"],
+        (disk_size - (1 << 20)).to_string()
+    );
+    assert_eq!(
+        bytes(&allocatable["memory"]),
+        memory_without_hugepages(capacity) - (1 << 20)
+    );
+
     // Conditions with kubelet's reasons; disk pressure as the data dir's file system is
-    // (under 10% free: some machines running these tests are that full).
-    let disk = if disk_free_percent(&data_dir) < 10 {
+    // against that 1Mi.
+    let disk = if disk_available < 1 << 20 {
         ("DiskPressure", "True", "KubeletHasDiskPressure")
     } else {
         ("DiskPressure", "False", "KubeletHasNoDiskPressure")
@@ -310,6 +355,81 @@ fn the_node_registers_ready_and_survives_restarts() {
     stop(&mut cluster);
 }
 
+/// `--kubelet-arg=eviction-hard=…` as k3s passes it to kubelet: `=` replaces kmicro's default
+/// thresholds (signals left out have none), `+=` adds to them; the pressure conditions and
+/// allocatable follow the thresholds in force. Expectations come from `df`.
+#[test]
+fn eviction_thresholds_come_from_kubelet_args() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let port = common::free_port();
+    let name = "eviction-node";
+    let disk_pressure = |node: &Value, threshold: u64| {
+        let (_, available) = df(&data_dir);
+        let want = if available < threshold {
+            ("True", "KubeletHasDiskPressure")
+        } else {
+            ("False", "KubeletHasNoDiskPressure")
+        };
+        let c = condition(node, "DiskPressure");
+        assert_eq!(
+            (c["status"].as_str(), c["reason"].as_str()),
+            (Some(want.0), Some(want.1)),
+            "{available} bytes available, threshold {threshold}: {c}"
+        );
+    };
+
+    // Only a disk threshold of 1%: no memory threshold is left, so allocatable memory is all
+    // of it.
+    let mut cluster = Cluster::start_with(
+        &data_dir,
+        port,
+        &[
+            "--node-name",
+            name,
+            "--kubelet-arg=eviction-hard=nodefs.available<1%",
+        ],
+    );
+    let node = wait_ready(&cluster, name);
+    let (size, _) = df(&data_dir);
+    let held_back = percent_of(size, 1.0);
+    disk_pressure(&node, held_back);
+    let capacity = &node["status"]["capacity"];
+    let allocatable = &node["status"]["allocatable"];
+    assert_eq!(
+        allocatable["ephemeral-storage"],
+        (size - held_back).to_string()
+    );
+    assert_eq!(
+        bytes(&allocatable["memory"]),
+        memory_without_hugepages(capacity)
+    );
+    stop(&mut cluster);
+
+    // += keeps the defaults (memory.available<100Mi) and sets the disk's to 99%: under
+    // pressure unless the disk is all but empty.
+    let cluster = Cluster::start_with(
+        &data_dir,
+        port,
+        &[
+            "--node-name",
+            name,
+            "--kubelet-arg=eviction-hard+=nodefs.available<99%",
+        ],
+    );
+    let held_back = percent_of(size, 99.0);
+    let node = wait_for(&cluster, name, "reported with 99%", |node| {
+        node["status"]["allocatable"]["ephemeral-storage"] == (size - held_back).to_string()
+    });
+    disk_pressure(&node, held_back);
+    let capacity = &node["status"]["capacity"];
+    assert_eq!(
+        bytes(&node["status"]["allocatable"]["memory"]),
+        memory_without_hugepages(capacity) - (100 << 20)
+    );
+    assert_eq!(condition(&node, "Ready")["status"], "True");
+}
+
 #[test]
 fn disable_agent_registers_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -328,9 +448,39 @@ fn disable_agent_registers_nothing() {
 fn bad_node_flags_are_refused_at_start() {
     let tmp = tempfile::tempdir().unwrap();
     for (flags, expect) in [
-        (&["--node-name", "Not_A_Name"][..], "--node-name"),
-        (&["--node-label", "no-equals"][..], "key=value"),
-        (&["--node-taint", "k=v:Sometimes"][..], "Sometimes"),
+        (&["--node-name", "Not_A_Name"][..], &["--node-name"][..]),
+        (&["--node-label", "no-equals"], &["key=value"]),
+        (&["--node-taint", "k=v:Sometimes"], &["Sometimes"]),
+        (
+            &["--kubelet-arg=max-pods=50"],
+            &[
+                "--kubelet-arg",
+                "--max-pods is not supported",
+                "eviction-hard",
+            ],
+        ),
+        (
+            &["--kubelet-arg", "eviction-hard=memory.available"],
+            &[
+                "--kubelet-arg",
+                "--eviction-hard",
+                "malformed pair, expect string<string",
+            ],
+        ),
+        (
+            &["--kubelet-arg=eviction-hard=memory.avail<1Gi"],
+            &[
+                "--kubelet-arg eviction-hard",
+                "unsupported eviction signal memory.avail",
+            ],
+        ),
+        (
+            &["--kubelet-arg=eviction-hard+=nodefs.available<150%"],
+            &[
+                "--kubelet-arg eviction-hard",
+                "eviction percentage threshold nodefs.available must be <= 100%: 150%",
+            ],
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_kmicro"))
             .args(["run", "--bind-address", "127.0.0.1", "--https-listen-port"])
@@ -342,7 +492,12 @@ fn bad_node_flags_are_refused_at_start() {
             .unwrap();
         assert!(!out.status.success(), "{flags:?} was accepted");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains(expect), "{flags:?}: {stderr}");
+        for needle in expect {
+            assert!(
+                stderr.contains(needle),
+                "{flags:?}: no {needle:?} in {stderr}"
+            );
+        }
     }
 }
 

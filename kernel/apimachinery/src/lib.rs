@@ -16,7 +16,8 @@
 //! - [`field_validation`]: unknown and duplicate fields (`fieldValidation`), by those schemas;
 //! - [`status`]: `Status` causes shared by validation and the API server;
 //! - [`admission`]: the default admission plugins that need only the object
-//!   (DefaultTolerationSeconds).
+//!   (DefaultTolerationSeconds);
+//! - [`quantity`]: resource quantities (`100Mi`, `500m`) read as kube reads them.
 //!
 //! This crate never performs I/O and never depends on the store or the HTTP stack.
 
@@ -30,7 +31,7 @@ pub mod intern;
 pub mod module;
 pub mod names;
 pub mod patch;
-mod quantity;
+pub mod quantity;
 pub mod rbac;
 pub mod registry;
 pub mod rules;

@@ -1,8 +1,10 @@
 //! Resource quantities (`500m`, `1Gi`, `2e3`): parsing for comparisons and kube's canonical form
-//! (used when storing resource lists and when printing tables).
+//! (used when storing resource lists and when printing tables). The public part is what other
+//! crates need to read a quantity as kube's `resource.ParseQuantity` does: [`whole_value`],
+//! [`canonical_text`] and [`QUANTITY_ERROR`].
 
-/// What kube answers for a malformed quantity.
-pub(crate) const QUANTITY_ERROR: &str =
+/// What kube answers for a malformed quantity (`resource.ErrFormatWrong`).
+pub const QUANTITY_ERROR: &str =
     "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
 
 /// Parses a quantity to its value; `None` when it does not follow kube's grammar.
@@ -136,6 +138,26 @@ fn parse_exact(s: &str) -> Option<(i128, Format)> {
     Some((if negative { -nano } else { nano }, format))
 }
 
+/// A quantity's value rounded up to a whole number, away from zero, as kube's
+/// `Quantity.Value()` (`1.5` → 2, `-0.5` → -1, `1Ki` → 1024, `1e3` → 1000); `None` when the
+/// text is not a quantity or is too large to hold.
+pub fn whole_value(s: &str) -> Option<i128> {
+    let (nano, _) = parse_exact(s)?;
+    let whole = nano / NANO;
+    Some(if nano % NANO == 0 {
+        whole
+    } else {
+        whole + nano.signum()
+    })
+}
+
+/// kube's canonical text of a quantity, as `Quantity.String()` prints it (`1024Mi` → `1Gi`,
+/// `0Mi` → `0`, `1000m` → `1`); `None` when the text is not a quantity or is too large to
+/// rewrite.
+pub fn canonical_text(s: &str) -> Option<String> {
+    canonical(s, false)
+}
+
 /// kube's canonical form of a quantity (`1000m` → `1`, `1024Mi` → `1Gi`, `0.5` → `500m`);
 /// `milli` first rounds up to thousandths, as kube does for resource lists. `None` when the
 /// quantity is malformed or too large to rewrite, in which case it is kept as given.
@@ -244,6 +266,26 @@ mod tests {
             assert_eq!(parse(bad), None, "{bad}");
         }
         assert!(is_integer(3.0));
+    }
+
+    #[test]
+    fn whole_values_round_up_away_from_zero() {
+        for (given, want) in [
+            ("1", 1),
+            ("1.5", 2),
+            ("1m", 1),
+            ("-0.5", -1),
+            ("1Ki", 1024),
+            ("100Mi", 100 << 20),
+            ("1e3", 1000),
+            ("0", 0),
+            ("-5Mi", -5 << 20),
+        ] {
+            assert_eq!(whole_value(given), Some(want), "{given}");
+        }
+        assert_eq!(whole_value("1Mb"), None);
+        assert_eq!(canonical_text("0Mi").as_deref(), Some("0"));
+        assert_eq!(canonical_text("-5Mi").as_deref(), Some("-5Mi"));
     }
 
     #[test]

@@ -1,49 +1,42 @@
 //! The node's conditions as kubelet reports them: `MemoryPressure`, `DiskPressure`,
-//! `PIDPressure` (from kubelet's default hard eviction thresholds) and `Ready`, with kube's
-//! reasons and messages. A condition keeps its `lastTransitionTime` while its status stays.
+//! `PIDPressure` (from the hard eviction thresholds in force, kmicro's defaults or
+//! `--kubelet-arg=eviction-hard=…`) and `Ready`, with kube's reasons and messages. A condition
+//! keeps its `lastTransitionTime` while its status stays.
 
 use k8s_openapi::api::core::v1::NodeCondition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use super::eviction::{Signal, Thresholds};
 use super::host::Usage;
-
-/// Memory pressure below this much available memory (kubelet's `memory.available<100Mi`).
-pub const MEMORY_AVAILABLE_MIN: u64 = 100 << 20;
-/// Disk pressure below this share of the data dir's file system free (`nodefs.available<10%`).
-pub const NODEFS_AVAILABLE_MIN_PERCENT: u64 = 10;
-/// PID pressure below this share of process ids free. kubelet has no default `pid.available`
-/// threshold; kmicro uses the same 10% as for disk.
-pub const PIDS_AVAILABLE_MIN_PERCENT: u64 = 10;
 
 /// Which resources are short.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pressure {
-    /// Available memory under [`MEMORY_AVAILABLE_MIN`].
+    /// Available memory under the `memory.available` threshold.
     pub memory: bool,
-    /// The data dir's file system under [`NODEFS_AVAILABLE_MIN_PERCENT`] free.
+    /// The data dir's file system under the `nodefs.available` or `nodefs.inodesFree`
+    /// threshold.
     pub disk: bool,
-    /// Process ids under [`PIDS_AVAILABLE_MIN_PERCENT`] free.
+    /// Free process ids under the `pid.available` threshold.
     pub pid: bool,
 }
 
 impl Pressure {
-    /// The pressure `usage` shows; what could not be measured is not under pressure.
-    pub fn of(usage: &Usage) -> Self {
-        let below_percent =
-            |free: u64, total: u64, percent: u64| total > 0 && free * 100 < total * percent;
+    /// The pressure `usage` shows against `thresholds`, percentages of memory taken of
+    /// `memory_capacity`; what could not be measured, or has no threshold, is not under
+    /// pressure.
+    pub fn of(usage: &Usage, thresholds: &Thresholds, memory_capacity: u64) -> Self {
         Self {
-            memory: usage
-                .memory_available
-                .is_some_and(|m| m < MEMORY_AVAILABLE_MIN),
+            memory: usage.memory_available.is_some_and(|available| {
+                thresholds.is_below(Signal::MemoryAvailable, available, memory_capacity)
+            }),
             disk: usage.filesystem.is_some_and(|fs| {
-                below_percent(fs.available, fs.capacity, NODEFS_AVAILABLE_MIN_PERCENT)
+                thresholds.is_below(Signal::NodeFsAvailable, fs.available, fs.capacity)
+            }) || usage.inodes.is_some_and(|inodes| {
+                thresholds.is_below(Signal::NodeFsInodesFree, inodes.free, inodes.total)
             }),
             pid: usage.pids.is_some_and(|p| {
-                below_percent(
-                    p.max.saturating_sub(p.used),
-                    p.max,
-                    PIDS_AVAILABLE_MIN_PERCENT,
-                )
+                thresholds.is_below(Signal::PidAvailable, p.max.saturating_sub(p.used), p.max)
             }),
         }
     }
@@ -127,12 +120,15 @@ pub fn conditions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::host::{FilesystemUsage, PidUsage};
+    use crate::agent::eviction::{self, Thresholds};
+    use crate::agent::host::{FilesystemUsage, InodeUsage, PidUsage};
     use k8s_openapi::jiff::Timestamp;
 
     fn at(secs: i64) -> Time {
         Time(Timestamp::from_second(secs).unwrap())
     }
+
+    const MEMORY_AVAILABLE_MIN: u64 = 100 << 20;
 
     fn usage(memory: u64, fs_free: u64, pids_used: u64) -> Usage {
         Usage {
@@ -141,6 +137,10 @@ mod tests {
                 capacity: 1000,
                 available: fs_free,
             }),
+            inodes: Some(InodeUsage {
+                total: 1000,
+                free: 500,
+            }),
             pids: Some(PidUsage {
                 max: 1000,
                 used: pids_used,
@@ -148,17 +148,70 @@ mod tests {
         }
     }
 
+    fn thresholds(text: &str) -> Thresholds {
+        let map = eviction::parse_pairs(text).unwrap().into_iter().collect();
+        Thresholds::from_map(&map).unwrap()
+    }
+
     #[test]
-    fn thresholds() {
-        assert_eq!(Pressure::of(&usage(1 << 30, 500, 10)), Pressure::default());
-        let p = Pressure::of(&usage(MEMORY_AVAILABLE_MIN - 1, 99, 901));
+    fn default_thresholds() {
+        let t = Thresholds::kmicro_default();
+        let of = |usage: &Usage| Pressure::of(usage, &t, 1 << 30);
+        assert_eq!(of(&usage(1 << 30, 500, 10)), Pressure::default());
+        let p = of(&usage(MEMORY_AVAILABLE_MIN - 1, 99, 901));
         assert!(p.memory && p.disk && p.pid);
-        let p = Pressure::of(&usage(MEMORY_AVAILABLE_MIN, 100, 900));
+        let p = of(&usage(MEMORY_AVAILABLE_MIN, 100, 900));
         assert!(
             !p.memory && !p.disk && !p.pid,
             "at the threshold is no pressure"
         );
-        assert_eq!(Pressure::of(&Usage::default()), Pressure::default());
+        let mut few_inodes = usage(1 << 30, 500, 10);
+        few_inodes.inodes = Some(InodeUsage {
+            total: 1000,
+            free: 49,
+        });
+        assert_eq!(
+            of(&few_inodes),
+            Pressure {
+                disk: true,
+                ..Pressure::default()
+            }
+        );
+        assert_eq!(of(&Usage::default()), Pressure::default());
+    }
+
+    #[test]
+    fn configured_thresholds() {
+        let short = usage(50 << 20, 5, 999);
+        // Only what has a threshold can be under pressure (0.5% free is under 1%).
+        let t = thresholds("nodefs.available<1%");
+        assert_eq!(
+            Pressure::of(&short, &t, 1 << 30),
+            Pressure {
+                disk: true,
+                ..Pressure::default()
+            }
+        );
+        assert_eq!(
+            Pressure::of(&short, &thresholds("nodefs.available<0.5%"), 1 << 30),
+            Pressure::default(),
+            "5 of 1000 is not under 0.5%"
+        );
+        let t = thresholds("nodefs.available<6,memory.available<5%,pid.available<2");
+        assert_eq!(
+            Pressure::of(&short, &t, 1 << 30),
+            Pressure {
+                memory: true,
+                disk: true,
+                pid: true,
+            }
+        );
+        // A percentage of memory needs the capacity; unknown, it is no pressure.
+        assert!(!Pressure::of(&short, &t, 0).memory);
+        assert_eq!(
+            Pressure::of(&short, &Thresholds::none(), 1 << 30),
+            Pressure::default()
+        );
     }
 
     #[test]

@@ -9,9 +9,11 @@
 pub mod access;
 pub mod api;
 pub mod conditions;
+pub mod eviction;
 pub mod flags;
 mod heartbeat;
 pub mod host;
+pub mod kubelet_args;
 pub mod lease;
 pub mod node;
 mod pods;
@@ -26,8 +28,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, NodeStatus};
 use tokio::task::JoinHandle;
 
+pub use eviction::Thresholds;
 pub use flags::{NodeLabel, NodeTaint, TaintEffect};
 pub use host::{HostInfo, Usage};
+pub use kubelet_args::KubeletArg;
 pub use transport::{LocalTransport, Transport};
 
 use api::NodeApi;
@@ -55,6 +59,9 @@ pub struct AgentConfig {
     pub taints: Vec<NodeTaint>,
     /// The data dir, whose file system is the node's ephemeral storage.
     pub data_dir: PathBuf,
+    /// The hard eviction thresholds (`--kubelet-arg=eviction-hard=…`, else kmicro's
+    /// defaults): the pressure conditions and what allocatable holds back.
+    pub eviction_hard: Thresholds,
     /// When `kmicro run` started (the registration log says how long it took).
     pub started: Instant,
 }

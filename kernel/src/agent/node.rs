@@ -11,7 +11,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 
 use super::AgentConfig;
-use super::conditions::{self, MEMORY_AVAILABLE_MIN, NODEFS_AVAILABLE_MIN_PERCENT, Pressure};
+use super::conditions::{self, Pressure};
+use super::eviction::{Signal, Thresholds};
 use super::host::parse::binary_quantity;
 use super::host::{HostInfo, Usage};
 
@@ -100,18 +101,20 @@ pub struct StatusInputs<'a> {
     pub usage: &'a Usage,
     /// The version the agent reports (the API server's `gitVersion`).
     pub kubelet_version: &'a str,
+    /// The hard eviction thresholds in force.
+    pub thresholds: &'a Thresholds,
 }
 
 /// The status the agent reports at `now`; conditions keep their transition times from
 /// `previous` where their status did not change.
 pub fn status(inputs: &StatusInputs<'_>, previous: &[NodeCondition], now: &Time) -> NodeStatus {
     let host = inputs.host;
-    let (capacity, allocatable) = resources(host, inputs.usage);
+    let (capacity, allocatable) = resources(host, inputs.usage, inputs.thresholds);
     NodeStatus {
         capacity: Some(capacity),
         allocatable: Some(allocatable),
         conditions: Some(conditions::conditions(
-            Pressure::of(inputs.usage),
+            Pressure::of(inputs.usage, inputs.thresholds, host.memory_bytes),
             previous,
             now,
         )),
@@ -141,12 +144,14 @@ pub fn status(inputs: &StatusInputs<'_>, previous: &[NodeCondition], now: &Time)
     }
 }
 
-/// Capacity and allocatable. Allocatable is capacity less what kubelet holds back by
-/// default: the hard eviction thresholds (100Mi of memory, 10% of the node's file system)
-/// and the memory reserved as huge pages; no kube- or system-reserved.
+/// Capacity and allocatable. Allocatable is capacity less what kubelet holds back: the hard
+/// eviction thresholds of `memory.available` and `nodefs.available` (a percentage taken of the
+/// capacity, as kubelet's `hardEvictionReservation` does; nothing without a threshold) and the
+/// memory reserved as huge pages; no kube- or system-reserved.
 fn resources(
     host: &HostInfo,
     usage: &Usage,
+    thresholds: &Thresholds,
 ) -> (BTreeMap<String, Quantity>, BTreeMap<String, Quantity>) {
     let q = |s: String| Quantity(s);
     let mut capacity = BTreeMap::from([
@@ -161,7 +166,7 @@ fn resources(
         q(binary_quantity(
             host.memory_bytes
                 .saturating_sub(hugepages)
-                .saturating_sub(MEMORY_AVAILABLE_MIN),
+                .saturating_sub(thresholds.amount(Signal::MemoryAvailable, host.memory_bytes)),
         )),
     );
     for (size, bytes) in &host.hugepages {
@@ -174,7 +179,7 @@ fn resources(
             "ephemeral-storage".to_string(),
             q(binary_quantity(fs.capacity)),
         );
-        let held_back = fs.capacity / 100 * NODEFS_AVAILABLE_MIN_PERCENT;
+        let held_back = thresholds.amount(Signal::NodeFsAvailable, fs.capacity);
         allocatable.insert(
             "ephemeral-storage".to_string(),
             q(fs.capacity.saturating_sub(held_back).to_string()),
@@ -230,6 +235,7 @@ mod tests {
             labels: vec![NodeLabel::parse("tier=edge").unwrap()],
             taints: vec![NodeTaint::parse("dedicated=edge:NoSchedule").unwrap()],
             data_dir: "/".into(),
+            eviction_hard: Thresholds::kmicro_default(),
             started: std::time::Instant::now(),
         }
     }
@@ -246,12 +252,24 @@ mod tests {
     }
 
     fn inputs<'a>(host: &'a HostInfo, usage: &'a Usage) -> StatusInputs<'a> {
+        with_thresholds(host, usage, &DEFAULTS)
+    }
+
+    static DEFAULTS: std::sync::LazyLock<Thresholds> =
+        std::sync::LazyLock::new(Thresholds::kmicro_default);
+
+    fn with_thresholds<'a>(
+        host: &'a HostInfo,
+        usage: &'a Usage,
+        thresholds: &'a Thresholds,
+    ) -> StatusInputs<'a> {
         StatusInputs {
             node_name: "pi-1",
             ip: "192.168.1.20".parse().unwrap(),
             host,
             usage,
             kubelet_version: "v1.35.0+kmicro.0.1.0",
+            thresholds,
         }
     }
 
@@ -322,13 +340,49 @@ mod tests {
         assert_eq!(get(&cap, "pods"), "110");
         assert_eq!(get(&cap, "hugepages-2Mi"), "0");
         assert_eq!(get(&cap, "ephemeral-storage"), "10Gi");
-        assert_eq!(get(&alloc, "ephemeral-storage"), "9663676420");
+        // 10 GiB less kubelet's 10% of it: 0.1 in single precision, 1073741840 bytes.
+        assert_eq!(get(&alloc, "ephemeral-storage"), "9663676400");
         let info = s.node_info.unwrap();
         assert_eq!(info.architecture, "arm");
         assert_eq!(info.kubelet_version, "v1.35.0+kmicro.0.1.0");
         let addresses = s.addresses.unwrap();
         assert_eq!(addresses[0].address, "192.168.1.20");
         assert_eq!(addresses[1].type_, "Hostname");
+    }
+
+    #[test]
+    fn allocatable_follows_the_thresholds_in_force() {
+        let host = host();
+        let usage = Usage {
+            filesystem: Some(FilesystemUsage {
+                capacity: 10 << 30,
+                available: 5 << 30,
+            }),
+            ..Usage::default()
+        };
+        let allocatable = |text: &str| {
+            let map = crate::agent::eviction::parse_pairs(text)
+                .unwrap()
+                .into_iter()
+                .collect();
+            let thresholds = Thresholds::from_map(&map).unwrap();
+            let s = status(&with_thresholds(&host, &usage, &thresholds), &[], &at(1));
+            let a = s.allocatable.unwrap();
+            (a["memory"].0.clone(), a["ephemeral-storage"].0.clone())
+        };
+        assert_eq!(
+            allocatable("memory.available<200Mi,nodefs.available<1Gi"),
+            ("824Mi".to_string(), (9u64 << 30).to_string())
+        );
+        // Percentages of memory are of its capacity; no threshold holds nothing back.
+        assert_eq!(
+            allocatable("memory.available<50%"),
+            ("512Mi".to_string(), (10u64 << 30).to_string())
+        );
+        assert_eq!(
+            allocatable(""),
+            ("1Gi".to_string(), (10u64 << 30).to_string())
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@ impl<T: Transport> Agent<T> {
                 host: &self.host,
                 usage: &usage,
                 kubelet_version: &self.kubelet_version,
+                thresholds: &self.config.eviction_hard,
             },
             &[],
             &now(),

@@ -296,19 +296,34 @@ impl Drop for Cluster {
     }
 }
 
-/// Starts `kmicro run` (with extra flags) without waiting.
+/// The hard eviction thresholds of test clusters whose flags set none: low enough that no
+/// machine running the tests is under pressure. Test machines' disks may be nearly full, and
+/// with kubelet's defaults (`nodefs.available<10%`) such a node reports DiskPressure, gets the
+/// `node.kubernetes.io/disk-pressure` taint and has nothing scheduled on it: tests of other
+/// things would then depend on the machine's disk. The node agent's own tests
+/// (`node_agent.rs`) check pressure explicitly, against `df`, with the thresholds they set.
+pub const TEST_EVICTION_HARD: &str = "eviction-hard=memory.available<1Mi,nodefs.available<1Mi";
+
+/// Starts `kmicro run` (with extra flags) without waiting. Unless `extra` passes a
+/// `--kubelet-arg`, the cluster gets [`TEST_EVICTION_HARD`].
 pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_kmicro"))
-        .args([
-            "run",
-            "--bind-address",
-            "127.0.0.1",
-            "--https-listen-port",
-            &port.to_string(),
-            "--data-dir",
-        ])
-        .arg(data_dir)
-        .args(extra)
+    let sets_kubelet_args = extra
+        .iter()
+        .any(|a| *a == "--kubelet-arg" || a.starts_with("--kubelet-arg="));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmicro"));
+    cmd.args([
+        "run",
+        "--bind-address",
+        "127.0.0.1",
+        "--https-listen-port",
+        &port.to_string(),
+        "--data-dir",
+    ])
+    .arg(data_dir);
+    if !sets_kubelet_args {
+        cmd.args(["--kubelet-arg", TEST_EVICTION_HARD]);
+    }
+    cmd.args(extra)
         .env("KMICRO_LOG_LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

@@ -65,6 +65,8 @@ pub struct Usage {
     pub memory_available: Option<u64>,
     /// The data dir's file system: total and available to unprivileged users, in bytes.
     pub filesystem: Option<FilesystemUsage>,
+    /// The data dir's file system's inodes (unknown where it does not count them, as btrfs).
+    pub inodes: Option<InodeUsage>,
     /// Process ids: the most the kernel hands out and how many tasks exist.
     pub pids: Option<PidUsage>,
 }
@@ -76,6 +78,15 @@ pub struct FilesystemUsage {
     pub capacity: u64,
     /// Free space available to unprivileged users, in bytes.
     pub available: u64,
+}
+
+/// Inodes of one file system.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InodeUsage {
+    /// Inodes in all.
+    pub total: u64,
+    /// Inodes free.
+    pub free: u64,
 }
 
 /// Process ids in use.
@@ -91,14 +102,20 @@ impl Usage {
     /// Reads current usage, the file system being the one holding `data_dir` (blocking).
     pub fn read(data_dir: &Path) -> Self {
         let memory_available = parse::meminfo_bytes(&read_trimmed("/proc/meminfo"), "MemAvailable");
-        let filesystem = match rustix::fs::statvfs(data_dir) {
-            Ok(vfs) => Some(FilesystemUsage {
-                capacity: vfs.f_blocks.saturating_mul(vfs.f_frsize),
-                available: vfs.f_bavail.saturating_mul(vfs.f_frsize),
-            }),
+        let (filesystem, inodes) = match rustix::fs::statvfs(data_dir) {
+            Ok(vfs) => (
+                Some(FilesystemUsage {
+                    capacity: vfs.f_blocks.saturating_mul(vfs.f_frsize),
+                    available: vfs.f_bavail.saturating_mul(vfs.f_frsize),
+                }),
+                (vfs.f_files > 0).then_some(InodeUsage {
+                    total: vfs.f_files,
+                    free: vfs.f_ffree,
+                }),
+            ),
             Err(err) => {
                 tracing::debug!(%err, dir = %data_dir.display(), "statvfs failed");
-                None
+                (None, None)
             }
         };
         let limit = |path: &str| read_trimmed(path).parse::<u64>().ok();
@@ -113,6 +130,7 @@ impl Usage {
         Self {
             memory_available,
             filesystem,
+            inodes,
             pids: max.zip(used).map(|(max, used)| PidUsage { max, used }),
         }
     }
@@ -175,6 +193,10 @@ mod tests {
         );
         let fs = usage.filesystem.unwrap();
         assert!(fs.available <= fs.capacity && fs.capacity > 0);
+        // Inodes are counted by most file systems (btrfs reports none).
+        if let Some(inodes) = usage.inodes {
+            assert!(inodes.free <= inodes.total && inodes.total > 0);
+        }
         let pids = usage.pids.unwrap();
         assert!(pids.used > 0 && pids.used < pids.max);
     }
