@@ -418,8 +418,9 @@ fn eviction_thresholds_come_from_kubelet_args() {
         ],
     );
     let held_back = percent_of(size, 99.0);
+    let want = (size - held_back).to_string();
     let node = wait_for(&cluster, name, "reported with 99%", |node| {
-        node["status"]["allocatable"]["ephemeral-storage"] == (size - held_back).to_string()
+        node["status"]["allocatable"]["ephemeral-storage"] == want.as_str()
     });
     disk_pressure(&node, held_back);
     let capacity = &node["status"]["capacity"];

@@ -63,22 +63,23 @@ pub enum KubeletArgError {
         key: String,
     },
     /// A value the flag cannot take (pflag's text).
-    #[error("invalid argument {value:?} for \"--{key}\" flag: {source}")]
+    #[error("invalid argument {value:?} for \"--{key}\" flag: {reason}")]
     Invalid {
         /// The flag.
         key: &'static str,
         /// The value as given.
         value: String,
-        /// What is wrong with it.
-        source: EvictionError,
+        /// What is wrong with it (in the message, not a separate source: the message is what
+        /// clap prints).
+        reason: EvictionError,
     },
     /// A threshold of the merged `eviction-hard` map that kubelet would refuse.
-    #[error("--kubelet-arg {key}: {source}")]
+    #[error("--kubelet-arg {key}: {reason}")]
     Threshold {
         /// The flag.
         key: &'static str,
         /// What is wrong.
-        source: EvictionError,
+        reason: EvictionError,
     },
 }
 
@@ -99,10 +100,10 @@ impl KubeletArg {
         let setting =
             match key.as_str() {
                 "eviction-hard" => KubeletSetting::EvictionHard(
-                    eviction::parse_pairs(value).map_err(|source| KubeletArgError::Invalid {
+                    eviction::parse_pairs(value).map_err(|reason| KubeletArgError::Invalid {
                         key: "eviction-hard",
                         value: value.to_string(),
-                        source,
+                        reason,
                     })?,
                 ),
                 _ => {
@@ -151,9 +152,9 @@ pub fn resolve(args: &[KubeletArg]) -> Result<KubeletSettings, KubeletArgError> 
     let eviction_hard = match occurrences {
         None => Thresholds::kmicro_default(),
         Some(occurrences) => {
-            let invalid = |source| KubeletArgError::Threshold {
+            let invalid = |reason| KubeletArgError::Threshold {
                 key: "eviction-hard",
-                source,
+                reason,
             };
             let mut map = BTreeMap::new();
             for occurrence in occurrences {
