@@ -35,6 +35,12 @@ pub const KIND: &str = "Module";
 /// The resource's plural name.
 pub const PLURAL: &str = "modules";
 
+/// The annotation `kmicro module swap` sets (to a fresh RFC 3339 timestamp) to swap in the
+/// same source again; the kernel answers in `status.observedSwapRequest`.
+pub const SWAP_REQUEST_ANNOTATION: &str = "modules.kmicro.io/swap-requested-at";
+/// The start of `status.lastError` when the kernel refused a swap (the old version runs on).
+pub const SWAP_REFUSED: &str = "swap refused: ";
+
 /// `spec.limits.memory` when unset.
 pub const DEFAULT_MEMORY: &str = "32Mi";
 /// `spec.limits.callTimeout` when unset.
@@ -261,6 +267,10 @@ pub struct ModuleStatus {
     /// How long the last hot swap paused event delivery, in microseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_swap_pause_micros: Option<i64>,
+    /// The value of the swap-request annotation ([`SWAP_REQUEST_ANNOTATION`]) the kernel last
+    /// acted on: swapped, or refused (then `lastError` starts with [`SWAP_REFUSED`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_swap_request: Option<String>,
     /// Conditions (`Ready`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<ModuleCondition>>,

@@ -64,6 +64,21 @@ impl Modules {
         json(ok(answer, "creating the module")?)
     }
 
+    /// Merge-patches Module `name` with `patch`; answers the Module.
+    pub(super) async fn merge_patch(&self, name: &str, patch: &Value) -> anyhow::Result<Value> {
+        let path = format!("{MODULES}/{name}");
+        let body = Bytes::from(patch.to_string());
+        let answer = self
+            .client
+            .call_body(
+                Method::PATCH,
+                &path,
+                Some(("application/merge-patch+json", body)),
+            )
+            .await?;
+        json(ok(answer, &format!("updating module {name}"))?)
+    }
+
     /// Uploads `component` as module `name`'s source; answers the Module.
     pub(super) async fn put_source(&self, name: &str, component: Bytes) -> anyhow::Result<Value> {
         let path = format!("{MODULES}/{name}/source");

@@ -13,7 +13,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::Method;
-use kmicro_apimachinery::module::{Module, ModulePolicyRule};
+use kmicro_apimachinery::module::{
+    Module, ModulePolicyRule, SWAP_REFUSED, SWAP_REQUEST_ANNOTATION,
+};
 use kmicro_builtin_modules::BuiltinModule;
 use kmicro_sandbox::{Artifact, Limits, ModuleSpec, ModuleStatus, Phase, PolicyRule, Sandbox};
 use serde_json::json;
@@ -24,8 +26,6 @@ use super::rbac;
 
 /// Where Modules live in the API.
 const MODULES: &str = "/apis/modules.kmicro.io/v1alpha1/modules";
-/// The annotation `kmicro module swap` sets to swap in the same source again.
-pub const SWAP_REQUEST: &str = "modules.kmicro.io/swap-requested-at";
 /// How often status is written (when it changed).
 const STATUS_EVERY: Duration = Duration::from_secs(2);
 /// How long to wait before watching again after the watch failed.
@@ -208,7 +208,7 @@ impl Supervisor {
                 .metadata
                 .annotations
                 .as_ref()
-                .and_then(|a| a.get(SWAP_REQUEST).cloned()),
+                .and_then(|a| a.get(SWAP_REQUEST_ANNOTATION).cloned()),
             generation,
             swap_pause_micros: None,
             error: None,
@@ -221,10 +221,12 @@ impl Supervisor {
                 }
                 return;
             }
+            // A swap needs a running version to replace; one that never loaded is loaded.
             Some(held)
                 if held.config == wanted.config
                     && held.limits == wanted.limits
-                    && held.permissions == wanted.permissions =>
+                    && held.permissions == wanted.permissions
+                    && self.sandbox.status(&name).is_ok() =>
             {
                 self.swap(&name, module, held, wanted).await
             }
@@ -270,8 +272,9 @@ impl Supervisor {
             Ok(artifact) => artifact,
             Err(why) => {
                 return Loaded {
-                    error: Some(why),
+                    error: Some(format!("{SWAP_REFUSED}{why}")),
                     generation: wanted.generation,
+                    swap_request: wanted.swap_request,
                     ..held
                 };
             }
@@ -285,7 +288,7 @@ impl Supervisor {
             Err(e) => {
                 tracing::warn!(module = name, error = %e, "swap refused; the running version stays");
                 Loaded {
-                    error: Some(format!("swap refused: {e}")),
+                    error: Some(format!("{SWAP_REFUSED}{e}")),
                     generation: wanted.generation,
                     swap_request: wanted.swap_request,
                     ..held
@@ -425,6 +428,9 @@ fn status_of(
         held.source.clone()
     };
     let mut status = json!({ "observedGeneration": held.generation });
+    if let Some(request) = &held.swap_request {
+        status["observedSwapRequest"] = json!(request);
+    }
     match running {
         None => {
             status["phase"] = json!(if held.error.is_some() {
