@@ -1,13 +1,22 @@
-//! Modules as API objects against a real `kmicro run`: kubectl (CRUD, tables, explain,
-//! validation) and `kmicro module` (load, list, export, swap, logs, unload), component blobs
-//! round-tripping byte-identical and collected once unreferenced.
+//! Modules as API objects against a real `kmicro run` (whose built-in `scheduler` and
+//! `controllers` are Modules too): kubectl (CRUD, tables, explain, validation, status) and
+//! `kmicro module` (load, list, export, swap, logs, unload), components that are not modules
+//! reported as `Failed` with the reason, component blobs round-tripping byte-identical and
+//! collected once unreferenced.
 
 mod common;
+mod module_util;
 
-use std::process::{Command, Output};
+use std::time::Duration;
 
-use common::{Cluster, output_text};
+use common::Cluster;
 use kmicro_store::{KeyRange, RangeRequest, RedbConfig, RedbStore, Store};
+use module_util::{
+    json, kmicro_module, module_fails, module_ok, module_status, wait_for, wait_phase,
+};
+
+/// The built-in modules every cluster registers.
+const BUILTINS: [&str; 2] = ["controllers", "scheduler"];
 
 /// A minimal valid component: the header (version 13, layer 1) and one custom section named
 /// `kmicro-test` carrying `payload`.
@@ -32,36 +41,29 @@ fn component(payload: &[u8]) -> Vec<u8> {
     bytes
 }
 
-/// Runs `kmicro module ARGS` against `cluster`.
-fn kmicro_module(cluster: &Cluster, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kmicro"))
-        .arg("module")
-        .arg("--kubeconfig")
-        .arg(&cluster.kubeconfig)
-        .args(args)
-        .env("KMICRO_LOG_LEVEL", "warn")
-        .output()
-        .expect("run kmicro module")
+/// The names in the first column of a table (header skipped).
+fn names(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
 }
 
-fn module_ok(cluster: &Cluster, args: &[&str]) -> String {
-    let out = kmicro_module(cluster, args);
-    assert!(
-        out.status.success(),
-        "kmicro module {args:?} failed:\n{}",
-        output_text(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn module_fails(cluster: &Cluster, args: &[&str]) -> String {
-    let out = kmicro_module(cluster, args);
-    assert!(
-        !out.status.success(),
-        "kmicro module {args:?} should have failed:\n{}",
-        output_text(&out)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+/// Waits until Module `name` is `Failed` for the generation it has; answers its lastError.
+fn wait_failed(cluster: &Cluster, name: &str) -> String {
+    wait_for(
+        Duration::from_secs(120),
+        &format!("module {name} Failed"),
+        || {
+            let module = json(cluster, &["get", "module", name]);
+            let status = &module["status"];
+            (status["phase"] == "Failed"
+                && status["observedGeneration"] == module["metadata"]["generation"])
+                .then(|| status["lastError"].as_str().unwrap_or_default().to_string())
+        },
+    )
 }
 
 #[test]
@@ -84,7 +86,7 @@ fn modules_through_kubectl() {
 
     let yaml = "apiVersion: modules.kmicro.io/v1alpha1
 kind: Module
-metadata: {name: scheduler}
+metadata: {name: greeter}
 spec:
   source: {builtin: true}
   config: {profile: default, weights: {spread: 2}}
@@ -94,7 +96,7 @@ spec:
 ";
     // Default client-side validation accepts it (the schema is served).
     cluster.ok_stdin(&["apply", "-f", "-"], yaml);
-    let got = cluster.ok(&["get", "module", "scheduler", "-o", "json"]);
+    let got = cluster.ok(&["get", "module", "greeter", "-o", "json"]);
     let module: serde_json::Value = serde_json::from_str(&got).unwrap();
     assert_eq!(
         module["spec"]["config"]["weights"]["spread"], 2,
@@ -103,16 +105,19 @@ spec:
     assert_eq!(module["spec"]["limits"]["callTimeout"], "1s", "defaulted");
     assert_eq!(module["metadata"]["generation"], 1);
 
+    // No such built-in: the kernel says so in the status.
+    let why = wait_failed(&cluster, "greeter");
+    assert!(why.contains("no built-in module \"greeter\""), "{why}");
+
     let table = cluster.ok(&["get", "modules"]);
     let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(
         header,
         ["NAME", "PHASE", "VERSION", "RESTARTS", "MEMORY", "AGE"]
     );
-    assert!(
-        table.lines().nth(1).unwrap().starts_with("scheduler"),
-        "{table}"
-    );
+    assert_eq!(names(&table), ["controllers", "greeter", "scheduler"]);
+    let row = table.lines().find(|l| l.starts_with("greeter")).unwrap();
+    assert!(row.contains("Failed"), "{table}");
     let wide = cluster.ok(&["get", "kmod", "-o", "wide"]);
     assert!(wide.lines().next().unwrap().contains("DIGEST"), "{wide}");
     assert!(
@@ -124,7 +129,7 @@ spec:
     cluster.ok(&[
         "patch",
         "module",
-        "scheduler",
+        "greeter",
         "--type=merge",
         "-p",
         r#"{"spec":{"limits":{"memory":"48Mi"}}}"#,
@@ -132,22 +137,33 @@ spec:
     let generation = cluster.ok(&[
         "get",
         "module",
-        "scheduler",
+        "greeter",
         "-o",
         "jsonpath={.metadata.generation}",
     ]);
     assert_eq!(generation, "2");
+    // Once the kernel has acted on generation 2 (still no such built-in), a status written
+    // through the subresource shows in the table (the kernel rewrites only what changes).
+    wait_failed(&cluster, "greeter");
     cluster.ok(&[
-        "patch", "module", "scheduler", "--subresource=status", "--type=merge", "-p",
+        "patch", "module", "greeter", "--subresource=status", "--type=merge", "-p",
         r#"{"status":{"phase":"Running","version":"0.1.0","restarts":3,"memoryBytes":1310720,"observedGeneration":2}}"#,
     ]);
-    let row = cluster.ok(&["get", "module", "scheduler", "--no-headers"]);
+    let row = cluster.ok(&["get", "module", "greeter", "--no-headers"]);
     let cells: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(
         &cells[..5],
-        ["scheduler", "Running", "0.1.0", "3", "1.2Mi"],
+        ["greeter", "Running", "0.1.0", "3", "1.2Mi"],
         "{row}"
     );
+    // The built-ins' rows are the kernel's own report.
+    for name in BUILTINS {
+        let status = wait_phase(&cluster, name, "Running");
+        assert!(status["digest"].as_str().unwrap().starts_with("sha256:"));
+        let row = cluster.ok(&["get", "module", name, "--no-headers"]);
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(&cells[..2], [name, "Running"], "{row}");
+    }
 
     // Invalid specs: 422 with the field named.
     let bad = yaml
@@ -170,8 +186,8 @@ spec:
     let err = cluster.fails(&["create", "-f", "-"], Some(unknown));
     assert!(err.contains("colour"), "{err}");
 
-    cluster.ok(&["delete", "module", "scheduler"]);
-    assert!(cluster.ok(&["get", "modules"]).is_empty());
+    cluster.ok(&["delete", "module", "greeter"]);
+    assert_eq!(names(&cluster.ok(&["get", "modules"])), BUILTINS);
 }
 
 #[test]
@@ -210,16 +226,21 @@ fn modules_through_kmicro_module() {
         "{err}"
     );
 
+    // A component that is not a kmicro module: the kernel tries it and says why it failed.
+    let why = wait_failed(&cluster, "echo");
+    assert!(
+        why.contains("kmicro:module"),
+        "lastError should say what the component lacks: {why}"
+    );
     let listed = module_ok(&cluster, &["list"]);
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(
         lines[0].split_whitespace().collect::<Vec<_>>(),
         ["NAME", "PHASE", "VERSION", "RESTARTS", "MEMORY", "AGE"]
     );
-    assert!(
-        lines[1].starts_with("echo") && lines[1].contains("Pending"),
-        "{listed}"
-    );
+    assert_eq!(names(&listed), ["controllers", "echo", "scheduler"]);
+    let row = lines.iter().find(|l| l.starts_with("echo")).unwrap();
+    assert!(row.contains("Failed"), "{listed}");
     let memory = cluster.ok(&[
         "get",
         "module",
@@ -237,16 +258,30 @@ fn modules_through_kmicro_module() {
     );
     assert!(std::fs::read(&exported).unwrap() == std::fs::read(&first).unwrap());
 
-    // Swap: the new digest is printed; nothing runs modules yet, so the wait times out
-    // naming what it waited for.
-    let err = module_fails(
+    // Swap to another non-module: the new digest is printed, then the wait ends with the
+    // kernel's reason, well before the timeout.
+    let out = kmicro_module(
         &cluster,
-        &["swap", "echo", second.to_str().unwrap(), "--timeout", "1s"],
+        &["swap", "echo", second.to_str().unwrap(), "--timeout", "120s"],
     );
-    assert!(err.contains("not running after 1s"), "{err}");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.trim().starts_with("sha256:") && stdout.trim().len() == 71,
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("did not start") && stderr.contains("kmicro:module"),
+        "{stderr}"
+    );
+    let status = module_status(&cluster, "echo");
+    assert_eq!(status["phase"], "Failed", "{status}");
     let out = module_ok(
         &cluster,
-        &["swap", "echo", second.to_str().unwrap(), "--no-wait"],
+        &["swap", "echo", first.to_str().unwrap(), "--no-wait"],
     );
     assert!(
         out.trim().starts_with("sha256:") && out.trim().len() == 71,
@@ -256,25 +291,33 @@ fn modules_through_kmicro_module() {
         &cluster,
         &["export", "echo", "-o", exported.to_str().unwrap()],
     );
-    assert!(std::fs::read(&exported).unwrap() == std::fs::read(&second).unwrap());
+    assert!(std::fs::read(&exported).unwrap() == std::fs::read(&first).unwrap());
 
-    // Logs need the module supervisor, which the kernel does not register yet.
+    // A module that never loaded has no log; a built-in has one.
     let err = module_fails(&cluster, &["logs", "echo", "--tail", "5"]);
-    assert!(err.contains("module supervisor is not running"), "{err}");
+    assert!(err.contains("it has not been loaded"), "{err}");
+    wait_phase(&cluster, "controllers", "Running");
+    module_ok(&cluster, &["logs", "controllers", "--tail", "5"]);
     let err = module_fails(
         &cluster,
         &["export", "nope", "-o", exported.to_str().unwrap()],
     );
     assert!(err.contains("not found"), "{err}");
+    // A built-in's source is the embedded component.
+    module_ok(
+        &cluster,
+        &["export", "scheduler", "-o", exported.to_str().unwrap()],
+    );
+    assert!(std::fs::read(&exported).unwrap().starts_with(b"\0asm"));
 
-    // A second module sharing the first bytes, then unloads: one copy per digest, and none
+    // A second module sharing the second bytes, then unloads: one copy per digest, and none
     // left once nothing refers to them.
     module_ok(&cluster, &["load", "twin", second.to_str().unwrap()]);
     module_ok(&cluster, &["unload", "echo"]);
     assert_eq!(stored_blobs(&mut cluster), 1, "twin still refers to it");
     let mut cluster = Cluster::start_in(&data_dir, port);
     module_ok(&cluster, &["unload", "twin"]);
-    assert!(module_ok(&cluster, &["list"]).is_empty());
+    assert_eq!(names(&module_ok(&cluster, &["list"])), BUILTINS);
     assert_eq!(stored_blobs(&mut cluster), 0);
 }
 
