@@ -229,8 +229,8 @@ fn modules_through_kmicro_module() {
     // A component that is not a kmicro module: the kernel tries it and says why it failed.
     let why = wait_failed(&cluster, "echo");
     assert!(
-        why.contains("kmicro:module"),
-        "lastError should say what the component lacks: {why}"
+        why.starts_with("module echo: ") && why.contains(" failed: "),
+        "lastError should say which step failed and why: {why}"
     );
     let listed = module_ok(&cluster, &["list"]);
     let lines: Vec<&str> = listed.lines().collect();
@@ -274,7 +274,7 @@ fn modules_through_kmicro_module() {
         "{stdout}"
     );
     assert!(
-        stderr.contains("did not start") && stderr.contains("kmicro:module"),
+        stderr.contains("did not start") && stderr.contains("module echo: "),
         "{stderr}"
     );
     let status = module_status(&cluster, "echo");
