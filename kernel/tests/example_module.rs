@@ -12,9 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::Cluster;
-use module_util::{
-    component, json, kmicro_module, module_ok, module_status, wait_for, wait_phase,
-};
+use module_util::{component, json, kmicro_module, module_ok, module_status, wait_for, wait_phase};
 
 /// The ConfigMap's greeting, if any.
 fn greeting(cluster: &Cluster, name: &str) -> Option<String> {
@@ -165,13 +163,17 @@ fn the_example_module_as_the_readme_tells() {
     // The built-in controllers still act (a barrier for the API's watchers), and the
     // unloaded module has not greeted meanwhile.
     cluster.ok(&["create", "deployment", "after-hello", "--image=busybox"]);
-    wait_for(Duration::from_secs(60), "the ReplicaSet of after-hello", || {
-        let rs = json(&cluster, &["get", "replicasets", "-l", "app=after-hello"]);
-        rs["items"]
-            .as_array()
-            .is_some_and(|i| i.len() == 1)
-            .then_some(())
-    });
+    wait_for(
+        Duration::from_secs(60),
+        "the ReplicaSet of after-hello",
+        || {
+            let rs = json(&cluster, &["get", "replicasets", "-l", "app=after-hello"]);
+            rs["items"]
+                .as_array()
+                .is_some_and(|i| i.len() == 1)
+                .then_some(())
+        },
+    );
     assert_eq!(greeting(&cluster, "late"), None);
     assert_eq!(greeting(&cluster, "demo").as_deref(), Some("Hey, demo!"));
 }

@@ -68,7 +68,9 @@ fn hostile_modules_fail_alone() {
         let config = format!(r#"{{"mode":"{mode}"}}"#);
         module_ok(
             &cluster,
-            &["load", name, hostile, "--config", &config, "--memory", "16Mi"],
+            &[
+                "load", name, hostile, "--config", &config, "--memory", "16Mi",
+            ],
         );
     }
 
@@ -91,7 +93,12 @@ fn hostile_modules_fail_alone() {
         spin_error.contains("deadline") || spin_error.contains("cpu"),
         "{spin}"
     );
-    wait_status(&cluster, "trap", "BackOff on its panic", backing_off("trap"));
+    wait_status(
+        &cluster,
+        "trap",
+        "BackOff on its panic",
+        backing_off("trap"),
+    );
     // The allocating module starts, then hits its memory limit, restarting with back-off.
     wait_status(&cluster, "hog", "restarted after its memory limit", |s| {
         s["restarts"].as_i64().unwrap_or(0) >= 1

@@ -44,7 +44,10 @@ fn settled(cluster: &Cluster, name: &str, replicas: u32) -> Result<(), String> {
         return Err(format!("{name}: {} ReplicaSets", rs.len()));
     }
     if rs[0]["spec"]["replicas"] != replicas {
-        return Err(format!("{name}: ReplicaSet wants {}", rs[0]["spec"]["replicas"]));
+        return Err(format!(
+            "{name}: ReplicaSet wants {}",
+            rs[0]["spec"]["replicas"]
+        ));
     }
     let pods = json(cluster, &["get", "pods", "-l", &selector]);
     let pods = pods["items"].as_array().cloned().unwrap_or_default();

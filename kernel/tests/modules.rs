@@ -262,7 +262,13 @@ fn modules_through_kmicro_module() {
     // kernel's reason, well before the timeout.
     let out = kmicro_module(
         &cluster,
-        &["swap", "echo", second.to_str().unwrap(), "--timeout", "120s"],
+        &[
+            "swap",
+            "echo",
+            second.to_str().unwrap(),
+            "--timeout",
+            "120s",
+        ],
     );
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout),
