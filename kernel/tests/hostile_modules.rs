@@ -10,27 +10,9 @@ mod module_util;
 use std::time::Duration;
 
 use common::{Cluster, free_port};
-use module_util::{component, json, module_ok, module_status, wait_for};
+use module_util::{component, deployment, json, module_ok, module_status, wait_for};
 
 const NODE: &str = "hostile-node";
-
-/// A Deployment whose pods tolerate the disk-pressure taint of a nearly full test machine.
-fn deployment(name: &str, replicas: u32) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      tolerations: [{{key: node.kubernetes.io/disk-pressure, operator: Exists, effect: NoSchedule}}]
-      containers: [{{name: c, image: busybox}}]
-"
-    )
-}
 
 /// Waits until Module `name`'s status satisfies `check`; answers the status.
 fn wait_status(

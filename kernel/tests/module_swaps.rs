@@ -10,29 +10,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{Cluster, free_port};
-use module_util::{json, module_ok, module_status, wait_for, wait_phase};
+use module_util::{deployment, json, module_ok, module_status, wait_for, wait_phase};
 
 const NODE: &str = "swap-node";
 const DEPLOYMENTS: usize = 6;
 const SWAPS: usize = 5;
-
-/// A Deployment whose pods tolerate the disk-pressure taint of a nearly full test machine.
-fn deployment(name: &str, replicas: u32) -> String {
-    format!(
-        "apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: {name}}}
-spec:
-  replicas: {replicas}
-  selector: {{matchLabels: {{app: {name}}}}}
-  template:
-    metadata: {{labels: {{app: {name}}}}}
-    spec:
-      tolerations: [{{key: node.kubernetes.io/disk-pressure, operator: Exists, effect: NoSchedule}}]
-      containers: [{{name: c, image: busybox}}]
-"
-    )
-}
 
 /// Whether Deployment `name` is exactly as wanted: one ReplicaSet with `replicas`, and that
 /// many pods, all bound to the node. Answers what differs otherwise.

@@ -114,3 +114,21 @@ pub fn wait_phase(cluster: &Cluster, name: &str, phase: &str) -> serde_json::Val
         },
     )
 }
+
+/// A Deployment whose pods tolerate the disk-pressure taint of a nearly full test machine.
+pub fn deployment(name: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      tolerations: [{{key: node.kubernetes.io/disk-pressure, operator: Exists, effect: NoSchedule}}]
+      containers: [{{name: c, image: busybox}}]
+"
+    )
+}
