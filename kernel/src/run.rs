@@ -186,7 +186,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     .into_iter()
     .filter_map(|(off, name)| off.then_some(name))
     .collect();
-    let _modules = crate::modules::start(Arc::clone(&api), &disabled)
+    let _modules = crate::modules::start(Arc::clone(&api), &data_dir, &disabled)
         .await
         .context("starting the control-plane modules")?;
     api.set_ready();

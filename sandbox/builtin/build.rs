@@ -1,8 +1,8 @@
 //! Builds the built-in modules listed in `modules/builtin.txt` for `wasm32-wasip2` (a nested
 //! cargo with its own target directory beside this build's, so it is cached between builds),
 //! precompiles each for this build's target, and writes `builtin.rs` into `OUT_DIR`: the
-//! table `lib.rs` includes, with the raw component, the artifact and the component's digest
-//! of each module.
+//! table `lib.rs` includes, with the raw component and the artifact of each module (both
+//! gzip-compressed) and their digests.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -54,20 +54,47 @@ fn run() -> Result<(), String> {
             std::fs::read(&built.wasm).map_err(|e| format!("{}: {e}", built.wasm.display()))?;
         let artifact =
             precompile(&wasm, &target).map_err(|e| format!("precompiling {}: {e}", entry.name))?;
-        let digest = ring::digest::digest(&ring::digest::SHA256, &wasm);
-        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        write_file(&out_dir.join(format!("{}.wasm", entry.name)), &wasm)?;
-        write_file(&out_dir.join(format!("{}.cwasm", entry.name)), &artifact)?;
+        write_file(
+            &out_dir.join(format!("{}.wasm.gz", entry.name)),
+            &gzip(&wasm)?,
+        )?;
+        write_file(
+            &out_dir.join(format!("{}.cwasm.gz", entry.name)),
+            &gzip(&artifact)?,
+        )?;
         writeln!(
             table,
-            "    BuiltinModule {{ name: {name:?}, wasm: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.wasm\")), \
-             artifact: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.cwasm\")), digest: \"sha256:{hex}\" }},",
-            name = entry.name
+            "    BuiltinModule {{ name: {name:?}, \
+             wasm_gz: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.wasm.gz\")), \
+             artifact_gz: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.cwasm.gz\")), \
+             digest: \"{digest}\", artifact_digest: \"{artifact_digest}\", artifact_len: {len} }},",
+            name = entry.name,
+            digest = sha256(&wasm),
+            artifact_digest = sha256(&artifact),
+            len = artifact.len(),
         )
         .ok();
     }
     writeln!(table, "];").ok();
     write_file(&out_dir.join("builtin.rs"), table.as_bytes())
+}
+
+/// `sha256:<hex>` of `bytes`.
+fn sha256(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// `bytes` gzip-compressed at the best ratio: the artifacts are mostly interpreter bytecode
+/// and tables, which shrink about threefold, and the binary's size is what a board pays.
+fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use std::io::Write as _;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| format!("compressing: {e}"))
 }
 
 fn env(name: &str) -> Result<String, String> {

@@ -2,6 +2,7 @@
 //! precompile, since artifacts load only into an engine configured exactly alike), the
 //! artifacts a module comes as, and the epoch ticker that drives CPU deadlines.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -133,24 +134,32 @@ pub enum Artifact {
     /// A component (`.wasm`, `wasm32-wasip2`), compiled when loaded. Needs the `compiler`
     /// feature.
     Wasm(Arc<[u8]>),
-    /// An artifact made by [`precompile`] for this binary's target, embedded in the binary
-    /// by its build (`kmicro-builtin-modules`). Loading it runs no compiler. Never pass
-    /// bytes from elsewhere: wasmtime trusts an artifact's machine code.
+    /// An artifact made by [`precompile`] for this binary's target, in memory. Loading it
+    /// runs no compiler and copies it. Never pass bytes from elsewhere: wasmtime trusts an
+    /// artifact's machine code.
     Precompiled(&'static [u8]),
+    /// An artifact made by [`precompile`] for this binary's target, in a file that kmicro
+    /// wrote itself from bytes embedded in its binary (the built-in modules, unpacked into
+    /// the data dir). Loading it maps the file: its pages are the page cache's, not the
+    /// process's own memory. Never name a file from elsewhere: wasmtime trusts an
+    /// artifact's machine code.
+    PrecompiledFile {
+        /// The file.
+        path: PathBuf,
+        /// `sha256:<hex>` of its contents, checked by whoever wrote it.
+        digest: String,
+    },
 }
 
 impl Artifact {
-    /// The bytes.
-    pub fn bytes(&self) -> &[u8] {
-        match self {
+    /// `sha256:<hex>` of the artifact's bytes.
+    pub fn digest(&self) -> String {
+        let bytes: &[u8] = match self {
             Artifact::Wasm(wasm) => wasm,
             Artifact::Precompiled(artifact) => artifact,
-        }
-    }
-
-    /// `sha256:<hex>` of the bytes.
-    pub fn digest(&self) -> String {
-        let digest = ring::digest::digest(&ring::digest::SHA256, self.bytes());
+            Artifact::PrecompiledFile { digest, .. } => return digest.clone(),
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
         let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         format!("sha256:{hex}")
     }
@@ -191,6 +200,12 @@ pub(crate) async fn component(
                 message: describe(&e),
             })
         }
+        Artifact::PrecompiledFile { path, .. } => {
+            deserialize_file(engine, path).map_err(|e| SandboxError::Deserialize {
+                name: name.into(),
+                message: format!("{}: {}", path.display(), describe(&e)),
+            })
+        }
     }
 }
 
@@ -204,6 +219,17 @@ fn deserialize(engine: &Engine, artifact: &'static [u8]) -> wasmtime::Result<Com
     // as the binary itself. wasmtime still checks the header, version, target and
     // configuration and refuses a mismatch with an error.
     unsafe { Component::deserialize(engine, artifact) }
+}
+
+/// Maps a precompiled artifact from a file.
+#[allow(unsafe_code)]
+fn deserialize_file(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: as for `deserialize`, wasmtime trusts the file to be an artifact it produced.
+    // `Artifact::PrecompiledFile` is documented to name only files kmicro wrote itself from
+    // the artifacts embedded in its binary, after checking their digest, in the data dir
+    // that only root can write. wasmtime maps the file privately (later changes to the file
+    // do not reach the mapping) and checks header, version, target and configuration.
+    unsafe { Component::deserialize_file(engine, path) }
 }
 
 /// The thread that advances the engine's epoch every tick, for CPU deadlines. A thread

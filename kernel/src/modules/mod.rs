@@ -5,7 +5,9 @@ mod host_api;
 mod local;
 mod rbac;
 mod supervisor;
+mod unpack;
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -27,9 +29,14 @@ pub fn kernel_user() -> User {
 }
 
 /// Starts the sandbox and the supervisor: registers the built-in Modules (but those named in
-/// `disabled`, which are not run even when their Module exists), loads every Module, and
+/// `disabled`, which are not run even when their Module exists), loads every Module (the
+/// built-ins from artifacts unpacked into `<data-dir>/server/modules`), and
 /// answers the API's questions about module logs and built-in sources.
-pub async fn start(api: Arc<Api>, disabled: &[&str]) -> anyhow::Result<Arc<Supervisor>> {
+pub async fn start(
+    api: Arc<Api>,
+    data_dir: &Path,
+    disabled: &[&str],
+) -> anyhow::Result<Arc<Supervisor>> {
     let admin = LocalClient::new(Arc::clone(&api), kernel_user());
     let sandbox = Sandbox::new(
         Arc::new(host_api::ModuleApi::new(admin.clone())),
@@ -41,6 +48,7 @@ pub async fn start(api: Arc<Api>, disabled: &[&str]) -> anyhow::Result<Arc<Super
         Arc::new(sandbox),
         admin,
         kmicro_builtin_modules::all(),
+        data_dir.join("server").join("modules"),
         disabled,
     );
     api.set_module_host(Arc::new(Hook(Arc::clone(&supervisor))));
@@ -60,7 +68,13 @@ impl ModuleHost for Hook {
         kmicro_builtin_modules::all()
             .iter()
             .find(|b| b.name == name)
-            .map(|b| Bytes::from_static(b.wasm))
+            .and_then(|b| match b.wasm() {
+                Ok(wasm) => Some(Bytes::from(wasm)),
+                Err(e) => {
+                    tracing::error!(module = name, error = %e, "the embedded component does not decompress");
+                    None
+                }
+            })
     }
 
     fn logs(&self, name: &str, tail: Option<usize>, follow: bool) -> Option<ModuleLog> {

@@ -7,6 +7,7 @@
 //! reports (phase, version, restarts, memory, last error) into the Module's status.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use tokio::sync::Mutex;
 
 use super::local::{LocalClient, LocalError, encode, encode_segment};
 use super::rbac;
+use super::unpack;
 
 /// Where Modules live in the API.
 const MODULES: &str = "/apis/modules.kmicro.io/v1alpha1/modules";
@@ -49,23 +51,28 @@ pub struct Supervisor {
     sandbox: Arc<Sandbox>,
     admin: LocalClient,
     builtins: &'static [BuiltinModule],
+    /// Where the built-ins' artifacts are unpacked (`<data-dir>/server/modules`).
+    artifact_dir: PathBuf,
     /// Built-in modules not to run (`--disable-scheduler`, `--disable-controller-manager`).
     disabled: Vec<String>,
     loaded: Mutex<BTreeMap<String, Loaded>>,
 }
 
 impl Supervisor {
-    /// A supervisor of `sandbox`, acting on the API through `admin`.
+    /// A supervisor of `sandbox`, acting on the API through `admin`, unpacking the
+    /// built-ins' artifacts into `artifact_dir`.
     pub fn new(
         sandbox: Arc<Sandbox>,
         admin: LocalClient,
         builtins: &'static [BuiltinModule],
+        artifact_dir: PathBuf,
         disabled: Vec<String>,
     ) -> Arc<Self> {
         Arc::new(Self {
             sandbox,
             admin,
             builtins,
+            artifact_dir,
             disabled,
             loaded: Mutex::new(BTreeMap::new()),
         })
@@ -315,7 +322,21 @@ impl Supervisor {
                 .iter()
                 .find(|b| b.name == name)
                 .ok_or_else(|| format!("this kmicro binary has no built-in module {name:?}"))?;
-            return Ok(Artifact::Precompiled(builtin.artifact));
+            let dir = self.artifact_dir.clone();
+            // Decompressing and checking a few MB: off the async workers.
+            let path = tokio::task::spawn_blocking(move || unpack::builtin_artifact(&dir, builtin))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| {
+                    format!(
+                        "unpacking the built-in module into {}: {e}",
+                        self.artifact_dir.display()
+                    )
+                })?;
+            return Ok(Artifact::PrecompiledFile {
+                path,
+                digest: builtin.artifact_digest.to_string(),
+            });
         }
         if module.spec.source.digest.is_none() {
             return Err("no source yet: upload one (kmicro module load or swap)".to_string());

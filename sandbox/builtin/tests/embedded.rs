@@ -60,16 +60,13 @@ fn the_embedded_modules_are_the_listed_ones_intact() {
     assert_eq!(names, listed());
     assert_eq!(kmicro_builtin_modules::TARGET, Target::native().triple());
     for module in kmicro_builtin_modules::all() {
-        let digest = ring::digest::digest(&ring::digest::SHA256, module.wasm);
-        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(module.digest, format!("sha256:{hex}"), "{}", module.name);
+        let wasm = module.wasm().unwrap();
+        let artifact = module.artifact().unwrap();
+        assert_eq!(module.digest, sha256(&wasm), "{}", module.name);
+        assert_eq!(module.artifact_digest, sha256(&artifact), "{}", module.name);
+        assert!(wasm.starts_with(b"\0asm"), "{} is a component", module.name);
         assert!(
-            module.wasm.starts_with(b"\0asm"),
-            "{} is a component",
-            module.name
-        );
-        assert!(
-            module.artifact.starts_with(b"\x7fELF"),
+            artifact.starts_with(b"\x7fELF"),
             "{}'s artifact is wasmtime's ELF",
             module.name
         );
@@ -77,13 +74,25 @@ fn the_embedded_modules_are_the_listed_ones_intact() {
     }
 }
 
+fn sha256(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_embedded_artifact_loads() {
     let sandbox = Sandbox::new(Arc::new(EmptyApi), SandboxSettings::default()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
     for module in kmicro_builtin_modules::all() {
+        let path = dir.path().join(format!("{}.cwasm", module.name));
+        std::fs::write(&path, module.artifact().unwrap()).unwrap();
         let spec = ModuleSpec {
             name: module.name.into(),
-            artifact: Artifact::Precompiled(module.artifact),
+            artifact: Artifact::PrecompiledFile {
+                path,
+                digest: module.artifact_digest.into(),
+            },
             config: "{}".into(),
             limits: Limits::default(),
             permissions: None,
