@@ -4,9 +4,10 @@
 #      rust-toolchain.toml by itself),
 #   2. checks formatting and lints (the kernel's workspace, and modules/ for wasm and host),
 #   3. runs every test (the store conformance suite starts real etcd servers on loopback),
-#   4. prints the store benchmark against a real etcd and the API benchmark (debug build,
-#      dependencies optimised),
-#   5. cross-builds kmicro for armv7, prints its stripped size, and runs it under qemu-arm.
+#   4. prints the store benchmark against a real etcd, the API benchmark and the modules
+#      benchmark (debug build, dependencies optimised),
+#   5. cross-builds kmicro for armv7, prints its stripped size, and runs it under qemu-arm
+#      (kmicro run until its built-in modules are Running).
 # CI (.ci/run) calls exactly this. Set CARGO_TARGET_DIR to keep builds between runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +41,9 @@ step "store benchmark: kmicro's redb store vs a real etcd"
 
 step "API benchmark: kmicro run under kubectl-like load (debug build)"
 "${CARGO_TARGET_DIR:-target}/debug/kmicro" bench api --json
+
+step "modules benchmark: module memory, controllers hot-swapped under Deployment churn (debug build)"
+"${CARGO_TARGET_DIR:-target}/debug/kmicro" bench modules --json
 
 step "armv7: cross build, size, run under qemu-arm"
 tests/armv7.sh

@@ -41,6 +41,10 @@ pub enum BenchCommand {
     /// The API server as clients see it: starts `kmicro run` and measures creates, lists,
     /// watch fan-out latency and memory over its HTTPS API.
     Api(bench::api::ApiBenchArgs),
+    /// The control-plane modules: starts `kmicro run`, reports each module's memory, then
+    /// swaps `controllers` repeatedly while Deployments are created and scaled, and checks
+    /// that every Deployment converged.
+    Modules(bench::modules::ModulesBenchArgs),
 }
 
 /// Parses the command line, runs it, and reports errors the way users expect.
@@ -64,6 +68,7 @@ pub fn main() -> ExitCode {
             Command::Module(args) => crate::module_cmd::run(args).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args).await,
             Command::Bench(BenchCommand::Api(args)) => bench::api::run(args).await,
+            Command::Bench(BenchCommand::Modules(args)) => bench::modules::run(args).await,
         }
     });
     match result {

@@ -191,7 +191,9 @@ async fn measure(server: &mut ChildServer, args: &ApiBenchArgs) -> anyhow::Resul
 
 /// Waits until the child has written its kubeconfig and `/readyz` answers 200; returns the
 /// kubeconfig and a connected client.
-async fn wait_ready(server: &mut ChildServer) -> anyhow::Result<(Kubeconfig, ApiClient)> {
+pub(super) async fn wait_ready(
+    server: &mut ChildServer,
+) -> anyhow::Result<(Kubeconfig, ApiClient)> {
     let path = server.kubeconfig();
     let deadline = Instant::now() + READY_TIMEOUT;
     let mut last_error = None;
