@@ -1,10 +1,8 @@
 //! Hot swaps of one module with a given component, the way `kmicro module swap` makes them:
 //! the component uploaded to `…/source`; when that leaves the spec as it was (the same bytes
 //! already run), the swap is requested through the swap-request annotation. Each swap's pause
-//! is read from the module's status (`lastSwapPauseMicros`, once `observedSwapRequest` shows
-//! the request was acted on) or, from a kernel that does not report `observedSwapRequest`,
-//! from the sandbox's own `swapped to version … (generation N), paused …` line in the module's
-//! log.
+//! is read from the module's status (`lastSwapPauseMicros`), once the status shows the new
+//! digest running or `observedSwapRequest` shows the request was acted on.
 
 use std::time::{Duration, Instant};
 
@@ -13,18 +11,14 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use kmicro_apimachinery::module::{SWAP_REFUSED, SWAP_REQUEST_ANNOTATION};
+
 use super::MODULES;
 use crate::client::ApiClient;
-
-/// The annotation that asks the kernel to swap in the same source again (the supervisor's
-/// `SWAP_REQUEST`).
-const SWAP_REQUEST: &str = "modules.kmicro.io/swap-requested-at";
 /// How long one swap may take before the run fails.
 const SWAP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a pending swap is checked.
 const POLL: Duration = Duration::from_millis(25);
-/// How the sandbox's log line about a swap starts (after `[kmicro] `).
-const SWAPPED_LINE: &str = "[kmicro] swapped to version ";
 
 /// One completed swap.
 #[derive(Debug, Clone, Copy)]
@@ -55,7 +49,6 @@ pub(super) async fn run(
 async fn one(client: &ApiClient, name: &str, component: Bytes, i: usize) -> anyhow::Result<Swap> {
     let module_path = format!("{MODULES}/{name}");
     let before = get(client, &module_path).await?;
-    let last_generation = logged_swaps(client, name).await?.last().map(|s| s.0);
     let started = Instant::now();
     let uploaded = client
         .call_body(
@@ -74,7 +67,7 @@ async fn one(client: &ApiClient, name: &str, component: Bytes, i: usize) -> anyh
     let request = if generation == before["metadata"]["generation"].as_i64().unwrap_or(0) {
         // The same bytes: ask for the swap explicitly.
         let value = format!("{} (bench swap {})", jiff::Timestamp::now(), i + 1);
-        let patch = json!({"metadata": {"annotations": {SWAP_REQUEST: value}}});
+        let patch = json!({"metadata": {"annotations": {SWAP_REQUEST_ANNOTATION: value}}});
         client
             .call_body(
                 Method::PATCH,
@@ -96,7 +89,7 @@ async fn one(client: &ApiClient, name: &str, component: Bytes, i: usize) -> anyh
         let module = get(client, &module_path).await?;
         let status = &module["status"];
         let error = status["lastError"].as_str().unwrap_or_default();
-        if error.starts_with("swap refused") {
+        if error.starts_with(SWAP_REFUSED) {
             bail!("{error}");
         }
         let done = match &request {
@@ -117,16 +110,6 @@ async fn one(client: &ApiClient, name: &str, component: Bytes, i: usize) -> anyh
                 wall: started.elapsed(),
             });
         }
-        if request.is_some() && status.get("observedSwapRequest").is_none() {
-            // A kernel without observedSwapRequest: the sandbox's log line tells.
-            let logged = logged_swaps(client, name).await?;
-            if let Some((_, pause)) = logged.iter().find(|(g, _)| Some(*g) > last_generation) {
-                return Ok(Swap {
-                    pause: *pause,
-                    wall: started.elapsed(),
-                });
-            }
-        }
         if Instant::now() > deadline {
             bail!("not done after {SWAP_TIMEOUT:?}; the module's status: {status}");
         }
@@ -140,77 +123,4 @@ async fn get(client: &ApiClient, path: &str) -> anyhow::Result<Value> {
         .await?
         .expect(StatusCode::OK, &format!("reading {path}"))?;
     serde_json::from_slice(&body).with_context(|| format!("{path}: not JSON"))
-}
-
-/// The swaps the module's recent log records: (sandbox generation, pause), oldest first.
-async fn logged_swaps(client: &ApiClient, name: &str) -> anyhow::Result<Vec<(u64, Duration)>> {
-    let body = client
-        .call(
-            Method::GET,
-            &format!("{MODULES}/{name}/log?tailLines=200"),
-            None,
-        )
-        .await?
-        .expect(StatusCode::OK, &format!("reading module {name}'s log"))?;
-    Ok(String::from_utf8_lossy(&body)
-        .lines()
-        .filter_map(parse_swapped)
-        .collect())
-}
-
-/// `… [kmicro] swapped to version 0.1.0 (generation 3), paused 85.2µs` → (3, 85.2 µs).
-fn parse_swapped(line: &str) -> Option<(u64, Duration)> {
-    let (_, rest) = line.split_once(SWAPPED_LINE)?;
-    let (_, rest) = rest.split_once("(generation ")?;
-    let (generation, rest) = rest.split_once(')')?;
-    let pause = rest.trim().strip_prefix(", paused ")?.trim();
-    Some((generation.parse().ok()?, parse_debug_duration(pause)?))
-}
-
-/// A `Duration`'s `Debug` form (`850ns`, `85.2µs`, `1.5ms`, `2s`).
-fn parse_debug_duration(text: &str) -> Option<Duration> {
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let nanos_per_unit = match unit {
-        "ns" => 1.0,
-        "µs" | "us" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        _ => return None,
-    };
-    Some(Duration::from_nanos(
-        (number * nanos_per_unit).round() as u64
-    ))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn swap_lines_parse() {
-        let line = "2026-11-26T15:00:00.123Z INFO  [kmicro] swapped to version 0.1.0 \
-                    (generation 3), paused 85.2µs";
-        assert_eq!(parse_swapped(line), Some((3, Duration::from_nanos(85_200))));
-        assert_eq!(parse_swapped("… INFO  [kmicro] unloaded"), None);
-        assert_eq!(
-            parse_swapped("… INFO  swapped to version 1 (generation 2), paused 1ms"),
-            None
-        );
-    }
-
-    #[test]
-    fn debug_durations_parse() {
-        for d in [
-            Duration::from_nanos(850),
-            Duration::from_micros(85),
-            Duration::from_micros(1500),
-            Duration::from_secs(2),
-        ] {
-            let parsed = parse_debug_duration(&format!("{d:?}")).map(|p| p.as_nanos());
-            assert_eq!(parsed, Some(d.as_nanos()), "{d:?}");
-        }
-        assert_eq!(parse_debug_duration("12 parsecs"), None);
-    }
 }
