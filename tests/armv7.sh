@@ -43,7 +43,9 @@ cleanup() {
 trap cleanup EXIT
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 started=$(date +%s.%N)
-KMICRO_LOG_LEVEL=warn qemu "$bin" run --bind-address 127.0.0.1 --https-listen-port "$port" \
+# Started directly (not through the `qemu` function, whose subshell would be `$!`), so that
+# the RSS read below is the emulated kmicro's.
+KMICRO_LOG_LEVEL=warn qemu-arm-static -L /usr/arm-linux-gnueabihf "$bin" run --bind-address 127.0.0.1 --https-listen-port "$port" \
     --data-dir "$dir/data" 2>"$dir/kmicro.log" &
 pid=$!
 kubeconfig="$dir/data/kubeconfig.yaml"

@@ -292,3 +292,46 @@ async fn events_are_one_resource_seen_through_two_api_groups() {
         .unwrap();
     assert!(new_api.get_opt("pulled").await.unwrap().is_none());
 }
+
+/// Merge patches without a resourceVersion race each other and all land: a write that loses
+/// the race is applied again to the new object (kube's GuaranteedUpdate), never a 409. A
+/// patch that pins a resourceVersion still fails once the object moved on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_merge_patches_all_land_and_pinned_ones_conflict() {
+    let cluster = common::Cluster::start_api_only();
+    let client = client(&cluster).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client, "default");
+    let created = cms
+        .create(&PostParams::default(), &configmap("raced"))
+        .await
+        .unwrap();
+
+    let patches = (0..32).map(|i| {
+        let cms = cms.clone();
+        async move {
+            let patch = serde_json::json!({"data": {format!("k{i}"): i.to_string()}});
+            cms.patch("raced", &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+        }
+    });
+    for result in futures::future::join_all(patches).await {
+        result.unwrap();
+    }
+    let data = cms.get("raced").await.unwrap().data.unwrap();
+    for i in 0..32 {
+        assert_eq!(data.get(&format!("k{i}")), Some(&i.to_string()), "{data:?}");
+    }
+
+    let stale = serde_json::json!({
+        "metadata": {"resourceVersion": created.metadata.resource_version},
+        "data": {"late": "1"},
+    });
+    let err = cms
+        .patch("raced", &PatchParams::default(), &Patch::Merge(&stale))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(status) if status.code == 409),
+        "{err:?}"
+    );
+}

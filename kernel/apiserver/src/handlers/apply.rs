@@ -16,9 +16,6 @@ use crate::response::Body;
 /// The media type of apply patches.
 pub(super) const APPLY_PATCH: &str = "application/apply-patch+yaml";
 
-/// How often an apply is retried when the object changes underneath it.
-const APPLY_RETRIES: usize = 5;
-
 /// Checks a patch request's options as kube does before anything else: an apply needs a
 /// `fieldManager`; `force` is for applies only.
 pub(super) fn check_patch_options(ctx: &Ctx<'_>) -> ApiResult<()> {
@@ -51,7 +48,7 @@ pub(super) async fn apply(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body
     let config = configuration(ctx, body)?;
     let force = ctx.query.force.unwrap_or(false);
     let mut last = None;
-    for _ in 0..APPLY_RETRIES {
+    for _ in 0..super::write::PATCH_RETRIES {
         let current = ctx
             .storage
             .get(ctx.resource(), ctx.namespace(), ctx.name())

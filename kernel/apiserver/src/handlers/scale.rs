@@ -46,7 +46,7 @@ pub(super) async fn update(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Bod
 pub(super) async fn patch(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
     let patch = Patch::parse(ctx.resource(), &ctx.content_type(), body)?;
     let mut last = None;
-    for _ in 0..5 {
+    for _ in 0..super::write::PATCH_RETRIES {
         let current = get_current(ctx).await?;
         let scale = patch.apply(&scale_of(&current.obj, paths(ctx).as_ref()))?;
         match set_replicas(ctx, &current, &scale).await {

@@ -14,8 +14,9 @@ use crate::object::{self, meta_mut};
 use crate::response::Body;
 use crate::storage::{Stored, TxnExtra, Write};
 
-/// How often a patch is retried when the object changes underneath it.
-const PATCH_RETRIES: usize = 5;
+/// How often a patch (or apply) is retried when the object changes underneath it. kube retries without
+/// bound; this only stops a livelock, far above what contention on one object reaches.
+pub(super) const PATCH_RETRIES: usize = 100;
 
 /// POST: create an object.
 pub(super) async fn create(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body>> {
@@ -99,7 +100,10 @@ pub(super) async fn patch(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body
         let mut patched = patch.apply(&current.obj)?;
         fields::check_patched(ctx, &patch, body, &mut patched)?;
         // A resourceVersion in the patch is a precondition; otherwise the patch applies to
-        // whatever is current, retried if it changes in between.
+        // whatever is current. Either way a write that loses a race is tried again on the
+        // new object, as kube's GuaranteedUpdate does: the patched object always carries the
+        // current resourceVersion unless the patch set another, so a pinned patch then fails
+        // as stale above.
         let pinned = match object::resource_version(&patched) {
             Some(rv) => Some(rv.map_err(ApiError::bad_request)?),
             None => None,
@@ -109,7 +113,7 @@ pub(super) async fn patch(ctx: &Ctx<'_>, body: &[u8]) -> ApiResult<Response<Body
         }
         check_type(ctx.resource(), &mut patched)?;
         match replace(ctx, &current, patched).await {
-            Err(err) if err.reason == "Conflict" && pinned.is_none() => continue,
+            Err(err) if err.reason == "Conflict" => continue,
             other => return other.map(|(status, obj)| answer(ctx, status, obj)),
         }
     }
