@@ -93,16 +93,35 @@ impl Env {
     }
 }
 
+/// Removes a cgroup directory tree, deepest first.
+pub fn rmdir_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                rmdir_tree(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 impl Drop for Env {
     fn drop(&mut self) {
+        // A failed test may leave containers running: end them with it.
+        let running: Vec<_> = self.rt.list().into_iter().filter(|c| c.exit.is_none()).collect();
+        for c in &running {
+            let _ = self.rt.kill(&c.id, libc::SIGKILL);
+        }
+        if !running.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
         if let Ok(sbs) = self.rt.sandboxes() {
             for sb in sbs {
                 let _ = self.rt.remove_sandbox(sb.id());
             }
         }
         for dir in self.rt.cgroup_layout().dirs(Path::new(&self.cgroup_root)) {
-            let _ = std::fs::remove_dir(dir.join("pods"));
-            let _ = std::fs::remove_dir(&dir);
+            rmdir_tree(&dir);
         }
     }
 }
