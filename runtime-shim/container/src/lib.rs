@@ -29,9 +29,12 @@
 //! container), the cgroup and the spec; [`Runtime::adopt_all`] takes them back with a pidfd.
 //! An adopted container's exit code cannot be reaped by the new kmicro: it is
 //! [`ExitStatus::Unknown`], while OOM kills still come from the cgroup's counter.
-//! stdout/stderr are FIFOs the container keeps a reader of (see [`stdio`](crate::Stdio)
-//! module docs: fds 3, 4 and 5 in the container), so its writes never fail while kmicro is
-//! away.
+//! stdout/stderr are FIFOs in the state directory; the container keeps a reader of each
+//! itself (fd 3 = [`KEEPER_STDOUT_FD`], fd 4 = [`KEEPER_STDERR_FD`], opened
+//! `O_RDONLY|O_NONBLOCK` before `execve`; fd 5 = [`KEEPER_STDIN_FD`] a writer of its stdin FIFO
+//! unless `stdin_once`), so its writes never get `EPIPE` while kmicro is away: they block
+//! once the 1 MiB pipe is full, and the next kmicro re-opens the FIFOs and reads on. With a
+//! tty, fd 3 is a copy of the terminal's master, taken back with `pidfd_getfd`.
 //!
 //! # What the caller does
 //!

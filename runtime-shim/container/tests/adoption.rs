@@ -17,12 +17,19 @@ const HELPER_ENV: &str = "KMICRO_ADOPTION_HELPER_STATE";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "helper process of adopted_containers_keep_running_and_lose_no_output"]
 async fn adoption_helper() {
-    let Ok(state) = std::env::var(HELPER_ENV) else { return };
+    let Ok(state) = std::env::var(HELPER_ENV) else {
+        return;
+    };
     let cgroup_root = std::env::var("KMICRO_ADOPTION_CGROUP").unwrap();
     let rootfs = std::env::var("KMICRO_ADOPTION_ROOTFS").unwrap();
     let rt = Runtime::new(&state, &cgroup_root).unwrap();
     let sb = rt
-        .create_sandbox(&SandboxSpec { id: "pod".into(), pod_uid: "pod-uid".into(), hostname: "adopted".into(), ..Default::default() })
+        .create_sandbox(&SandboxSpec {
+            id: "pod".into(),
+            pod_uid: "pod-uid".into(),
+            hostname: "adopted".into(),
+            ..Default::default()
+        })
         .unwrap();
     let spec = |id: &str, script: &str| kmicro_container::ContainerSpec {
         id: id.into(),
@@ -33,10 +40,19 @@ async fn adoption_helper() {
         ..Default::default()
     };
     // Ends while no kmicro runs.
-    let short = rt.start(&sb, &spec("short", "sleep 0.3; exit 7")).await.unwrap();
+    let short = rt
+        .start(&sb, &spec("short", "sleep 0.3; exit 7"))
+        .await
+        .unwrap();
     drop(short);
     let mut c = rt
-        .start(&sb, &spec("counter", "i=0; while true; do echo $i; i=$((i+1)); sleep 0.005; done"))
+        .start(
+            &sb,
+            &spec(
+                "counter",
+                "i=0; while true; do echo $i; i=$((i+1)); sleep 0.005; done",
+            ),
+        )
         .await
         .unwrap();
     let mut out = c.stdio.stdout.take().unwrap();
@@ -63,7 +79,13 @@ async fn adopted_containers_keep_running_and_lose_no_output() {
     let state = tmp.path().join("state");
     let cgroup_root = common::unique("kmicro-adopt");
     let mut helper = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "adoption_helper", "--ignored", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "adoption_helper",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(HELPER_ENV, &state)
         .env("KMICRO_ADOPTION_CGROUP", &cgroup_root)
         .env("KMICRO_ADOPTION_ROOTFS", &rootfs)
@@ -89,9 +111,15 @@ async fn adopted_containers_keep_running_and_lose_no_output() {
 
     let rt = Runtime::new(&state, &cgroup_root).unwrap();
     let adopted = rt.adopt_all().await.unwrap();
-    assert_eq!(adopted.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(), ["counter", "short"]);
+    assert_eq!(
+        adopted.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["counter", "short"]
+    );
     assert!(adopted.iter().all(|c| c.adopted));
-    let short = rt.exit("short").unwrap().expect("ended while kmicro was away");
+    let short = rt
+        .exit("short")
+        .unwrap()
+        .expect("ended while kmicro was away");
     assert_eq!(short.status, ExitStatus::Unknown);
     assert!(!short.oom_killed);
     assert!(rt.exit("counter").unwrap().is_none(), "still running");
@@ -101,8 +129,15 @@ async fn adopted_containers_keep_running_and_lose_no_output() {
     let last_before: u64 = lines.last().unwrap().parse().unwrap();
     let mut more = String::new();
     let mut buf = [0u8; 4096];
-    while !more.lines().any(|l| l.parse::<u64>().map(|n| n > last_before + 150).unwrap_or(false)) {
-        let n = tokio::time::timeout(Duration::from_secs(10), out.read(&mut buf)).await.unwrap().unwrap();
+    while !more.lines().any(|l| {
+        l.parse::<u64>()
+            .map(|n| n > last_before + 150)
+            .unwrap_or(false)
+    }) {
+        let n = tokio::time::timeout(Duration::from_secs(10), out.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(n > 0, "output ended early");
         more.push_str(std::str::from_utf8(&buf[..n]).unwrap());
     }
@@ -112,7 +147,10 @@ async fn adopted_containers_keep_running_and_lose_no_output() {
     }
 
     rt.kill("counter", libc::SIGKILL).unwrap();
-    let exit = tokio::time::timeout(Duration::from_secs(10), rt.wait("counter")).await.unwrap().unwrap();
+    let exit = tokio::time::timeout(Duration::from_secs(10), rt.wait("counter"))
+        .await
+        .unwrap()
+        .unwrap();
     // Not our child: the code is lost, the end is seen.
     assert_eq!(exit.status, ExitStatus::Unknown);
     assert!(rt.list().iter().all(|c| c.exit.is_some()));

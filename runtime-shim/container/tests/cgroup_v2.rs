@@ -25,12 +25,29 @@ async fn containers_in_a_cgroup2_hierarchy() {
     let rootfs = tmp.path().join("rootfs");
     common::busybox_rootfs(&rootfs);
     let root = common::unique("kmicro-v2");
-    let rt = Runtime::with_layout(tmp.path().join("state"), &root, CgroupLayout::V2 { mount: mount.clone() }).unwrap();
-    let sb = rt.create_sandbox(&SandboxSpec { id: "v2".into(), pod_uid: "v2-uid".into(), ..Default::default() }).unwrap();
+    let rt = Runtime::with_layout(
+        tmp.path().join("state"),
+        &root,
+        CgroupLayout::V2 {
+            mount: mount.clone(),
+        },
+    )
+    .unwrap();
+    let sb = rt
+        .create_sandbox(&SandboxSpec {
+            id: "v2".into(),
+            pod_uid: "v2-uid".into(),
+            ..Default::default()
+        })
+        .unwrap();
     let spec = kmicro_container::ContainerSpec {
         id: "c".into(),
         rootfs,
-        args: vec!["sh".into(), "-c".into(), "grep '^0::' /proc/self/cgroup; sleep 1000".into()],
+        args: vec![
+            "sh".into(),
+            "-c".into(),
+            "grep '^0::' /proc/self/cgroup; sleep 1000".into(),
+        ],
         env: vec!["PATH=/bin".into()],
         ..Default::default()
     };
@@ -39,9 +56,22 @@ async fn containers_in_a_cgroup2_hierarchy() {
     let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
     assert!(procs.lines().any(|l| l == c.pid.to_string()), "{procs}");
     let host_view = std::fs::read_to_string(format!("/proc/{}/cgroup", c.pid)).unwrap();
-    assert!(host_view.contains(&format!("0::/{root}/pods/v2-uid/c")), "{host_view}");
+    assert!(
+        host_view.contains(&format!("0::/{root}/pods/v2-uid/c")),
+        "{host_view}"
+    );
     // Exec joins the same group.
-    let p = rt.exec("c", &ExecSpec { args: vec!["sleep".into(), "0.2".into()], env: vec!["PATH=/bin".into()], ..Default::default() }).await.unwrap();
+    let p = rt
+        .exec(
+            "c",
+            &ExecSpec {
+                args: vec!["sleep".into(), "0.2".into()],
+                env: vec!["PATH=/bin".into()],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap();
     assert!(procs.lines().any(|l| l == p.pid.to_string()), "{procs}");
     assert_eq!(p.wait().await.unwrap(), ExitStatus::Exited(0));

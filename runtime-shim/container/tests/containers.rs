@@ -125,8 +125,25 @@ async fn a_sandbox_shares_net_ipc_uts_but_not_pid() {
     let env = Env::new();
     let sb = env.sandbox("shared-pod");
     let script = "hostname; for n in net ipc uts pid mnt; do readlink /proc/self/ns/$n; done; echo $$; cat /proc/1/cmdline | tr '\\0' ' '";
-    let (_, a, _) = run(&env, &sb, &env.spec(&["sh", "-c", script])).await;
+    // The first keeps running, so the second cannot get its freed namespace inodes.
+    let long = format!("{script}; echo; sleep 1000");
+    let mut first = env
+        .rt
+        .start(&sb, &env.spec(&["sh", "-c", &long]))
+        .await
+        .unwrap();
+    let mut out = first.stdio.stdout.take().unwrap();
+    let mut a = String::new();
+    let mut buf = [0u8; 1024];
+    while a.lines().count() < 8 {
+        let n = out.read(&mut buf).await.unwrap();
+        assert!(n > 0, "{a}");
+        a.push_str(std::str::from_utf8(&buf[..n]).unwrap());
+    }
     let (_, b, _) = run(&env, &sb, &env.spec(&["sh", "-c", script])).await;
+    env.rt.kill(&first.id, libc::SIGKILL).unwrap();
+    env.rt.wait(&first.id).await.unwrap();
+    env.rt.delete(&first.id).await.unwrap();
     assert_eq!(a.lines().next(), Some("shared-pod"), "{a}");
     for kind in ["net", "ipc", "uts"] {
         assert_eq!(ns_of(&a, kind), ns_of(&b, kind), "{kind}: {a} / {b}");

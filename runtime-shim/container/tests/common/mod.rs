@@ -108,7 +108,12 @@ pub fn rmdir_tree(dir: &Path) {
 impl Drop for Env {
     fn drop(&mut self) {
         // A failed test may leave containers running: end them with it.
-        let running: Vec<_> = self.rt.list().into_iter().filter(|c| c.exit.is_none()).collect();
+        let running: Vec<_> = self
+            .rt
+            .list()
+            .into_iter()
+            .filter(|c| c.exit.is_none())
+            .collect();
         for c in &running {
             let _ = self.rt.kill(&c.id, libc::SIGKILL);
         }
