@@ -45,6 +45,8 @@ pub enum BenchCommand {
     /// swaps `controllers` repeatedly while Deployments are created and scaled, and checks
     /// that every Deployment converged.
     Modules(bench::modules::ModulesBenchArgs),
+    /// Container starts through kmicro's runtime (against runc with `--vs runc`).
+    Pods(bench::pods::PodsBenchArgs),
 }
 
 /// Parses the command line, runs it, and reports errors the way users expect.
@@ -69,6 +71,7 @@ pub fn main() -> ExitCode {
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args).await,
             Command::Bench(BenchCommand::Api(args)) => bench::api::run(args).await,
             Command::Bench(BenchCommand::Modules(args)) => bench::modules::run(args).await,
+            Command::Bench(BenchCommand::Pods(args)) => bench::pods::run(args).await,
         }
     });
     match result {

@@ -19,7 +19,7 @@
 //! see [`child`](crate) module docs), and it saves what a re-exec costs: loading and starting
 //! a fresh process image of kmicro (tens of MB of mappings, dynamic linking, a new runtime)
 //! per container, which alone would eat most of the budget of half of `runc run`'s time.
-//! The example `start_bench` measures the result against `runc run` on the same rootfs.
+//! `kmicro bench pods --vs runc` measures the result against `runc run` on the same rootfs.
 //!
 //! # What outlives kmicro
 //!
