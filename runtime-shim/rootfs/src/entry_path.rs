@@ -10,9 +10,13 @@ pub(crate) struct EntryPath<'a> {
 
 impl<'a> EntryPath<'a> {
     /// Splits an entry name (`./a//b/` is `a/b`). Absolute names and `..` components are
-    /// refused: nothing in a layer may name a place outside it.
+    /// refused: nothing in a layer may name a place outside it. The one absolute name allowed
+    /// is `/` alone, the root, which umoci writes for the layer's root directory.
     pub(crate) fn parse(name: &'a [u8]) -> Result<Self, Refusal> {
-        if name.first() == Some(&b'/') {
+        let is_root = name
+            .split(|&b| b == b'/')
+            .all(|c| c.is_empty() || c == b".");
+        if name.first() == Some(&b'/') && !is_root {
             return Err(Refusal::AbsolutePath);
         }
         let mut components = Vec::new();
@@ -68,6 +72,7 @@ mod tests {
         assert_eq!(path.parent(), [&b"usr"[..], b"bin"]);
         assert_eq!(path.file_name(), Some(&b"sh"[..]));
         assert_eq!(EntryPath::parse(b"./").unwrap().file_name(), None);
+        assert_eq!(EntryPath::parse(b"/").unwrap().file_name(), None);
         assert_eq!(join(path.components()), b"usr/bin/sh");
     }
 

@@ -28,7 +28,7 @@ pub enum Error {
         path: PathBuf,
         /// What was wrong with it.
         #[source]
-        error: LayerError,
+        error: Box<LayerError>,
     },
     /// A digest is not of the form `sha256:<64 lowercase hex digits>`.
     #[error("invalid digest {value:?}: {reason}")]
@@ -222,6 +222,16 @@ pub enum Refusal {
         /// The parser's message.
         message: String,
     },
+}
+
+impl Error {
+    /// What was wrong with a layer, when this is a layer's error.
+    pub fn layer_error(&self) -> Option<&LayerError> {
+        match self {
+            Error::Layer { error, .. } => Some(error),
+            _ => None,
+        }
+    }
 }
 
 /// This crate's results.

@@ -1,11 +1,13 @@
 //! One layer archive written into one directory, entry by entry, with nothing written outside
 //! it and overlayfs whiteouts for the OCI ones.
 
+use std::cell::Cell;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, XattrFlags};
 use rustix::io::Errno;
@@ -49,9 +51,16 @@ pub(crate) fn unpack(
         buffer: vec![0; COPY_BUFFER],
         entries: 0,
     };
-    let mut archive = tar::Archive::new(&mut hashing);
+    let data_end = Rc::new(Cell::new(0));
+    let mut archive = tar::Archive::new(PadToBlock {
+        inner: &mut hashing,
+        position: 0,
+        padding: 0,
+        data_end: Rc::clone(&data_end),
+    });
     for entry in archive.entries().map_err(LayerError::Read)? {
         let mut entry = entry.map_err(LayerError::Read)?;
+        data_end.set(entry.raw_file_position() + entry.header().entry_size().unwrap_or(0));
         extractor.entry(&mut entry)?;
     }
     drop(archive);
@@ -64,6 +73,48 @@ pub(crate) fn unpack(
             tar_bytes,
         },
     ))
+}
+
+/// Completes an archive that stops right after its last entry's data with the zeros of the
+/// block. umoci (0.4) writes layers like that: no padding after the last entry's data and no
+/// end-of-archive blocks; GNU tar and the `tar` crate refuse them. The content is whole and is
+/// what the `diff_id` covers (the digest is taken below this adapter, of the real bytes only).
+/// A stream that ends anywhere else, inside a header or inside data, stays an error.
+struct PadToBlock<R> {
+    inner: R,
+    position: u64,
+    padding: u64,
+    /// Where the current entry's data ends in the stream (set by the extractor).
+    data_end: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for PadToBlock<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.padding == 0 {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.position += n as u64;
+                return Ok(n);
+            }
+            let short = self.position % 512;
+            if short == 0 || self.position != self.data_end.get() {
+                return Ok(0);
+            }
+            tracing::debug!(
+                bytes = 512 - short,
+                "archive ends without padding; completed"
+            );
+            self.padding = 512 - short;
+            self.position += self.padding;
+        }
+        // Once: afterwards the position is a block boundary and the inner end is the end.
+        let n = buf
+            .len()
+            .min(usize::try_from(self.padding).unwrap_or(usize::MAX));
+        buf[..n].fill(0);
+        self.padding -= n as u64;
+        Ok(n)
+    }
 }
 
 struct Extractor {

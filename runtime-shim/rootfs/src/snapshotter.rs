@@ -130,7 +130,7 @@ impl Snapshotter {
                         index,
                         diff_id: layer.diff_id.clone(),
                         path: layer.path.clone(),
-                        error,
+                        error: Box::new(error),
                     })?;
             }
             dirs.push(dir);

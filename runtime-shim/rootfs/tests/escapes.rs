@@ -9,21 +9,24 @@ use kmicro_rootfs::{Compression, Error, LayerError, Refusal};
 /// Unpacks a one-layer image that must be refused; returns the entry and reason.
 fn refused(env: &Env, tar: Vec<u8>) -> (String, Refusal) {
     let layer = env.blob(&tar, Compression::None);
-    let error = env.snapshotter.unpack(&[layer.clone()]).unwrap_err();
+    let error = env
+        .snapshotter
+        .unpack(std::slice::from_ref(&layer))
+        .unwrap_err();
     let message = error.to_string();
     assert!(message.contains(&layer.diff_id), "{message}");
-    assert!(message.contains(&layer.path.display().to_string()), "{message}");
+    assert!(
+        message.contains(&layer.path.display().to_string()),
+        "{message}"
+    );
     env.assert_nothing_left();
-    match error {
-        Error::Layer {
-            error: LayerError::Refused { entry, reason },
-            index: 0,
-            ..
-        } => {
+    assert!(matches!(error, Error::Layer { index: 0, .. }), "{message}");
+    match error.layer_error() {
+        Some(LayerError::Refused { entry, reason }) => {
             assert!(message.contains(&format!("{entry:?}")), "{message}");
-            (entry, reason)
+            (entry.clone(), reason.clone())
         }
-        other => panic!("expected a refusal, got {other}"),
+        _ => panic!("expected a refusal, got {message}"),
     }
 }
 
@@ -37,7 +40,10 @@ fn dot_dot_components() {
         .raw_file(b"a/../../outside/evil", b"x")
         .finish();
     let (entry, reason) = refused(&env, tar);
-    assert_eq!((entry.as_str(), reason), ("a/../../outside/evil", Refusal::DotDot));
+    assert_eq!(
+        (entry.as_str(), reason),
+        ("a/../../outside/evil", Refusal::DotDot)
+    );
 }
 
 #[test]
@@ -114,8 +120,8 @@ fn hard_link_to_an_absolute_path() {
     let error = env.snapshotter.unpack(&[layer]).unwrap_err();
     assert!(
         matches!(
-            &error,
-            Error::Layer { error: LayerError::Refused { entry, reason: Refusal::LinkTargetAbsolute(t) }, .. }
+            error.layer_error(),
+            Some(LayerError::Refused { entry, reason: Refusal::LinkTargetAbsolute(t) })
                 if entry == "stolen" && *t == target
         ),
         "{error}"
@@ -131,7 +137,10 @@ fn hard_link_climbing_out() {
         .finish();
     let (entry, reason) = refused(&env, tar);
     assert_eq!(entry, "stolen");
-    assert_eq!(reason, Refusal::LinkTargetDotDot("../../../outside/secret".into()));
+    assert_eq!(
+        reason,
+        Refusal::LinkTargetDotDot("../../../outside/secret".into())
+    );
 }
 
 #[test]
@@ -145,11 +154,8 @@ fn hard_link_through_a_symlink() {
         .finish();
     let layer = env.blob(&tar, Compression::None);
     let error = env.snapshotter.unpack(&[layer]).unwrap_err();
-    match &error {
-        Error::Layer {
-            error: LayerError::Refused { entry, reason },
-            ..
-        } => {
+    match error.layer_error() {
+        Some(LayerError::Refused { entry, reason }) => {
             assert_eq!(entry, "stolen");
             assert_eq!(
                 *reason,
@@ -159,7 +165,7 @@ fn hard_link_through_a_symlink() {
                 }
             );
         }
-        other => panic!("expected a refusal, got {other}"),
+        _ => panic!("expected a refusal, got {error}"),
     }
     assert_eq!(inode(&secret).1, 1, "the secret gained no link");
     std::fs::remove_file(&secret).unwrap();

@@ -44,7 +44,11 @@ fn whiteouts_and_opaque_directories_across_two_layers() {
     let root = &rootfs.path;
     assert_eq!(std::fs::read(root.join("etc/keep")).unwrap(), b"keep");
     assert!(!root.join("etc/gone").exists(), "whited out");
-    assert_eq!(Env::tree(&root.join("data")), ["new"], "opaque: only the top layer's content");
+    assert_eq!(
+        Env::tree(&root.join("data")),
+        ["new"],
+        "opaque: only the top layer's content"
+    );
     assert!(!root.join("var/lib/dir").exists(), "a whited-out directory");
     assert!(root.join("var/lib").is_dir());
     // Writes go to the container's upper layer, not to the layers.
@@ -59,7 +63,10 @@ fn whiteouts_and_opaque_directories_across_two_layers() {
 #[test]
 fn prepare_is_idempotent_and_survives_a_restart() {
     let env = Env::new();
-    let layers = [env.blob(&Layer::new().file("bin/app", b"app").finish(), Compression::Gzip)];
+    let layers = [env.blob(
+        &Layer::new().file("bin/app", b"app").finish(),
+        Compression::Gzip,
+    )];
     let lowers = env.snapshotter.unpack(&layers).unwrap();
     let first = env.snapshotter.prepare("web-1", &lowers, false).unwrap();
     std::fs::write(first.path.join("state"), b"written by the container").unwrap();
@@ -72,7 +79,10 @@ fn prepare_is_idempotent_and_survives_a_restart() {
     assert_eq!(reopened.containers().unwrap(), ["web-1"]);
     let again = reopened.prepare("web-1", &lowers, false).unwrap();
     assert!(again.reused);
-    assert_eq!(std::fs::read(again.path.join("state")).unwrap(), b"written by the container");
+    assert_eq!(
+        std::fs::read(again.path.join("state")).unwrap(),
+        b"written by the container"
+    );
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     let mounts = mountinfo
         .lines()
@@ -83,21 +93,30 @@ fn prepare_is_idempotent_and_survives_a_restart() {
     // Asked read-only while mounted read-write: refused, not silently different.
     assert!(matches!(
         reopened.prepare("web-1", &lowers, true),
-        Err(Error::MountedDifferently { mounted_read_only: false, .. })
+        Err(Error::MountedDifferently {
+            mounted_read_only: false,
+            ..
+        })
     ));
 
     // After a reboot the mount is gone but the upper layer stays: prepare mounts it again.
     rustix::mount::unmount(&first.path, rustix::mount::UnmountFlags::empty()).unwrap();
     let remounted = reopened.prepare("web-1", &lowers, false).unwrap();
     assert!(!remounted.reused);
-    assert_eq!(std::fs::read(remounted.path.join("state")).unwrap(), b"written by the container");
+    assert_eq!(
+        std::fs::read(remounted.path.join("state")).unwrap(),
+        b"written by the container"
+    );
 
     reopened.remove("web-1").unwrap();
     assert!(!is_mounted(&first.path));
     assert!(!env.dir.path().join("snap/containers/web-1").exists());
     reopened.remove("web-1").unwrap();
     assert_eq!(reopened.containers().unwrap(), Vec::<String>::new());
-    assert!(lowers[0].join("bin/app").exists(), "remove leaves the layers");
+    assert!(
+        lowers[0].join("bin/app").exists(),
+        "remove leaves the layers"
+    );
 }
 
 #[test]
@@ -111,19 +130,28 @@ fn remove_of_a_busy_rootfs_detaches_it() {
     assert!(!is_mounted(&rootfs.path));
     assert!(!env.dir.path().join("snap/containers/busy").exists());
     drop(open);
-    assert!(lowers[0].join("f").exists(), "the layer was not deleted through the mount");
+    assert!(
+        lowers[0].join("f").exists(),
+        "the layer was not deleted through the mount"
+    );
 }
 
 #[test]
 fn read_only_root_filesystems() {
     let env = Env::new();
-    let one = [env.blob(&Layer::new().file("etc/os", b"one").finish(), Compression::None)];
+    let one = [env.blob(
+        &Layer::new().file("etc/os", b"one").finish(),
+        Compression::None,
+    )];
     let lowers = env.snapshotter.unpack(&one).unwrap();
     let rootfs = env.snapshotter.prepare("ro", &lowers, true).unwrap();
     assert!(rootfs.read_only);
     assert_eq!(std::fs::read(rootfs.path.join("etc/os")).unwrap(), b"one");
     let error = std::fs::write(rootfs.path.join("etc/new"), b"x").unwrap_err();
-    assert_eq!(error.raw_os_error(), Some(rustix::io::Errno::ROFS.raw_os_error()));
+    assert_eq!(
+        error.raw_os_error(),
+        Some(rustix::io::Errno::ROFS.raw_os_error())
+    );
     assert!(!env.dir.path().join("snap/containers/ro/upper").exists());
     assert!(env.snapshotter.prepare("ro", &lowers, true).unwrap().reused);
     env.snapshotter.remove("ro").unwrap();
@@ -147,7 +175,11 @@ fn many_layers_fit_the_mount_options() {
     for i in 0..80 {
         assert!(rootfs.path.join(format!("layer-{i}")).exists(), "layer {i}");
     }
-    assert_eq!(std::fs::read(rootfs.path.join("top")).unwrap(), b"79", "the last layer is on top");
+    assert_eq!(
+        std::fs::read(rootfs.path.join("top")).unwrap(),
+        b"79",
+        "the last layer is on top"
+    );
     env.snapshotter.remove("many").unwrap();
 }
 
@@ -158,7 +190,10 @@ fn invalid_containers_and_lowers_are_refused() {
     let lowers = env.snapshotter.unpack(&layers).unwrap();
     for id in ["", "..", "a/b", "../../etc"] {
         assert!(
-            matches!(env.snapshotter.prepare(id, &lowers, false), Err(Error::InvalidContainerId { .. })),
+            matches!(
+                env.snapshotter.prepare(id, &lowers, false),
+                Err(Error::InvalidContainerId { .. })
+            ),
             "{id:?}"
         );
     }
@@ -167,7 +202,10 @@ fn invalid_containers_and_lowers_are_refused() {
         env.snapshotter.prepare("c", &[stranger], false),
         Err(Error::NotALayer { .. })
     ));
-    assert!(matches!(env.snapshotter.prepare("c", &[], false), Err(Error::NoLayers { .. })));
+    assert!(matches!(
+        env.snapshotter.prepare("c", &[], false),
+        Err(Error::NoLayers { .. })
+    ));
 }
 
 #[test]
@@ -179,7 +217,7 @@ fn gc_removes_unused_layers_but_not_mounted_ones() {
     let c = env.blob(&Layer::new().file("c", b"c").finish(), Compression::None);
     let image_a = env.snapshotter.unpack(&[base.clone(), a.clone()]).unwrap();
     let image_b = env.snapshotter.unpack(&[base.clone(), b.clone()]).unwrap();
-    let image_c = env.snapshotter.unpack(&[c.clone()]).unwrap();
+    let image_c = env.snapshotter.unpack(std::slice::from_ref(&c)).unwrap();
     // Image C's layers are unreferenced but a container still runs on them.
     env.snapshotter.prepare("on-c", &image_c, false).unwrap();
 

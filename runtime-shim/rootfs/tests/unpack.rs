@@ -6,7 +6,7 @@ mod common;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 
 use common::{Env, Layer, MTIME, inode, run_filter};
-use kmicro_rootfs::{Compression, Error, LayerError, chain_ids};
+use kmicro_rootfs::{Compression, LayerError, chain_ids};
 use tar::EntryType;
 
 fn sample() -> Vec<u8> {
@@ -20,9 +20,18 @@ fn sample() -> Vec<u8> {
 }
 
 fn check_sample(dir: &std::path::Path) {
-    assert_eq!(std::fs::read(dir.join("etc/hostname")).unwrap(), b"kmicro\n");
-    assert_eq!(std::fs::read(dir.join("usr/bin/tool")).unwrap(), vec![7u8; 300_000]);
-    assert_eq!(std::fs::read_link(dir.join("bin")).unwrap().to_str(), Some("usr/bin"));
+    assert_eq!(
+        std::fs::read(dir.join("etc/hostname")).unwrap(),
+        b"kmicro\n"
+    );
+    assert_eq!(
+        std::fs::read(dir.join("usr/bin/tool")).unwrap(),
+        vec![7u8; 300_000]
+    );
+    assert_eq!(
+        std::fs::read_link(dir.join("bin")).unwrap().to_str(),
+        Some("usr/bin")
+    );
 }
 
 #[test]
@@ -89,19 +98,22 @@ fn diff_id_mismatch_is_refused_and_leaves_nothing() {
     let mut layer = env.blob(&sample(), Compression::Gzip);
     let wrong = kmicro_rootfs::Digest::of(b"something else").to_string();
     layer.diff_id = wrong.clone();
-    let error = env.snapshotter.unpack(&[layer.clone()]).unwrap_err();
+    let error = env
+        .snapshotter
+        .unpack(std::slice::from_ref(&layer))
+        .unwrap_err();
     let message = error.to_string();
     assert!(message.contains(&wrong), "{message}");
-    assert!(message.contains(&layer.path.display().to_string()), "{message}");
-    match error {
-        Error::Layer {
-            error: LayerError::DigestMismatch { expected, actual },
-            ..
-        } => {
-            assert_eq!(expected, wrong);
-            assert_eq!(actual, kmicro_rootfs::Digest::of(&sample()).to_string());
+    assert!(
+        message.contains(&layer.path.display().to_string()),
+        "{message}"
+    );
+    match error.layer_error() {
+        Some(LayerError::DigestMismatch { expected, actual }) => {
+            assert_eq!(*expected, wrong);
+            assert_eq!(*actual, kmicro_rootfs::Digest::of(&sample()).to_string());
         }
-        other => panic!("expected a digest mismatch, got {other}"),
+        _ => panic!("expected a digest mismatch, got {error}"),
     }
     env.assert_nothing_left();
 }
@@ -116,7 +128,7 @@ fn corrupt_compressed_data_is_an_error() {
     std::fs::write(&layer.path, bytes).unwrap();
     let error = env.snapshotter.unpack(&[layer]).unwrap_err();
     assert!(
-        matches!(error, Error::Layer { error: LayerError::Read(_), .. }),
+        matches!(error.layer_error(), Some(LayerError::Read(_))),
         "{error}"
     );
     env.assert_nothing_left();
@@ -147,7 +159,10 @@ fn metadata_special_files_and_xattrs() {
 
     let null = std::fs::metadata(dir.join("dev/null")).unwrap();
     assert!(null.file_type().is_char_device());
-    assert_eq!((null.rdev(), null.mode() & 0o7777), (rustix::fs::makedev(1, 3), 0o666));
+    assert_eq!(
+        (null.rdev(), null.mode() & 0o7777),
+        (rustix::fs::makedev(1, 3), 0o666)
+    );
     let block = std::fs::metadata(dir.join("dev/loop9")).unwrap();
     assert!(block.file_type().is_block_device());
     assert_eq!(block.rdev(), rustix::fs::makedev(7, 9));
@@ -158,7 +173,10 @@ fn metadata_special_files_and_xattrs() {
     let su = std::fs::metadata(dir.join("bin/su")).unwrap();
     assert_eq!(su.permissions().mode() & 0o7777, 0o4755, "setuid kept");
     let notes = std::fs::metadata(dir.join("home/user/notes")).unwrap();
-    assert_eq!((notes.uid(), notes.gid(), notes.mode() & 0o777), (1000, 1001, 0o640));
+    assert_eq!(
+        (notes.uid(), notes.gid(), notes.mode() & 0o777),
+        (1000, 1001, 0o640)
+    );
     assert_eq!(notes.mtime(), MTIME as i64);
     // Implicit parents: root-owned 0755.
     let home = std::fs::metadata(dir.join("home")).unwrap();
@@ -167,7 +185,10 @@ fn metadata_special_files_and_xattrs() {
     let with_xattr = dir.join("with-xattr");
     let meta = std::fs::metadata(&with_xattr).unwrap();
     assert_eq!(meta.uid(), 70000, "PAX uid wins over the header");
-    assert_eq!((meta.mtime(), meta.mtime_nsec()), (1_600_000_000, 250_000_000));
+    assert_eq!(
+        (meta.mtime(), meta.mtime_nsec()),
+        (1_600_000_000, 250_000_000)
+    );
     let mut value = [0u8; 16];
     let n = rustix::fs::getxattr(&with_xattr, "user.kmicro", &mut value[..]).unwrap();
     assert_eq!(&value[..n], b"hello");
@@ -178,7 +199,11 @@ fn metadata_special_files_and_xattrs() {
 
     let sticky = std::fs::metadata(dir.join("sticky")).unwrap();
     assert_eq!(sticky.mode() & 0o7777, 0o1777);
-    assert_eq!(sticky.mtime(), MTIME as i64, "directory times set after its children");
+    assert_eq!(
+        sticky.mtime(),
+        MTIME as i64,
+        "directory times set after its children"
+    );
 }
 
 #[test]
@@ -199,7 +224,9 @@ fn hard_links_inside_the_layer() {
     assert_eq!(inode(&dir.join("bin/zcat")).0, gzip);
     // A hard link to a symbolic link links the link, not what it points at.
     assert_eq!(
-        std::fs::read_link(dir.join("usr/bin/sh2")).unwrap().to_str(),
+        std::fs::read_link(dir.join("usr/bin/sh2"))
+            .unwrap()
+            .to_str(),
         Some("/bin/busybox")
     );
 }
@@ -221,7 +248,8 @@ fn whiteouts_become_overlay_whiteouts() {
     assert_eq!(gone.rdev(), 0);
     assert!(!dir.join("etc/.wh.gone").exists());
     let mut value = [0u8; 4];
-    let n = rustix::fs::getxattr(dir.join("data"), "trusted.overlay.opaque", &mut value[..]).unwrap();
+    let n =
+        rustix::fs::getxattr(dir.join("data"), "trusted.overlay.opaque", &mut value[..]).unwrap();
     assert_eq!(&value[..n], b"y");
     assert!(!dir.join(".wh..wh.plnk").exists());
     assert!(!dir.join("data/.wh..wh..opq").exists());
@@ -233,10 +261,16 @@ fn layers_are_unpacked_once_by_chain_id() {
     let base = env.blob(&sample(), Compression::Gzip);
     let top_a = env.blob(&Layer::new().file("a", b"a").finish(), Compression::None);
     let top_b = env.blob(&Layer::new().file("b", b"b").finish(), Compression::None);
-    let image_a = env.snapshotter.unpack(&[base.clone(), top_a.clone()]).unwrap();
+    let image_a = env
+        .snapshotter
+        .unpack(&[base.clone(), top_a.clone()])
+        .unwrap();
     let marker = image_a[0].join("marker");
     std::fs::write(&marker, b"still the first unpack").unwrap();
-    let image_b = env.snapshotter.unpack(&[base.clone(), top_b.clone()]).unwrap();
+    let image_b = env
+        .snapshotter
+        .unpack(&[base.clone(), top_b.clone()])
+        .unwrap();
     assert_eq!(image_a[0], image_b[0], "the shared base is reused");
     assert!(marker.exists(), "and not unpacked again");
     assert_ne!(image_a[1], image_b[1]);
@@ -265,7 +299,10 @@ fn concurrent_unpacks_of_the_same_layers() {
     assert!(results.windows(2).all(|w| w[0] == w[1]));
     check_sample(&results[0][0]);
     assert_eq!(env.snapshotter.layers().unwrap().len(), 2);
-    assert_eq!(Env::tree(&env.dir.path().join("snap/tmp")), Vec::<String>::new());
+    assert_eq!(
+        Env::tree(&env.dir.path().join("snap/tmp")),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -275,4 +312,31 @@ fn leftovers_of_an_interrupted_unpack_are_removed_at_open() {
     std::fs::create_dir_all(&leftover).unwrap();
     let _reopened = kmicro_rootfs::Snapshotter::open(env.dir.path().join("snap")).unwrap();
     assert!(!leftover.exists());
+}
+
+#[test]
+fn archive_without_final_padding_or_end_blocks() {
+    // As umoci 0.4 writes them: the last entry's data is not padded to a block and no
+    // end-of-archive blocks follow. The content is whole; the diff_id covers these bytes.
+    let env = Env::new();
+    let full = Layer::new().file("a", b"first").file("b", b"abc").finish();
+    let truncated = &full[..512 * 3 + 3];
+    let layer = env.blob(truncated, Compression::Gzip);
+    let dir = &env.snapshotter.unpack(&[layer]).unwrap()[0];
+    assert_eq!(std::fs::read(dir.join("a")).unwrap(), b"first");
+    assert_eq!(std::fs::read(dir.join("b")).unwrap(), b"abc");
+
+    // Cut anywhere else: an error, not a file completed with zeros.
+    let long = Layer::new()
+        .file("a", b"first")
+        .file("b", &[1u8; 1000])
+        .finish();
+    for cut in [512 * 3 + 600, 512 * 2 + 100, 512 * 3 + 999] {
+        let layer = env.blob(&long[..cut], Compression::None);
+        let error = env.snapshotter.unpack(&[layer]).unwrap_err();
+        assert!(
+            matches!(error.layer_error(), Some(LayerError::Read(_))),
+            "cut at {cut}: {error}"
+        );
+    }
 }

@@ -57,7 +57,12 @@ impl Layer {
     }
 
     pub fn file_owned(self, name: &str, content: &[u8], mode: u32, uid: u64, gid: u64) -> Layer {
-        let mut header = header(EntryType::Regular, name.as_bytes(), mode, content.len() as u64);
+        let mut header = header(
+            EntryType::Regular,
+            name.as_bytes(),
+            mode,
+            content.len() as u64,
+        );
         header.set_uid(uid);
         header.set_gid(gid);
         self.append(header, content)
@@ -162,9 +167,19 @@ impl Env {
     /// Asserts that nothing reached `outside/` and that the snapshotter holds no layer and no
     /// temporary directory.
     pub fn assert_nothing_left(&self) {
-        assert_eq!(Env::tree(&self.outside()), Vec::<String>::new(), "outside/ touched");
-        assert_eq!(Env::tree(&self.dir.path().join("snap/layers")), Vec::<String>::new());
-        assert_eq!(Env::tree(&self.dir.path().join("snap/tmp")), Vec::<String>::new());
+        assert_eq!(
+            Env::tree(&self.outside()),
+            Vec::<String>::new(),
+            "outside/ touched"
+        );
+        assert_eq!(
+            Env::tree(&self.dir.path().join("snap/layers")),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            Env::tree(&self.dir.path().join("snap/tmp")),
+            Vec::<String>::new()
+        );
     }
 }
 
