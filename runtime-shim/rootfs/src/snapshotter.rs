@@ -234,7 +234,33 @@ impl Snapshotter {
             .collect::<Result<Vec<_>>>()?;
         let dir = self.containers.join(container_id);
         let rootfs = dir.join("rootfs");
-        create_dir(&dir)?;
+        let fresh = !is_dir(&dir)?;
+        let result = self.mount(container_id, &dir, lowers, &chains, read_only);
+        if result.is_err()
+            && fresh
+            && let Err(e) = std::fs::remove_dir_all(&dir)
+        {
+            tracing::warn!(path = %dir.display(), error = %e, "cannot clean up after a failed prepare");
+        }
+        let reused = result?;
+        Ok(Rootfs {
+            path: rootfs,
+            read_only,
+            reused,
+        })
+    }
+
+    /// Mounts the overlay unless it is mounted already; true when it was.
+    fn mount(
+        &self,
+        container_id: &str,
+        dir: &Path,
+        lowers: &[PathBuf],
+        chains: &[Digest],
+        read_only: bool,
+    ) -> Result<bool> {
+        let rootfs = dir.join("rootfs");
+        create_dir(dir)?;
         create_dir(&rootfs)?;
         if overlay::is_mount_point(&rootfs).map_err(io_error("stat", &rootfs))? {
             let mounted_read_only =
@@ -246,13 +272,9 @@ impl Snapshotter {
                 });
             }
             tracing::debug!(container = container_id, "root filesystem already mounted");
-            return Ok(Rootfs {
-                path: rootfs,
-                read_only,
-                reused: true,
-            });
+            return Ok(true);
         }
-        write_lowers(&dir, &chains)?;
+        write_lowers(dir, chains)?;
         let mut top_first: Vec<PathBuf> = lowers.iter().rev().cloned().collect();
         let (upper, work) = (dir.join("upper"), dir.join("work"));
         let writable = if read_only {
@@ -286,11 +308,7 @@ impl Snapshotter {
             read_only,
             "root filesystem mounted"
         );
-        Ok(Rootfs {
-            path: rootfs,
-            read_only,
-            reused: false,
-        })
+        Ok(false)
     }
 
     /// Unmounts the container's root filesystem (lazily when busy) and deletes its directory,

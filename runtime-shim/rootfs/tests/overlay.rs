@@ -235,3 +235,40 @@ fn gc_removes_unused_layers_but_not_mounted_ones() {
     assert_eq!(report.removed.len(), 3);
     assert_eq!(env.snapshotter.layers().unwrap(), Vec::new());
 }
+
+#[test]
+fn a_failed_prepare_leaves_no_container_behind() {
+    let env = Env::new();
+    let layers = [env.blob(&Layer::new().file("f", b"f").finish(), Compression::None)];
+    let lowers = env.snapshotter.unpack(&layers).unwrap();
+    // 300 lowers do not fit one page even as /proc/self/fd names.
+    let too_many = vec![lowers[0].clone(); 300];
+    let error = env
+        .snapshotter
+        .prepare("fresh", &too_many, false)
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::TooManyLayers { layers: 300, .. }),
+        "{error}"
+    );
+    assert_eq!(env.snapshotter.containers().unwrap(), Vec::<String>::new());
+    assert!(!env.dir.path().join("snap/containers/fresh").exists());
+
+    // A container that was there before the failed call is left for remove().
+    std::fs::create_dir_all(env.dir.path().join("snap/containers/half")).unwrap();
+    std::fs::write(env.dir.path().join("snap/containers/half/work"), b"").unwrap();
+    let error = env.snapshotter.prepare("half", &lowers, false).unwrap_err();
+    assert!(matches!(error, Error::Io { .. }), "{error}");
+    assert_eq!(env.snapshotter.containers().unwrap(), ["half"]);
+
+    let error = env.snapshotter.prepare("fresh", &[], false).unwrap_err();
+    assert!(matches!(error, Error::NoLayers { .. }));
+    let stranger = env.dir.path().join("snap/layers/not-a-chain-id");
+    std::fs::create_dir(&stranger).unwrap();
+    let error = env
+        .snapshotter
+        .prepare("fresh", &[stranger], false)
+        .unwrap_err();
+    assert!(matches!(error, Error::NotALayer { .. }), "{error}");
+    assert_eq!(env.snapshotter.containers().unwrap(), ["half"]);
+}
