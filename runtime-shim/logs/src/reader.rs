@@ -97,39 +97,54 @@ async fn read(
     follow: Option<LogFollow>,
     output: &mut Output,
 ) -> io::Result<()> {
-    let mut files = rotated_files(path)?;
-    files.push(path.to_owned());
-    let (first, offset) = match options.tail_lines {
-        Some(lines) => {
-            let files = files.clone();
-            let stream = options.stream;
-            tokio::task::spawn_blocking(move || tail_start(&files, lines, stream))
-                .await
-                .map_err(io::Error::other)??
-        }
-        None => (0, 0),
-    };
-    let last = files.len() - 1;
-    let mut offset = offset;
-    for rotated in &files[first..last] {
-        match tokio::fs::File::open(rotated).await {
-            Ok(file) => {
-                let mut reader = FileReader::new(file, offset).await?;
-                reader.read_to_end(output).await?;
-                output.flush().await?;
+    // Opened once, up front: the descriptors pin the files the tail is counted in, whatever
+    // rotation does meanwhile.
+    let current_path = path.to_owned();
+    let (lines, stream) = (options.tail_lines, options.stream);
+    let (files, has_current, first, offset) = tokio::task::spawn_blocking(move || {
+        let mut paths = rotated_files(&current_path)?;
+        paths.push(current_path.clone());
+        let mut files = Vec::with_capacity(paths.len());
+        let mut has_current = false;
+        for path in &paths {
+            match std::fs::File::open(path) {
+                Ok(file) => {
+                    has_current = *path == current_path;
+                    files.push(file);
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
         }
+        let (first, offset) = match lines {
+            Some(lines) => tail_start(&files, lines, stream)?,
+            None => (0, 0),
+        };
+        Ok((files, has_current, first, offset))
+    })
+    .await
+    .map_err(io::Error::other)??;
+    let mut offset = offset;
+    let mut readers = Vec::with_capacity(files.len());
+    for file in files.into_iter().skip(first) {
+        readers.push(FileReader::new(tokio::fs::File::from_std(file), offset).await?);
+        offset = 0;
+    }
+    let mut current = if has_current { readers.pop() } else { None };
+    for mut rotated in readers {
+        rotated.read_to_end(output).await?;
+        output.flush().await?;
         if output.done() {
             return Ok(());
         }
-        offset = 0;
     }
-    let mut current = match tokio::fs::File::open(path).await {
-        Ok(file) => FileReader::new(file, offset).await?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound && follow.is_none() => return Ok(()),
-        Err(e) => return Err(e),
+    let mut current = match current.take() {
+        Some(reader) => reader,
+        None => match tokio::fs::File::open(path).await {
+            Ok(file) => FileReader::new(file, 0).await?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && follow.is_none() => return Ok(()),
+            Err(e) => return Err(e),
+        },
     };
     let Some(LogFollow(mut changes)) = follow else {
         current.read_to_end(output).await?;

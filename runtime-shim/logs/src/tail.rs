@@ -3,28 +3,22 @@
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-use std::path::PathBuf;
 
 use crate::format::{Stream, Tag, parse_record};
 
 const BLOCK: u64 = 64 * 1024;
 
 /// Where reading must start (file index, byte offset) so that the last `lines` complete lines
-/// (`F` records, of `stream` only when given) of `files` (oldest first) are read. Bytes after
-/// the last newline (a record being written) are not counted. Files that vanished are skipped.
+/// (`F` records, of `stream` only when given) of `files` (open, oldest first) are read. Bytes
+/// after the last newline (a record being written) are not counted.
 pub(crate) fn tail_start(
-    files: &[PathBuf],
+    files: &[File],
     lines: u64,
     stream: Option<Stream>,
 ) -> io::Result<(usize, u64)> {
     let mut counted = 0;
-    for (index, path) in files.iter().enumerate().rev() {
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(e),
-        };
-        if let Some(offset) = scan_back(&file, lines, stream, &mut counted)? {
+    for (index, file) in files.iter().enumerate().rev() {
+        if let Some(offset) = scan_back(file, lines, stream, &mut counted)? {
             return Ok((index, offset));
         }
     }
@@ -87,6 +81,7 @@ fn scan_back(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn file(dir: &std::path::Path, name: &str, lines: &[&str]) -> PathBuf {
         let path = dir.join(name);
@@ -118,7 +113,7 @@ mod tests {
                 &format!("{T} stdout F incomplete"),
             ],
         );
-        let files = [old.clone(), current.clone()];
+        let files = [File::open(&old).unwrap(), File::open(&current).unwrap()];
         let record = |s: &str| s.len() as u64;
         let c_len = record(&format!("{T} stderr F c\n"));
         // The last line (d, two records) starts after c.
