@@ -45,5 +45,8 @@ step "API benchmark: kmicro run under kubectl-like load (debug build)"
 step "modules benchmark: module memory, controllers hot-swapped under Deployment churn (debug build)"
 "${CARGO_TARGET_DIR:-target}/debug/kmicro" bench modules --json
 
+step "pods benchmark: container starts through kmicro's runtime vs runc (debug build)"
+"${CARGO_TARGET_DIR:-target}/debug/kmicro" bench pods --vs runc --json
+
 step "armv7: cross build, size, run under qemu-arm"
 tests/armv7.sh
