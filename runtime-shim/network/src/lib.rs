@@ -32,6 +32,7 @@ mod config;
 mod conflist;
 mod error;
 mod host;
+mod masquerade;
 mod network;
 mod plugin;
 mod pod;

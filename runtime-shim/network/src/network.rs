@@ -11,6 +11,7 @@ use crate::config::NetworkConfig;
 use crate::conflist::{NetworkList, RuntimeConfig};
 use crate::error::{Error, Result};
 use crate::host;
+use crate::masquerade;
 use crate::plugin::{CniCommand, Invocation, Plugins};
 use crate::pod::{PodIp, PodRef, PortMapping, runtime_port_mappings, validate_port_mappings};
 use crate::record::{Attachment, Records};
@@ -274,6 +275,11 @@ impl PodNetwork {
             Some(&a.result),
             Some(&a.loopback_result),
         )?;
+        if netns.is_none()
+            && let Err(e) = masquerade::remove_leftover(&a.network, &pod.sandbox_id, a.pod_ip.ip)
+        {
+            tracing::warn!(sandbox = %pod.sandbox_id, "leftover masquerade rule: {e}");
+        }
         self.records.remove(&pod.sandbox_id)
     }
 
@@ -375,10 +381,44 @@ impl PodNetwork {
         };
         for i in 0..list.plugins.len() {
             let stdin = list.plugin_stdin(i, prev_result, runtime);
-            self.plugins.exec(list.plugin_type(i), &inv, stdin)?;
+            match self.plugins.exec(list.plugin_type(i), &inv, stdin) {
+                Ok(_) => {}
+                Err(e) if portmap_ipv6_check_bug(&e, prev_result) => {
+                    tracing::debug!(sandbox = %pod.sandbox_id, "ignored for an IPv4-only pod: {e}");
+                }
+                Err(e) => return Err(e),
+            }
         }
         Ok(())
     }
+}
+
+/// portmap (up to at least 1.1.1) CHECKs its chain in ip6tables too whenever ip6tables
+/// works, so every CHECK of an IPv4-only pod with hostPorts fails with "could not check ipv6
+/// dnat: chain … not found" (a known upstream bug). It checks IPv4 first and would have
+/// failed with "could not check ipv4 dnat", so for a pod without an IPv6 address this error
+/// means the IPv4 rules passed.
+fn portmap_ipv6_check_bug(e: &Error, prev_result: Option<&Value>) -> bool {
+    let Error::Plugin {
+        plugin, command, msg, ..
+    } = e
+    else {
+        return false;
+    };
+    let has_ipv6 = prev_result
+        .and_then(|r| r.get("ips"))
+        .and_then(Value::as_array)
+        .is_some_and(|ips| {
+            ips.iter().any(|ip| {
+                ip.get("address")
+                    .and_then(Value::as_str)
+                    .is_some_and(|a| a.contains(':'))
+            })
+        });
+    plugin == "portmap"
+        && *command == "CHECK"
+        && msg.starts_with("could not check ipv6 dnat")
+        && !has_ipv6
 }
 
 /// Whether `path` is a live network namespace file (nsfs: `/proc/<pid>/ns/net` or a bind
@@ -405,6 +445,30 @@ fn write_conflist(path: &Path, conflist: &Value) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn portmap_ipv6_check_bug_only_for_ipv4_pods() {
+        let bug = Error::Plugin {
+            plugin: "portmap".into(),
+            command: "CHECK",
+            code: Some(999),
+            msg: "could not check ipv6 dnat: chain CNI-DN-1c0b not found in iptables table nat"
+                .into(),
+            details: String::new(),
+        };
+        let v4 = serde_json::json!({"ips": [{"address": "10.42.0.2/24"}]});
+        let v6 = serde_json::json!({"ips": [{"address": "fd00::2/64"}]});
+        assert!(portmap_ipv6_check_bug(&bug, Some(&v4)));
+        assert!(!portmap_ipv6_check_bug(&bug, Some(&v6)));
+        let v4_failure = Error::Plugin {
+            plugin: "portmap".into(),
+            command: "CHECK",
+            code: Some(999),
+            msg: "could not check ipv4 dnat: rule missing".into(),
+            details: String::new(),
+        };
+        assert!(!portmap_ipv6_check_bug(&v4_failure, Some(&v4)));
+    }
 
     #[test]
     fn namespace_files_are_told_apart() {
