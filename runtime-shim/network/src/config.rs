@@ -169,7 +169,8 @@ mod tests {
 
     #[test]
     fn names_the_bad_field() {
-        let cases: Vec<(&str, Box<dyn Fn(&mut NetworkConfig)>)> = vec![
+        type Change = Box<dyn Fn(&mut NetworkConfig)>;
+        let cases: Vec<(&str, Change)> = vec![
             (
                 "node_subnet",
                 Box::new(|c| c.node_subnet = "10.43.0.0/24".parse().unwrap()),

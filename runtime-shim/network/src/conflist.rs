@@ -22,6 +22,27 @@ pub(crate) struct NetworkList {
 pub(crate) struct RuntimeConfig {
     /// `portMappings`, for plugins with the `portMappings` capability.
     pub port_mappings: Option<Value>,
+    /// Whether `port_mappings` is known to be the pod's whole list (false for a DEL without
+    /// a record: the ADD's mappings are unknown, so portmap must run to find its chain).
+    pub ports_known: bool,
+}
+
+impl RuntimeConfig {
+    /// For a pod whose port mappings are known.
+    pub fn with_ports(mappings: &[crate::pod::PortMapping]) -> Self {
+        RuntimeConfig {
+            port_mappings: Some(crate::pod::runtime_port_mappings(mappings)),
+            ports_known: true,
+        }
+    }
+
+    /// For a DEL of a pod whose ADD is not recorded.
+    pub fn ports_unknown() -> Self {
+        RuntimeConfig {
+            port_mappings: Some(Value::Array(Vec::new())),
+            ports_known: false,
+        }
+    }
 }
 
 impl NetworkList {
@@ -80,6 +101,20 @@ impl NetworkList {
         (0..self.plugins.len()).map(|i| self.plugin_type(i))
     }
 
+    /// Whether plugin `i` has nothing to do in this call and is skipped: `portmap` for a pod
+    /// known to have no hostPorts (its ADD would return `prevResult` unchanged, having made
+    /// nothing for DEL to remove). That saves a plugin process per call, and portmap's DEL
+    /// (about a dozen `iptables`/`ip6tables` runs) for most pods.
+    pub fn skips(&self, i: usize, runtime: &RuntimeConfig) -> bool {
+        self.plugin_type(i) == "portmap"
+            && runtime.ports_known
+            && runtime
+                .port_mappings
+                .as_ref()
+                .and_then(Value::as_array)
+                .is_none_or(|a| a.is_empty())
+    }
+
     /// The `.conflist` document.
     pub fn to_conflist(&self) -> Value {
         json!({
@@ -100,7 +135,7 @@ impl NetworkList {
         let mut conf = self.plugins[i].clone();
         conf.insert("cniVersion".into(), CNI_VERSION.into());
         conf.insert("name".into(), self.name.clone().into());
-        if let Some(prev) = prev_result {
+        if let Some(prev) = prev_result.filter(|v| !v.is_null()) {
             conf.insert("prevResult".into(), prev.clone());
         }
         let declares = |cap: &str| {
@@ -164,7 +199,12 @@ mod tests {
             port_mappings: Some(
                 json!([{"hostPort": 80, "containerPort": 8080, "protocol": "tcp"}]),
             ),
+            ports_known: true,
         };
+        assert!(!list.skips(1, &runtime));
+        assert!(list.skips(1, &RuntimeConfig::with_ports(&[])));
+        assert!(!list.skips(1, &RuntimeConfig::ports_unknown()));
+        assert!(!list.skips(0, &RuntimeConfig::with_ports(&[])));
         let bridge: Value = serde_json::from_slice(&list.plugin_stdin(0, None, &runtime)).unwrap();
         assert_eq!(bridge["cniVersion"], "1.0.0");
         assert_eq!(bridge["name"], "cbr0");

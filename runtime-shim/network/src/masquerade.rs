@@ -22,8 +22,19 @@ pub(crate) fn remove_leftover(network: &str, sandbox_id: &str, ip: Ipv4Addr) -> 
     iptables(
         "iptables",
         &[
-            "-w", "-t", "nat", "-D", "POSTROUTING", "-s", &source, "-m", "comment", "--comment",
-            &comment, "-j", &chain,
+            "-w",
+            "-t",
+            "nat",
+            "-D",
+            "POSTROUTING",
+            "-s",
+            &source,
+            "-m",
+            "comment",
+            "--comment",
+            &comment,
+            "-j",
+            &chain,
         ],
     )?;
     iptables("iptables", &["-w", "-t", "nat", "-F", &chain])?;

@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 use crate::host;
 use crate::masquerade;
 use crate::plugin::{CniCommand, Invocation, Plugins};
-use crate::pod::{PodIp, PodRef, PortMapping, runtime_port_mappings, validate_port_mappings};
+use crate::pod::{PodIp, PodRef, PortMapping, validate_port_mappings, validate_sandbox_id};
 use crate::record::{Attachment, Records};
 
 /// The pod's interface name.
@@ -112,9 +112,7 @@ impl PodNetwork {
             }
             self.detach(&old.pod, Some(&old.netns), &old)?;
         }
-        let runtime = RuntimeConfig {
-            port_mappings: Some(runtime_port_mappings(port_mappings)),
-        };
+        let runtime = RuntimeConfig::with_ports(port_mappings);
         let attached = self
             .add_list(&self.loopback, pod, netns, LO_IFNAME, &runtime)
             .and_then(|lo| {
@@ -155,9 +153,7 @@ impl PodNetwork {
                 Ok(ip)
             }
             Err(e) => {
-                let runtime = RuntimeConfig {
-                    port_mappings: Some(runtime_port_mappings(port_mappings)),
-                };
+                let runtime = RuntimeConfig::with_ports(port_mappings);
                 for (list, ifname) in [(&self.pod_net, POD_IFNAME), (&self.loopback, LO_IFNAME)] {
                     if let Err(undo) = self.del_list(list, pod, Some(netns), ifname, &runtime, None)
                     {
@@ -183,9 +179,7 @@ impl PodNetwork {
         match self.records.load(&pod.sandbox_id)? {
             Some(old) => self.detach(pod, Some(netns), &old)?,
             None => {
-                let runtime = RuntimeConfig {
-                    port_mappings: Some(Value::Array(Vec::new())),
-                };
+                let runtime = RuntimeConfig::ports_unknown();
                 let netns = is_netns(netns).then_some(netns);
                 self.del_both(pod, netns, &runtime, None, None)?;
             }
@@ -214,13 +208,7 @@ impl PodNetwork {
 
     /// The recorded attachment of a sandbox, if any (its address after a restart).
     pub fn attachment(&self, sandbox_id: &str) -> Result<Option<Attachment>> {
-        PodRef {
-            namespace: "-".into(),
-            name: "-".into(),
-            uid: "-".into(),
-            sandbox_id: sandbox_id.into(),
-        }
-        .validate()?;
+        validate_sandbox_id(sandbox_id)?;
         self.records.load(sandbox_id)
     }
 
@@ -239,9 +227,7 @@ impl PodNetwork {
                 ),
             ));
         }
-        let runtime = RuntimeConfig {
-            port_mappings: Some(runtime_port_mappings(&a.port_mappings)),
-        };
+        let runtime = RuntimeConfig::with_ports(&a.port_mappings);
         self.run_list(
             CniCommand::Check,
             &self.loopback,
@@ -265,9 +251,7 @@ impl PodNetwork {
     /// DEL of a recorded attachment, then the record removed.
     fn detach(&self, pod: &PodRef, netns: Option<&Path>, a: &Attachment) -> Result<()> {
         let netns = netns.filter(|p| is_netns(p));
-        let runtime = RuntimeConfig {
-            port_mappings: Some(runtime_port_mappings(&a.port_mappings)),
-        };
+        let runtime = RuntimeConfig::with_ports(&a.port_mappings);
         self.del_both(
             pod,
             netns,
@@ -315,6 +299,9 @@ impl PodNetwork {
         };
         let mut prev: Option<Value> = None;
         for i in 0..list.plugins.len() {
+            if list.skips(i, runtime) {
+                continue;
+            }
             let plugin = list.plugin_type(i);
             let stdin = list.plugin_stdin(i, prev.as_ref(), runtime);
             let result =
@@ -350,6 +337,9 @@ impl PodNetwork {
         };
         let mut first_err = None;
         for i in (0..list.plugins.len()).rev() {
+            if list.skips(i, runtime) {
+                continue;
+            }
             let stdin = list.plugin_stdin(i, prev_result, runtime);
             if let Err(e) = self.plugins.exec(list.plugin_type(i), &inv, stdin) {
                 tracing::warn!(sandbox = %pod.sandbox_id, "{e}");
@@ -380,6 +370,9 @@ impl PodNetwork {
             args: &args,
         };
         for i in 0..list.plugins.len() {
+            if list.skips(i, runtime) {
+                continue;
+            }
             let stdin = list.plugin_stdin(i, prev_result, runtime);
             match self.plugins.exec(list.plugin_type(i), &inv, stdin) {
                 Ok(_) => {}
@@ -400,7 +393,10 @@ impl PodNetwork {
 /// means the IPv4 rules passed.
 fn portmap_ipv6_check_bug(e: &Error, prev_result: Option<&Value>) -> bool {
     let Error::Plugin {
-        plugin, command, msg, ..
+        plugin,
+        command,
+        msg,
+        ..
     } = e
     else {
         return false;
@@ -445,6 +441,12 @@ fn write_conflist(path: &Path, conflist: &Value) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pod_network_is_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<PodNetwork>();
+    }
 
     #[test]
     fn portmap_ipv6_check_bug_only_for_ipv4_pods() {

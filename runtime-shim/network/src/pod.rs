@@ -22,19 +22,7 @@ pub struct PodRef {
 impl PodRef {
     /// Checks the fields used in file names and `CNI_ARGS`.
     pub(crate) fn validate(&self) -> Result<()> {
-        let id = &self.sandbox_id;
-        if id.is_empty()
-            || id.len() > 64
-            || id.starts_with('.')
-            || !id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        {
-            return Err(Error::request(
-                "sandbox_id",
-                format!("{id:?}: 1–64 characters of [A-Za-z0-9_.-], not starting with '.'"),
-            ));
-        }
+        validate_sandbox_id(&self.sandbox_id)?;
         // CNI_ARGS is `K=V;K=V`: a ';' or '=' inside a value would change its meaning.
         for (field, value) in [
             ("namespace", &self.namespace),
@@ -58,6 +46,23 @@ impl PodRef {
             self.namespace, self.name, self.sandbox_id, self.uid
         )
     }
+}
+
+/// Checks a sandbox id (it names a record file and the CNI container id).
+pub(crate) fn validate_sandbox_id(id: &str) -> Result<()> {
+    if id.is_empty()
+        || id.len() > 64
+        || id.starts_with('.')
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(Error::request(
+            "sandbox_id",
+            format!("{id:?}: 1–64 characters of [A-Za-z0-9_.-], not starting with '.'"),
+        ));
+    }
+    Ok(())
 }
 
 /// A port's protocol.

@@ -28,7 +28,19 @@ fn two_pods_talk_and_host_ports_work() {
     private_host("two_pods_talk_and_host_ports_work", |dir| {
         // A "node IP" on the test host, besides the bridge's.
         // (A veth pair: this kernel has no dummy module.)
-        run("ip", &["link", "add", "node0", "type", "veth", "peer", "name", "node0-peer"]);
+        run(
+            "ip",
+            &[
+                "link",
+                "add",
+                "node0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                "node0-peer",
+            ],
+        );
         run("ip", &["addr", "add", "192.0.2.10/24", "dev", "node0"]);
         run("ip", &["link", "set", "node0", "up"]);
         run("ip", &["link", "set", "node0-peer", "up"]);
@@ -64,18 +76,27 @@ fn two_pods_talk_and_host_ports_work() {
         let eth0 = run_in(&ns_a, "ip", &["-o", "-4", "addr", "show", "eth0"]);
         assert!(eth0.contains(&format!("inet {}/24", ip_a.ip)), "{eth0}");
         let routes = run_in(&ns_a, "ip", &["route", "show", "default"]);
-        assert!(routes.contains("default via 10.42.0.1 dev eth0"), "{routes}");
+        assert!(
+            routes.contains("default via 10.42.0.1 dev eth0"),
+            "{routes}"
+        );
         let bridge = run("ip", &["-o", "-4", "addr", "show", "cni0"]);
         assert!(bridge.contains("inet 10.42.0.1/24"), "{bridge}");
 
         // Inside a pod, loopback works.
         let lo_srv = serve(&ns_a, 7000, 1, "lo-ok");
-        assert_eq!(fetch(Some(&ns_a), addr(Ipv4Addr::LOCALHOST, 7000)).unwrap(), "lo-ok");
+        assert_eq!(
+            fetch(Some(&ns_a), addr(Ipv4Addr::LOCALHOST, 7000)).unwrap(),
+            "lo-ok"
+        );
         lo_srv.join().unwrap();
 
         // Pod a reaches pod b over TCP.
         let srv_b = serve(&ns_b, 9000, 1, "hello from b");
-        assert_eq!(fetch(Some(&ns_a), addr(ip_b.ip, 9000)).unwrap(), "hello from b");
+        assert_eq!(
+            fetch(Some(&ns_a), addr(ip_b.ip, 9000)).unwrap(),
+            "hello from b"
+        );
         srv_b.join().unwrap();
 
         // hostPort 18080 → a:8080, from the host at 127.0.0.1 (portmap's snat plus the
@@ -84,10 +105,16 @@ fn two_pods_talk_and_host_ports_work() {
             std::fs::read_to_string("/proc/sys/net/ipv4/conf/cni0/route_localnet").unwrap();
         assert_eq!(route_localnet.trim(), "1");
         let srv_a = serve(&ns_a, 8080, 3, "hello from a");
-        assert_eq!(fetch(None, addr(Ipv4Addr::LOCALHOST, 18080)).unwrap(), "hello from a");
+        assert_eq!(
+            fetch(None, addr(Ipv4Addr::LOCALHOST, 18080)).unwrap(),
+            "hello from a"
+        );
         let node_ip = Ipv4Addr::new(192, 0, 2, 10);
         assert_eq!(fetch(None, addr(node_ip, 18080)).unwrap(), "hello from a");
-        assert_eq!(fetch(Some(&ns_b), addr(node_ip, 18080)).unwrap(), "hello from a");
+        assert_eq!(
+            fetch(Some(&ns_b), addr(node_ip, 18080)).unwrap(),
+            "hello from a"
+        );
         srv_a.join().unwrap();
         assert!(nat_rules().contains("--dport 18080"));
 
@@ -122,37 +149,40 @@ fn two_pods_talk_and_host_ports_work() {
 
 #[test]
 fn released_addresses_are_reused_and_dead_namespaces_detach() {
-    private_host("released_addresses_are_reused_and_dead_namespaces_detach", |dir| {
-        let mut cfg = config(dir);
-        // Room for one pod only (.2, between the gateway .1 and the broadcast .3): another
-        // pod gets an address only after a teardown released it.
-        cfg.node_subnet = "10.42.5.0/30".parse().unwrap();
-        let net = PodNetwork::new(cfg.clone()).unwrap();
-        let (p1, p2, p3) = (pod("p1"), pod("p2"), pod("p3"));
-        let (n1, n2, n3) = (make_netns("p1"), make_netns("p2"), make_netns("p3"));
-        let ip1 = net.setup(&p1, &n1, &[tcp(18081, 80)]).unwrap();
-        let err = net.setup(&p2, &n2, &[]).unwrap_err();
-        println!("second pod in a full /30: {err}");
-        assert!(
-            err.to_string().contains("CNI plugin bridge ADD failed"),
-            "{err}"
-        );
-        assert!(net.attachment("sb-p2").unwrap().is_none());
+    private_host(
+        "released_addresses_are_reused_and_dead_namespaces_detach",
+        |dir| {
+            let mut cfg = config(dir);
+            // Room for one pod only (.2, between the gateway .1 and the broadcast .3): another
+            // pod gets an address only after a teardown released it.
+            cfg.node_subnet = "10.42.5.0/30".parse().unwrap();
+            let net = PodNetwork::new(cfg.clone()).unwrap();
+            let (p1, p2, p3) = (pod("p1"), pod("p2"), pod("p3"));
+            let (n1, n2, n3) = (make_netns("p1"), make_netns("p2"), make_netns("p3"));
+            let ip1 = net.setup(&p1, &n1, &[tcp(18081, 80)]).unwrap();
+            let err = net.setup(&p2, &n2, &[]).unwrap_err();
+            println!("second pod in a full /30: {err}");
+            assert!(
+                err.to_string().contains("CNI plugin bridge ADD failed"),
+                "{err}"
+            );
+            assert!(net.attachment("sb-p2").unwrap().is_none());
 
-        // The namespace disappears before teardown (the sandbox was removed first).
-        run("ip", &["netns", "delete", "p1"]);
-        net.teardown(&p1, &n1).unwrap();
-        net.teardown(&p1, &n1).unwrap();
-        assert!(!ipam_holds(&cfg, ip1.ip));
-        // No hostPort rule and (kmicro's sweep, as bridge cannot see the address) no
-        // masquerade rule left.
-        let nat = nat_rules();
-        assert!(!nat.contains("--dport 18081"), "{nat}");
-        assert!(!nat.contains("sb-p1"), "{nat}");
-        let ip3 = net.setup(&p3, &n3, &[]).unwrap();
-        assert_eq!(ip3.ip, ip1.ip, "the released address is handed out again");
-        net.teardown(&p3, &n3).unwrap();
-    });
+            // The namespace disappears before teardown (the sandbox was removed first).
+            run("ip", &["netns", "delete", "p1"]);
+            net.teardown(&p1, &n1).unwrap();
+            net.teardown(&p1, &n1).unwrap();
+            assert!(!ipam_holds(&cfg, ip1.ip));
+            // No hostPort rule and (kmicro's sweep, as bridge cannot see the address) no
+            // masquerade rule left.
+            let nat = nat_rules();
+            assert!(!nat.contains("--dport 18081"), "{nat}");
+            assert!(!nat.contains("sb-p1"), "{nat}");
+            let ip3 = net.setup(&p3, &n3, &[]).unwrap();
+            assert_eq!(ip3.ip, ip1.ip, "the released address is handed out again");
+            net.teardown(&p3, &n3).unwrap();
+        },
+    );
 }
 
 #[test]
@@ -200,8 +230,7 @@ fn failed_setup_cleans_up() {
         let plugins = dir.join("plugins");
         std::fs::create_dir(&plugins).unwrap();
         for p in ["bridge", "host-local", "loopback"] {
-            std::os::unix::fs::symlink(Path::new("/usr/lib/cni").join(p), plugins.join(p))
-                .unwrap();
+            std::os::unix::fs::symlink(Path::new("/usr/lib/cni").join(p), plugins.join(p)).unwrap();
         }
         let failing = r#"#!/bin/sh
 cat >/dev/null
@@ -243,24 +272,70 @@ fi
     });
 }
 
+/// The agent may attach several pods at once: the plugins lock their own state.
+#[test]
+fn concurrent_setups_get_distinct_addresses() {
+    private_host("concurrent_setups_get_distinct_addresses", |dir| {
+        let cfg = config(dir);
+        let net = std::sync::Arc::new(PodNetwork::new(cfg.clone()).unwrap());
+        let names = ["c0", "c1", "c2", "c3"];
+        let threads: Vec<_> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let (net, p, ns) = (net.clone(), pod(name), make_netns(name));
+                std::thread::spawn(move || {
+                    net.setup(&p, &ns, &[tcp(18200 + i as u16, 80)]).unwrap()
+                })
+            })
+            .collect();
+        let mut ips: Vec<_> = threads.into_iter().map(|t| t.join().unwrap().ip).collect();
+        ips.sort();
+        ips.dedup();
+        assert_eq!(ips.len(), names.len(), "{ips:?}");
+        let nat = nat_rules();
+        for i in 0..names.len() {
+            assert!(nat.contains(&format!("--dport {}", 18200 + i)), "{nat}");
+        }
+        for name in names {
+            net.teardown(&pod(name), Path::new(&format!("/run/netns/{name}")))
+                .unwrap();
+        }
+        assert!(ips.iter().all(|ip| !ipam_holds(&cfg, *ip)));
+    });
+}
+
 #[test]
 fn bad_requests_are_refused_before_any_plugin_runs() {
     private_host("bad_requests_are_refused_before_any_plugin_runs", |dir| {
         let net = PodNetwork::new(config(dir)).unwrap();
         let ns = make_netns("x");
-        let err = net.setup(&pod("x"), Path::new("/run/netns/nope"), &[]).unwrap_err();
-        assert!(err.to_string().contains("not a network namespace file"), "{err}");
+        let err = net
+            .setup(&pod("x"), Path::new("/run/netns/nope"), &[])
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("not a network namespace file"),
+            "{err}"
+        );
         let err = net.setup(&pod("x"), &ns, &[tcp(0, 80)]).unwrap_err();
-        assert!(err.to_string().contains("port_mappings[0].host_port"), "{err}");
+        assert!(
+            err.to_string().contains("port_mappings[0].host_port"),
+            "{err}"
+        );
         let mut bad = pod("x");
         bad.sandbox_id = "../../etc".into();
         assert!(net.setup(&bad, &ns, &[]).is_err());
-        assert!(run("ip", &["-o", "link"]).lines().all(|l| !l.contains("cni0")));
+        assert!(
+            run("ip", &["-o", "link"])
+                .lines()
+                .all(|l| !l.contains("cni0"))
+        );
     });
 }
 
-/// The figure: median setup and teardown time of one pod (loopback + bridge/host-local +
-/// portmap, one hostPort). `cargo test -p kmicro-network --test pod_network timing -- --nocapture`.
+/// The figure: median setup and teardown time of one pod, without and with a hostPort
+/// (portmap runs only for pods with hostPorts).
+/// `cargo test -p kmicro-network --test pod_network timing -- --nocapture`.
 #[test]
 fn setup_and_teardown_timing() {
     private_host("setup_and_teardown_timing", |dir| {
@@ -271,35 +346,46 @@ fn setup_and_teardown_timing() {
         let t = Instant::now();
         net.setup(&warm, &warm_ns, &[tcp(18090, 80)]).unwrap();
         let first = t.elapsed();
-        const N: usize = 15;
-        let (mut setups, mut teardowns) = (Vec::new(), Vec::new());
-        for i in 0..N {
-            let p = pod(&format!("t{i}"));
-            let ns = make_netns(&format!("t{i}"));
-            let t = Instant::now();
-            net.setup(&p, &ns, &[tcp(18100 + i as u16, 80)]).unwrap();
-            setups.push(t.elapsed());
-            let t = Instant::now();
-            net.teardown(&p, &ns).unwrap();
-            teardowns.push(t.elapsed());
-        }
         let t = Instant::now();
         net.check(&warm).unwrap();
         let check = t.elapsed();
-        net.teardown(&warm, &warm_ns).unwrap();
-        let median = |v: &mut Vec<Duration>| {
-            v.sort();
-            v[v.len() / 2]
-        };
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         println!(
-            "pod network, {N} pods (loopback + bridge/host-local + portmap with 1 hostPort): \
-             setup median {:.1} ms, teardown median {:.1} ms; first setup (creates cni0) \
-             {:.1} ms; check {:.1} ms",
-            ms(median(&mut setups)),
-            ms(median(&mut teardowns)),
+            "first setup (creates cni0): {:.1} ms; check: {:.1} ms",
             ms(first),
-            ms(check),
+            ms(check)
         );
+        const N: usize = 11;
+        for with_port in [false, true] {
+            let (mut setups, mut teardowns) = (Vec::new(), Vec::new());
+            for i in 0..N {
+                let name = format!("t{}-{i}", u8::from(with_port));
+                let (p, ns) = (pod(&name), make_netns(&name));
+                let ports = if with_port {
+                    vec![tcp(18100 + i as u16, 80)]
+                } else {
+                    vec![]
+                };
+                let t = Instant::now();
+                net.setup(&p, &ns, &ports).unwrap();
+                setups.push(t.elapsed());
+                let t = Instant::now();
+                net.teardown(&p, &ns).unwrap();
+                teardowns.push(t.elapsed());
+            }
+            setups.sort();
+            teardowns.sort();
+            println!(
+                "pod network, {N} pods {}: setup median {:.1} ms, teardown median {:.1} ms",
+                if with_port {
+                    "with 1 hostPort (loopback, bridge/host-local, portmap)"
+                } else {
+                    "without hostPorts (loopback, bridge/host-local)"
+                },
+                ms(setups[N / 2]),
+                ms(teardowns[N / 2]),
+            );
+        }
+        net.teardown(&warm, &warm_ns).unwrap();
     });
 }

@@ -44,7 +44,11 @@ pub fn private_host(name: &str, body: impl FnOnce(&Path)) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
     eprintln!("{stderr}");
-    assert!(out.status.success(), "inner test {name} failed: {}", out.status);
+    assert!(
+        out.status.success(),
+        "inner test {name} failed: {}",
+        out.status
+    );
     assert!(
         stdout.contains("test result: ok. 1 passed"),
         "inner run did not run exactly {name}"
@@ -61,7 +65,10 @@ fn enter_inner(name: &str) {
     let outer = std::env::var(OUTER_NETNS).unwrap();
     let here = netns_id("/proc/self/ns/net");
     assert_ne!(here, outer, "{name}: still in the outer network namespace");
-    run("mount", &["-t", "tmpfs", "-o", "mode=755", "kmicro-test-run", "/run"]);
+    run(
+        "mount",
+        &["-t", "tmpfs", "-o", "mode=755", "kmicro-test-run", "/run"],
+    );
     run("ip", &["link", "set", "lo", "up"]);
 }
 
