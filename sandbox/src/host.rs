@@ -77,7 +77,10 @@ impl InstanceState {
         Ok(())
     }
 
-    /// The gate of every `api` call but the call itself.
+    /// The gate of every `api` call but the call itself. `rated`: whether the call takes
+    /// from the module's host-call rate (watch registrations do not: the watch limit already
+    /// bounds them, and a new version's `init` registering its watches during a swap must not
+    /// fail because the old version, still running beside it, spent the shared budget).
     fn admit(
         &mut self,
         verb: Verb,
@@ -85,9 +88,10 @@ impl InstanceState {
         subresource: Option<&str>,
         name: Option<&str>,
         shape: Result<(), ApiError>,
+        rated: bool,
     ) -> wasmtime::Result<Result<(), ApiError>> {
         self.charge()?;
-        if !self.module.take_call() {
+        if rated && !self.module.take_call() {
             let limits = &self.module.limits;
             return Ok(Err(ApiError::too_many_requests(format!(
                 "module {} is over its host call rate ({}/s, burst {})",
@@ -114,6 +118,7 @@ impl InstanceState {
             call.subresource(),
             call.name(),
             shape,
+            true,
         )? {
             return Ok(Err(e.into()));
         }
@@ -264,7 +269,7 @@ impl wit_api::Host for InstanceState {
         let res: ResourceRef = res.into();
         let options: ListOptions = options.into();
         let shape = validate::resource(&res).and_then(|()| validate::list_options(&options));
-        if let Err(e) = self.admit(Verb::List, &res, None, None, shape)? {
+        if let Err(e) = self.admit(Verb::List, &res, None, None, shape, false)? {
             return Ok(Err(e.into()));
         }
         if let Err(e) = self

@@ -227,3 +227,38 @@ async fn swap_pause_figures() {
         pct(&pauses, 50)
     );
 }
+
+/// The host-call budget is the module's, shared by the old and new version during a swap;
+/// registering watches does not take from it (the watch limit bounds them), so a new
+/// version's `init` succeeds beside an old version that spent the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_lands_while_the_old_version_has_spent_its_call_budget() {
+    let (api, sandbox) = sandbox();
+    for i in 0..20 {
+        api.put_configmap("default", &format!("o{i}"), source(), json!({"value": "0"}));
+    }
+    let mut spec = mirror_spec("mirror", "default");
+    spec.limits = Limits {
+        host_calls_per_second: 1,
+        host_call_burst: 1,
+        ..Limits::default()
+    };
+    sandbox.load(spec).await.unwrap();
+    // The mirror's writes for 20 objects spend the single token and then get 429s.
+    eventually(
+        "the old version out of host calls",
+        Duration::from_secs(10),
+        || {
+            log_lines(&sandbox, "mirror")
+                .iter()
+                .any(|l| l.message.contains("429"))
+                .then_some(())
+        },
+    )
+    .await;
+    let report = sandbox
+        .swap("mirror", Artifact::Precompiled(precompiled("mirror")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.generation, 2);
+}
