@@ -64,18 +64,33 @@ async fn pull_by_tag_then_by_digest() {
         .unwrap();
     let (manifest_digest, _) = layout_manifest("base");
     assert_eq!(outcome.image.manifest_digest, manifest_digest);
-    assert_eq!(outcome.image.names, [format!("{}/busybox:latest", registry.host)]);
+    assert_eq!(
+        outcome.image.names,
+        [format!("{}/busybox:latest", registry.host)]
+    );
     assert_eq!(outcome.endpoint, format!("http://{}", registry.host));
     assert!(outcome.pulled_bytes > 1_000_000, "{}", outcome.pulled_bytes);
     assert_eq!(outcome.image_size(), outcome.image.size);
     let message = outcome.pulled_message("busybox", outcome.duration);
-    assert!(message.starts_with("Successfully pulled image \"busybox\" in "), "{message}");
-    assert!(message.ends_with(&format!("Image size: {} bytes.", outcome.image.size)), "{message}");
+    assert!(
+        message.starts_with("Successfully pulled image \"busybox\" in "),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!("Image size: {} bytes.", outcome.image.size)),
+        "{message}"
+    );
 
     let layer = &outcome.image.layers[0];
     let seen = seen.lock().unwrap().clone();
-    assert!(seen.iter().any(|p| p.digest == layer.digest && p.done == 0 && p.total == layer.size));
-    assert!(seen.iter().any(|p| p.digest == layer.digest && p.done == layer.size && !p.cached));
+    assert!(
+        seen.iter()
+            .any(|p| p.digest == layer.digest && p.done == 0 && p.total == layer.size)
+    );
+    assert!(
+        seen.iter()
+            .any(|p| p.digest == layer.digest && p.done == layer.size && !p.cached)
+    );
 
     // The runtime's view: config and layers.
     let runtime = store.runtime_image(&image).unwrap();
@@ -84,7 +99,10 @@ async fn pull_by_tag_then_by_digest() {
     assert_eq!(runtime.config.working_dir.as_deref(), Some("/tmp"));
     assert_eq!(runtime.layers.len(), 1);
     assert_eq!(runtime.layers[0].compression, Compression::Gzip);
-    assert_eq!(gunzip_digest(&runtime.layers[0].path), runtime.layers[0].diff_id);
+    assert_eq!(
+        gunzip_digest(&runtime.layers[0].path),
+        runtime.layers[0].diff_id
+    );
     assert_store_consistent(&store);
 
     // Again by digest: only the manifest is fetched, the same image gains a repo digest.
@@ -98,12 +116,21 @@ async fn pull_by_tag_then_by_digest() {
     assert_eq!(store.list().unwrap().len(), 1);
     assert!(store.find(&by_digest).unwrap().is_some());
     assert!(store.find(manifest_digest.as_str()).unwrap().is_some());
-    assert!(store.find(&again.image.config_digest.hex()[..12]).unwrap().is_some());
+    assert!(
+        store
+            .find(&again.image.config_digest.hex()[..12])
+            .unwrap()
+            .is_some()
+    );
 
     // A wrong digest is refused by the registry or by the check, and names the digest.
     let wrong = Digest::of(b"nothing");
     let err = puller(&store)
-        .pull(&format!("{}/busybox@{wrong}", registry.host), &PullSecrets::new(), None)
+        .pull(
+            &format!("{}/busybox@{wrong}", registry.host),
+            &PullSecrets::new(),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(err.to_string().contains(wrong.as_str()), "{err}");
@@ -115,7 +142,12 @@ async fn pull_by_tag_then_by_digest() {
         .unwrap();
     assert!(matches!(present, kmicro_images::Ensured::Present(_)));
     let err = puller(&store)
-        .ensure(&format!("{}/other:1", registry.host), PullPolicy::Never, &PullSecrets::new(), None)
+        .ensure(
+            &format!("{}/other:1", registry.host),
+            PullPolicy::Never,
+            &PullSecrets::new(),
+            None,
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::NeverPull { .. }), "{err}");
@@ -146,9 +178,15 @@ async fn multi_arch_index_resolves_for_the_platform() {
     let here = Platform::current();
     if here.architecture == "amd64" {
         let (_dir, store) = new_store();
-        let outcome = puller(&store).pull(&image, &PullSecrets::new(), None).await.unwrap();
+        let outcome = puller(&store)
+            .pull(&image, &PullSecrets::new(), None)
+            .await
+            .unwrap();
         assert_eq!(outcome.image.manifest_digest, amd64);
-        assert_eq!(outcome.image.index_digests, [index_digest.clone()]);
+        assert_eq!(
+            outcome.image.index_digests,
+            std::slice::from_ref(&index_digest)
+        );
         assert_eq!(
             outcome.image.repo_digests,
             [format!("{}/multi@{index_digest}", registry.host)]
@@ -161,14 +199,25 @@ async fn multi_arch_index_resolves_for_the_platform() {
     assert_eq!(outcome.image.manifest_digest, armv7);
     assert_eq!(outcome.image.platform.architecture, "arm");
     // By the index's digest, the store finds the image pulled through it.
-    assert!(store.find(&format!("{}/multi@{index_digest}", registry.host)).unwrap().is_some());
+    assert!(
+        store
+            .find(&format!("{}/multi@{index_digest}", registry.host))
+            .unwrap()
+            .is_some()
+    );
 
     let arm64 = puller(&store).with_platform(Platform::parse("linux/arm64").unwrap());
-    let err = arm64.pull(&image, &PullSecrets::new(), None).await.unwrap_err();
+    let err = arm64
+        .pull(&image, &PullSecrets::new(), None)
+        .await
+        .unwrap_err();
     let text = err.to_string();
     eprintln!("arm64: {text}");
     assert!(matches!(err, Error::NoMatchingPlatform { .. }), "{text}");
-    assert!(text.contains("linux/arm64") && text.contains("linux/arm/v7"), "{text}");
+    assert!(
+        text.contains("linux/arm64") && text.contains("linux/arm/v7"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,7 +227,10 @@ async fn basic_auth() {
     let image = format!("{}/private/busybox:1", registry.host);
     let (_dir, store) = new_store();
 
-    let err = puller(&store).pull(&image, &PullSecrets::new(), None).await.unwrap_err();
+    let err = puller(&store)
+        .pull(&image, &PullSecrets::new(), None)
+        .await
+        .unwrap_err();
     eprintln!("without credentials: {err}");
     assert!(err.is_unauthorized(), "{err}");
     assert!(err.to_string().contains("401"), "{err}");
@@ -235,13 +287,24 @@ async fn mirror_endpoint_with_rewrite() {
     ));
     let (_dir, store) = new_store();
     let outcome = Puller::new(store.clone(), config)
-        .pull("registry.invalid/library/busybox", &PullSecrets::new(), None)
+        .pull(
+            "registry.invalid/library/busybox",
+            &PullSecrets::new(),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(outcome.endpoint, format!("http://{}", mirror.host));
-    assert_eq!(outcome.image.names, ["registry.invalid/library/busybox:latest"]);
+    assert_eq!(
+        outcome.image.names,
+        ["registry.invalid/library/busybox:latest"]
+    );
     assert_eq!(outcome.image.manifest_digest, layout_manifest("base").0);
-    assert!(store.runtime_image("registry.invalid/library/busybox").is_ok());
+    assert!(
+        store
+            .runtime_image("registry.invalid/library/busybox")
+            .is_ok()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,7 +312,8 @@ async fn corrupted_blob_is_refused_and_leaves_nothing() {
     let registry = Registry::start();
     registry.push("base", "busybox:latest");
     let (manifest_digest, _) = layout_manifest("base");
-    let manifest: serde_json::Value = serde_json::from_slice(&layout_blob(&manifest_digest)).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&layout_blob(&manifest_digest)).unwrap();
     let layer = Digest::parse(manifest["layers"][0]["digest"].as_str().unwrap()).unwrap();
     let data = registry.blob_data(&layer);
     let mut bytes = std::fs::read(&data).unwrap();
@@ -259,7 +323,11 @@ async fn corrupted_blob_is_refused_and_leaves_nothing() {
 
     let (_dir, store) = new_store();
     let err = puller(&store)
-        .pull(&format!("{}/busybox", registry.host), &PullSecrets::new(), None)
+        .pull(
+            &format!("{}/busybox", registry.host),
+            &PullSecrets::new(),
+            None,
+        )
         .await
         .unwrap_err();
     let text = err.to_string();
@@ -278,17 +346,22 @@ fn import_oci_and_docker_archives() {
     std::fs::create_dir_all(&images_dir).unwrap();
     let source = |tag: &str| format!("oci:{}:{tag}", layout().display());
     let oci_tar = work.path().join("busybox-oci.tar");
-    run(Command::new("skopeo").args(["copy", "--quiet", &source("base")]).arg(format!(
-        "oci-archive:{}:docker.io/library/busybox:oci",
-        oci_tar.display()
-    )));
+    run(Command::new("skopeo")
+        .args(["copy", "--quiet", &source("base")])
+        .arg(format!(
+            "oci-archive:{}:docker.io/library/busybox:oci",
+            oci_tar.display()
+        )));
     support::gzip_file(&oci_tar, &images_dir.join("busybox-oci.tar.gz"));
     let docker_tar = images_dir.join("busybox-docker.tar");
-    run(Command::new("skopeo").args(["copy", "--quiet", &source("extra")]).arg(format!(
-        "docker-archive:{}:busybox:docker",
-        docker_tar.display()
-    )));
-    run(Command::new("zstd").args(["-q", "-f", "-o"])
+    run(Command::new("skopeo")
+        .args(["copy", "--quiet", &source("extra")])
+        .arg(format!(
+            "docker-archive:{}:busybox:docker",
+            docker_tar.display()
+        )));
+    run(Command::new("zstd")
+        .args(["-q", "-f", "-o"])
         .arg(images_dir.join("busybox-docker.tar.zst"))
         .arg(&docker_tar));
     std::fs::rename(&docker_tar, work.path().join("busybox-docker.tar")).unwrap();
@@ -304,7 +377,9 @@ fn import_oci_and_docker_archives() {
     assert_eq!(oci.config.cmd, ["sh"]);
     assert_eq!(gunzip_digest(&oci.layers[0].path), oci.layers[0].diff_id);
 
-    let docker = store.runtime_image("docker.io/library/busybox:docker").unwrap();
+    let docker = store
+        .runtime_image("docker.io/library/busybox:docker")
+        .unwrap();
     assert_eq!(docker.layers.len(), 2);
     for layer in &docker.layers {
         // docker-archive layers are plain tars: their digest is their diff_id.
@@ -324,9 +399,13 @@ fn import_oci_and_docker_archives() {
     assert!(again.imported.is_empty());
 
     // The uncompressed archive straight, too; an archive that is not one fails clearly.
-    let records = store.import_archive(&work.path().join("busybox-docker.tar")).unwrap();
+    let records = store
+        .import_archive(&work.path().join("busybox-docker.tar"))
+        .unwrap();
     assert_eq!(records[0].manifest_digest, docker.manifest_digest);
-    let err = store.import_archive(&images_dir.join("notes.txt")).unwrap_err();
+    let err = store
+        .import_archive(&images_dir.join("notes.txt"))
+        .unwrap_err();
     assert!(err.to_string().contains("notes.txt"), "{err}");
 
     // Pinned images survive GC.
@@ -343,16 +422,28 @@ async fn gc_frees_unused_blobs_but_keeps_shared_layers() {
     let (_dir, store) = new_store();
     let base_ref = format!("{}/busybox:base", registry.host);
     let extra_ref = format!("{}/busybox:extra", registry.host);
-    let base = puller(&store).pull(&base_ref, &PullSecrets::new(), None).await.unwrap().image;
-    let extra = puller(&store).pull(&extra_ref, &PullSecrets::new(), None).await.unwrap();
+    let base = puller(&store)
+        .pull(&base_ref, &PullSecrets::new(), None)
+        .await
+        .unwrap()
+        .image;
+    let extra = puller(&store)
+        .pull(&extra_ref, &PullSecrets::new(), None)
+        .await
+        .unwrap();
     // The shared layer was not downloaded twice.
-    assert!(extra.pulled_bytes < base.size, "{} vs {}", extra.pulled_bytes, base.size);
+    assert!(
+        extra.pulled_bytes < base.size,
+        "{} vs {}",
+        extra.pulled_bytes,
+        base.size
+    );
     let extra = extra.image;
     let shared = &base.layers[0].digest;
     assert_eq!(&extra.layers[0].digest, shared);
 
     let report = store.gc(&[extra_ref.as_str()]).unwrap();
-    assert_eq!(report.removed_images, [base_ref.clone()]);
+    assert_eq!(report.removed_images, std::slice::from_ref(&base_ref));
     assert_eq!(report.removed_blobs, 2, "base's manifest and config");
     let expected_freed = base.size - base.layers[0].size;
     assert_eq!(report.freed_bytes, expected_freed);
@@ -363,10 +454,19 @@ async fn gc_frees_unused_blobs_but_keeps_shared_layers() {
 
     // Removing the last name removes the image; its blobs go at once.
     let removed = store.remove(&extra_ref).unwrap();
-    assert_eq!(removed.deleted, [extra.manifest_digest.clone()]);
+    assert_eq!(
+        removed.deleted,
+        std::slice::from_ref(&extra.manifest_digest)
+    );
     assert_eq!(removed.freed_bytes, extra.size);
-    assert_eq!(files_in(&store.root().join("blobs/sha256")), Vec::<String>::new());
-    assert!(matches!(store.remove(&extra_ref), Err(Error::NotFound { .. })));
+    assert_eq!(
+        files_in(&store.root().join("blobs/sha256")),
+        Vec::<String>::new()
+    );
+    assert!(matches!(
+        store.remove(&extra_ref),
+        Err(Error::NotFound { .. })
+    ));
 }
 
 #[test]
@@ -395,7 +495,10 @@ fn concurrent_pulls_from_threads_do_not_corrupt_the_store() {
                     .build()
                     .unwrap();
                 rt.block_on(async {
-                    puller(&store).pull(&image, &PullSecrets::new(), None).await.unwrap();
+                    puller(&store)
+                        .pull(&image, &PullSecrets::new(), None)
+                        .await
+                        .unwrap();
                 });
                 if i == 5 {
                     store.gc(&refs).unwrap();

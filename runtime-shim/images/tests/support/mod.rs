@@ -42,24 +42,49 @@ pub fn layout() -> &'static Path {
         run(Command::new("umoci").args(["init", "--layout"]).arg(&oci));
         run(Command::new("umoci").args(["new", "--image", &image("base")]));
         let bundle = dir.join("bundle");
-        run(Command::new("umoci").args(["unpack", "--image", &image("base")]).arg(&bundle));
+        run(Command::new("umoci")
+            .args(["unpack", "--image", &image("base")])
+            .arg(&bundle));
         let bin = bundle.join("rootfs/bin");
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::copy("/bin/busybox", bin.join("busybox")).unwrap();
         std::os::unix::fs::symlink("busybox", bin.join("sh")).unwrap();
-        run(Command::new("umoci").args(["repack", "--image", &image("base")]).arg(&bundle));
+        run(Command::new("umoci")
+            .args(["repack", "--image", &image("base")])
+            .arg(&bundle));
         run(Command::new("umoci").args([
-            "config", "--image", &image("base"), "--config.cmd", "sh", "--config.env", "KMICRO=1",
-            "--config.workingdir", "/tmp", "--architecture", "amd64", "--os", "linux",
+            "config",
+            "--image",
+            &image("base"),
+            "--config.cmd",
+            "sh",
+            "--config.env",
+            "KMICRO=1",
+            "--config.workingdir",
+            "/tmp",
+            "--architecture",
+            "amd64",
+            "--os",
+            "linux",
         ]));
         run(Command::new("umoci").args([
-            "config", "--image", &image("base"), "--tag", "armv7", "--architecture", "arm",
+            "config",
+            "--image",
+            &image("base"),
+            "--tag",
+            "armv7",
+            "--architecture",
+            "arm",
         ]));
         let bundle2 = dir.join("bundle2");
-        run(Command::new("umoci").args(["unpack", "--image", &image("base")]).arg(&bundle2));
+        run(Command::new("umoci")
+            .args(["unpack", "--image", &image("base")])
+            .arg(&bundle2));
         std::fs::create_dir_all(bundle2.join("rootfs/etc")).unwrap();
         std::fs::write(bundle2.join("rootfs/etc/extra"), "extra layer\n").unwrap();
-        run(Command::new("umoci").args(["repack", "--image", &image("extra")]).arg(&bundle2));
+        run(Command::new("umoci")
+            .args(["repack", "--image", &image("extra")])
+            .arg(&bundle2));
         oci
     })
 }
@@ -86,7 +111,11 @@ pub fn layout_blob(digest: &Digest) -> Vec<u8> {
 
 /// A free loopback port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// A private docker-registry on 127.0.0.1, stopped when dropped.
@@ -138,7 +167,10 @@ impl Registry {
             .expect("docker-registry (Debian package docker-registry) must be installed");
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(&host).is_err() {
-            assert!(Instant::now() < deadline, "docker-registry did not listen on {host}");
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {host}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Self {
@@ -173,7 +205,10 @@ impl Registry {
         if let Some((user, password)) = &self.creds {
             cmd.arg("-u").arg(format!("{user}:{password}"));
         }
-        cmd.arg(format!("http://{}/v2/{repository}/manifests/{tag}", self.host));
+        cmd.arg(format!(
+            "http://{}/v2/{repository}/manifests/{tag}",
+            self.host
+        ));
         run(&mut cmd);
     }
 
