@@ -27,6 +27,8 @@ pub enum Command {
     Run(crate::run::RunArgs),
     /// Manage the control-plane WebAssembly modules of a cluster (over its API).
     Module(crate::module_cmd::ModuleArgs),
+    /// Manage the node's container images: import airgap archives, list, remove, pull.
+    Images(crate::images_cmd::ImagesArgs),
     /// Measure kmicro's subsystems against their peers.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -68,6 +70,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => crate::run::run(args).await,
             Command::Module(args) => crate::module_cmd::run(args).await,
+            Command::Images(args) => crate::images_cmd::run(args).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args).await,
             Command::Bench(BenchCommand::Api(args)) => bench::api::run(args).await,
             Command::Bench(BenchCommand::Modules(args)) => bench::modules::run(args).await,

@@ -1,13 +1,15 @@
 //! The kmicro kernel: the native supervisor behind the `kmicro` binary.
 //!
 //! It holds the command line ([`cli`]), `kmicro run` ([`run`]), the node agent ([`agent`]),
-//! `kmicro module` ([`module_cmd`], over the API client in `client`) and the benchmarks
+//! `kmicro module` ([`module_cmd`], over the API client in `client`), `kmicro images`
+//! ([`images_cmd`], over the node's image store) and the benchmarks
 //! ([`bench`]); the module sandbox host joins it as it is built (see ARCHITECTURE.md).
 
 pub mod agent;
 pub mod bench;
 pub mod cli;
 mod client;
+pub mod images_cmd;
 mod logging;
 mod memory;
 pub mod module_cmd;
