@@ -37,7 +37,7 @@ pub struct LayerProgress {
 
 /// A progress callback: called with `done == 0` for every layer once the manifest is known
 /// (so a bar can show the total), then as bytes arrive, and once more with `done == total`.
-pub type ProgressFn = dyn Fn(&LayerProgress) + Send + Sync;
+pub type ProgressFn<'a> = dyn Fn(&LayerProgress) + Send + Sync + 'a;
 
 /// What a successful pull did.
 #[derive(Clone, Debug)]
@@ -159,7 +159,7 @@ impl Puller {
         image: &str,
         policy: PullPolicy,
         secrets: &PullSecrets,
-        progress: Option<&ProgressFn>,
+        progress: Option<&ProgressFn<'_>>,
     ) -> Result<Ensured, Error> {
         let present = if policy == PullPolicy::Always {
             None
@@ -188,7 +188,7 @@ impl Puller {
         &self,
         image: &str,
         secrets: &PullSecrets,
-        progress: Option<&ProgressFn>,
+        progress: Option<&ProgressFn<'_>>,
     ) -> Result<PullOutcome, Error> {
         let reference = ImageRef::parse(image)?;
         let started = Instant::now();
@@ -306,7 +306,7 @@ impl Puller {
         reference: &ImageRef,
         planned: &PlannedEndpoint,
         credential: Option<Credential>,
-        progress: Option<&ProgressFn>,
+        progress: Option<&ProgressFn<'_>>,
     ) -> Result<(ImageRecord, u64), Error> {
         let attempt = Attempt {
             client: self.client_for(planned)?,
@@ -553,7 +553,7 @@ impl Attempt {
         &self,
         descriptor: &Descriptor,
         kind: &str,
-        progress: Option<&ProgressFn>,
+        progress: Option<&ProgressFn<'_>>,
     ) -> Result<u64, Error> {
         let path = self.store.blob_path(&descriptor.digest);
         let report = |done: u64, cached: bool| {
