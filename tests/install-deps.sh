@@ -20,6 +20,7 @@ packages=(
   containernetworking-plugins  # bridge, host-local, portmap, loopback: pod networking
   iproute2                 # network namespaces in the network tests
   iptables                 # what the portmap plugin programs
+  zstd                     # zstd-compressed image archives in the image store's tests
 )
 
 missing=()
