@@ -289,7 +289,17 @@ async fn memory_limit_oom_kill_is_reported() {
     };
     let (exit, _, err) = run(&env, &sb, &spec).await;
     assert!(exit.oom_killed, "{exit:?} {err}");
-    assert_eq!(exit.status, ExitStatus::Exited(137), "{err}");
+    // The kernel's OOM killer picks the biggest process: `tail` (then `sh` exits 137), or at
+    // times `sh` itself (then the container's first process died of SIGKILL). Kubernetes
+    // shows 137 either way.
+    assert!(
+        matches!(
+            exit.status,
+            ExitStatus::Exited(137) | ExitStatus::Signaled(9)
+        ),
+        "{exit:?} {err}"
+    );
+    assert_eq!(exit.status.code(), Some(137));
     // Under the limit nothing is killed.
     let mut spec = env.spec(&["sh", "-c", "head -c 1m /dev/zero | tail > /dev/null"]);
     spec.resources = Resources {
