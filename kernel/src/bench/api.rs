@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use super::child::{ChildServer, Exited, Stopped};
+use super::child::{ChildServer, Stopped, measure_child};
 use super::load::closed_loop;
 use super::summary::Latencies;
 use crate::client::{ApiClient, Kubeconfig, Lines};
@@ -91,39 +91,18 @@ struct Figures {
 pub async fn run(args: ApiBenchArgs) -> anyhow::Result<()> {
     check(&args)?;
     let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let mut server = ChildServer::start(&parent, args.datastore_cache_mib)?;
-    eprintln!(
-        "started kmicro run (pid {}) on 127.0.0.1:{}",
-        server.pid(),
-        server.port()
-    );
     // Every client connection is closed when `measure` returns, so the server has no open
     // watch holding up its graceful shutdown.
-    let measured = tokio::select! {
-        measured = measure(&mut server, &args) => measured,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-    };
-    let figures = match measured {
-        Ok(figures) => figures,
-        Err(err) => {
-            // If the server died, say so with its log (once); either way it is stopped
-            // (dropping it kills and reaps it, then removes the temp dir).
-            let reported = err.chain().any(|e| e.is::<Exited>());
-            if !reported && let Err(exited) = server.check_alive() {
-                return Err(anyhow::anyhow!("{err:#}\n{exited:#}"));
-            }
-            let _ = server.stop().await;
-            return Err(err);
-        }
-    };
-    let stopped = server.stop().await?;
+    let (figures, stopped) = measure_child(&parent, args.datastore_cache_mib, async |server| {
+        measure(server, &args).await
+    })
+    .await?;
     if stopped.killed {
         eprintln!(
             "warning: kmicro run did not exit within {:.0?} of SIGTERM and was killed",
             stopped.elapsed
         );
     }
-    drop(server);
     report(&args, &figures, stopped);
     Ok(())
 }

@@ -213,6 +213,39 @@ fn kib_to_mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
+/// Starts a `kmicro run` child in `parent`, runs `measure` on it (Ctrl-C interrupts it), then
+/// stops it. When `measure` fails because the child died, the error carries its exit and log
+/// (once); either way the child is stopped, reaped and its temp dir removed.
+pub(crate) async fn measure_child<T>(
+    parent: &Path,
+    cache_mib: u16,
+    measure: impl AsyncFnOnce(&mut ChildServer) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, Stopped)> {
+    let mut server = ChildServer::start(parent, cache_mib)?;
+    eprintln!(
+        "started kmicro run (pid {}) on 127.0.0.1:{}",
+        server.pid(),
+        server.port()
+    );
+    let measured = tokio::select! {
+        measured = measure(&mut server) => measured,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    let figures = match measured {
+        Ok(figures) => figures,
+        Err(err) => {
+            let reported = err.chain().any(|e| e.is::<Exited>());
+            if !reported && let Err(exited) = server.check_alive() {
+                return Err(anyhow::anyhow!("{err:#}\n{exited:#}"));
+            }
+            let _ = server.stop().await;
+            return Err(err);
+        }
+    };
+    let stopped = server.stop().await?;
+    Ok((figures, stopped))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::api::wait_ready;
-use super::child::{ChildServer, Exited, Stopped};
+use super::child::{ChildServer, Stopped, measure_child};
 use super::summary::Latencies;
 use crate::client::ApiClient;
 
@@ -82,29 +82,10 @@ pub async fn run(args: ModulesBenchArgs) -> anyhow::Result<()> {
         bail!("--deployments must be at least 1");
     }
     let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let mut server = ChildServer::start(&parent, args.datastore_cache_mib)?;
-    eprintln!(
-        "started kmicro run (pid {}) on 127.0.0.1:{}",
-        server.pid(),
-        server.port()
-    );
-    let measured = tokio::select! {
-        measured = measure(&mut server, &args) => measured,
-        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
-    };
-    let figures = match measured {
-        Ok(figures) => figures,
-        Err(err) => {
-            let reported = err.chain().any(|e| e.is::<Exited>());
-            if !reported && let Err(exited) = server.check_alive() {
-                return Err(anyhow::anyhow!("{err:#}\n{exited:#}"));
-            }
-            let _ = server.stop().await;
-            return Err(err);
-        }
-    };
-    let stopped = server.stop().await?;
-    drop(server);
+    let (figures, stopped) = measure_child(&parent, args.datastore_cache_mib, async |server| {
+        measure(server, &args).await
+    })
+    .await?;
     report(&args, &figures, stopped);
     if figures.events_lost > 0 {
         bail!(
