@@ -64,6 +64,14 @@ pub struct RunArgs {
     /// Run no node agent: serve the API only, with no Node.
     #[arg(long)]
     pub disable_agent: bool,
+    /// Where container logs are written (kubelet's `/var/log/pods`; default
+    /// `<data-dir>/agent/pod-logs`).
+    #[arg(long)]
+    pub pod_log_dir: Option<PathBuf>,
+    /// The cgroup pods run under, relative to the root of each cgroup hierarchy: give every
+    /// kmicro on one machine its own.
+    #[arg(long, default_value = "kmicro")]
+    pub cgroup_root: PathBuf,
     /// Do not run the built-in scheduler module.
     #[arg(long)]
     pub disable_scheduler: bool,
@@ -192,6 +200,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     api.set_ready();
     let agent = match &node_name {
         Some(name) => {
+            let pod_logs = agent::pods::logs::LogRegistry::default();
+            api.set_pod_log_host(Arc::new(pod_logs.clone()));
+            let log_dir = match &args.pod_log_dir {
+                Some(dir) => absolute(dir)?,
+                None => data_dir.join("agent").join("pod-logs"),
+            };
             let config = AgentConfig {
                 node_name: name.clone(),
                 node_ip: args.node_ip,
@@ -200,6 +214,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 data_dir: data_dir.clone(),
                 eviction_hard: kubelet.eviction_hard.clone(),
                 started,
+                log_dir,
+                cgroup_root: args.cgroup_root.clone(),
+                pod_logs,
             };
             Some(start_agent(&api, config).await?)
         }

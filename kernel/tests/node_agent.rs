@@ -315,7 +315,8 @@ fn the_node_registers_ready_and_survives_restarts() {
     ]));
     assert!(!can(&["update", "nodes/another-node"]));
     assert!(!can(&["delete", &format!("nodes/{NODE}")]));
-    assert!(!can(&["get", "secrets", "-A"]));
+    assert!(!can(&["list", "secrets", "-A"]));
+    assert!(!can(&["delete", "secrets", "-A"]));
 
     // A clean stop leaves the Node; a restart keeps its uid, adds the new labels, keeps the
     // old ones, and applies no taint (taints only at registration).

@@ -151,6 +151,20 @@ pub fn whole_value(s: &str) -> Option<i128> {
     })
 }
 
+/// A quantity's value in thousandths rounded up, away from zero, as kube's
+/// `Quantity.MilliValue()` (`0.5` → 500, `100m` → 100, `1u` → 1); `None` when the text is not
+/// a quantity or is too large to hold.
+pub fn milli_value(s: &str) -> Option<i128> {
+    const PER_MILLI: i128 = NANO / 1000;
+    let (nano, _) = parse_exact(s)?;
+    let milli = nano / PER_MILLI;
+    Some(if nano % PER_MILLI == 0 {
+        milli
+    } else {
+        milli + nano.signum()
+    })
+}
+
 /// kube's canonical text of a quantity, as `Quantity.String()` prints it (`1024Mi` → `1Gi`,
 /// `0Mi` → `0`, `1000m` → `1`); `None` when the text is not a quantity or is too large to
 /// rewrite.

@@ -110,6 +110,15 @@ pub const SERVICE_ACCOUNT_TOKEN: Subresource = Subresource {
     verbs: CREATE_ONLY,
 };
 
+/// `pods/log`: a container's log (text), served by the node agent of the pod's node.
+pub const POD_LOG: Subresource = Subresource {
+    name: "log",
+    group: "",
+    version: "v1",
+    kind: "Pod",
+    verbs: &["get"],
+};
+
 /// `modules/source`: the component's bytes (`application/wasm`), read and replaced whole.
 pub const MODULE_SOURCE: Subresource = Subresource {
     name: "source",
@@ -158,7 +167,7 @@ impl ResourceInfo {
     /// Subresources with a kind and verbs of their own.
     pub fn other_subresources(&self) -> &'static [Subresource] {
         match (self.group, self.plural) {
-            ("", "pods") => &[POD_BINDING, POD_EVICTION],
+            ("", "pods") => &[POD_BINDING, POD_EVICTION, POD_LOG],
             ("", "namespaces") => &[NAMESPACE_FINALIZE],
             ("", "serviceaccounts") => &[SERVICE_ACCOUNT_TOKEN],
             ("modules.kmicro.io", "modules") => &[MODULE_SOURCE, MODULE_LOG],
@@ -167,11 +176,12 @@ impl ResourceInfo {
     }
 
     /// The [`other_subresources`](Self::other_subresources) whose bodies are objects of their
-    /// kind, as OpenAPI documents describe them; `modules/source` and `modules/log` carry raw
-    /// bytes and text and are left out of the documents.
+    /// kind, as OpenAPI documents describe them; `modules/source`, `modules/log` and
+    /// `pods/log` carry raw bytes and text and are left out of the documents.
     pub fn object_subresources(&self) -> &'static [Subresource] {
         match (self.group, self.plural) {
             ("modules.kmicro.io", "modules") => &[],
+            ("", "pods") => &[POD_BINDING, POD_EVICTION],
             _ => self.other_subresources(),
         }
     }

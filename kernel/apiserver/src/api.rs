@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::handlers::{self, Ctx};
 use crate::impersonation;
 use crate::module_host::{HostSlot, ModuleHost};
+use crate::pod_log_host::{PodLogHost, PodLogSlot};
 use crate::openapi::OpenApi;
 use crate::query::Query;
 use crate::render::Format;
@@ -49,6 +50,7 @@ pub struct Api {
     writes_in_flight: AtomicUsize,
     stopping: tokio::sync::watch::Sender<bool>,
     module_host: HostSlot,
+    pod_log_host: PodLogSlot,
 }
 
 impl Api {
@@ -68,6 +70,7 @@ impl Api {
             writes_in_flight: AtomicUsize::new(0),
             stopping: tokio::sync::watch::channel(false).0,
             module_host: HostSlot::default(),
+            pod_log_host: PodLogSlot::default(),
         }
     }
 
@@ -118,6 +121,11 @@ impl Api {
     /// built-in modules are served (503 before).
     pub fn set_module_host(&self, host: Arc<dyn ModuleHost>) {
         self.module_host.set(host);
+    }
+
+    /// Registers the node agent's pod logs: from then on `pods/log` is served (503 before).
+    pub fn set_pod_log_host(&self, host: Arc<dyn PodLogHost>) {
+        self.pod_log_host.set(host);
     }
 
     /// Answers one request. `cert_user` is who the connection's client certificate names.
@@ -273,6 +281,7 @@ impl Api {
                     stopping: self.stopping.subscribe(),
                     warnings: Warnings::default(),
                     module_host: self.module_host.get(),
+                    pod_log_host: self.pod_log_host.get(),
                 };
                 let mut resp = handlers::dispatch(&ctx, body?)
                     .await

@@ -24,6 +24,7 @@ pub mod module_host;
 pub mod namespaces;
 pub mod object;
 pub mod openapi;
+pub mod pod_log_host;
 pub mod query;
 pub mod render;
 pub mod resources;
@@ -37,5 +38,6 @@ pub mod watch_cache;
 
 pub use api::Api;
 pub use module_host::{ModuleHost, ModuleLog};
+pub use pod_log_host::{PodLogError, PodLogHost, PodLogRequest, PodLogStream};
 pub use server::Server;
 pub use storage::Storage;

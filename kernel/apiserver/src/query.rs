@@ -48,12 +48,21 @@ pub struct Query {
     pub follow: bool,
     /// `tailLines` (logs: only the last N lines)
     pub tail_lines: Option<usize>,
+    /// `container` (pod logs: which container)
+    pub container: Option<String>,
+    /// `previous` (pod logs: the container's previous instance)
+    pub previous: bool,
+    /// The query string as received (pod logs hand it to the node agent whole).
+    pub raw: String,
 }
 
 impl Query {
     /// Parses a raw query string.
     pub fn parse(raw: Option<&str>) -> ApiResult<Self> {
-        let mut q = Query::default();
+        let mut q = Query {
+            raw: raw.unwrap_or("").to_string(),
+            ..Query::default()
+        };
         for (key, value) in pairs(raw.unwrap_or("")) {
             match key.as_str() {
                 "watch" => q.watch = boolean(&key, &value)?,
@@ -85,6 +94,8 @@ impl Query {
                 "hash" => q.hash = Some(value).filter(|v| !v.is_empty()),
                 "follow" => q.follow = boolean(&key, &value)?,
                 "tailLines" => q.tail_lines = Some(number(&key, &value)?.max(0) as usize),
+                "container" => q.container = Some(value).filter(|v| !v.is_empty()),
+                "previous" => q.previous = boolean(&key, &value)?,
                 _ => {}
             }
         }

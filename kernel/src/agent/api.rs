@@ -54,6 +54,11 @@ impl<T: Transport> NodeApi<T> {
         Self { transport }
     }
 
+    /// The transport requests go through.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
     /// The server's `gitVersion` (`/version`).
     pub async fn version(&self) -> anyhow::Result<String> {
         let answer = self.transport.call(Method::GET, "/version", None).await?;
@@ -114,7 +119,7 @@ impl<T: Transport> NodeApi<T> {
 }
 
 /// The body of a 2xx answer; anything else is an error quoting the server's message.
-fn expect_ok(answer: Answer, path: &str) -> anyhow::Result<Bytes> {
+pub(super) fn expect_ok(answer: Answer, path: &str) -> anyhow::Result<Bytes> {
     if answer.status.is_success() {
         return Ok(answer.body);
     }
@@ -130,6 +135,6 @@ fn expect_ok(answer: Answer, path: &str) -> anyhow::Result<Bytes> {
     bail!("{path}: {}: {message}", answer.status)
 }
 
-fn decode<K: DeserializeOwned>(body: Bytes, path: &str) -> anyhow::Result<K> {
+pub(super) fn decode<K: DeserializeOwned>(body: Bytes, path: &str) -> anyhow::Result<K> {
     serde_json::from_slice(&body).with_context(|| format!("{path}: decoding the answer"))
 }

@@ -1,6 +1,7 @@
-//! The node agent: kubelet's job for this node. Today it registers the Node and keeps it
-//! alive — status every 10 s when something changed and at least every 5 minutes, the Lease
-//! in `kube-node-lease` renewed every 10 s — as kubelet does; pods come with the runtime.
+//! The node agent: kubelet's job for this node. It registers the Node and keeps it alive —
+//! status every 10 s when something changed and at least every 5 minutes, the Lease in
+//! `kube-node-lease` renewed every 10 s — and runs the pods bound to it ([`pods`]), as
+//! kubelet does.
 //!
 //! It reaches the API through a [`Transport`] as `system:node:<name>` (group
 //! `system:nodes`), authorized by the role [`access::grant`] writes. On restart the Node is
@@ -16,7 +17,7 @@ pub mod host;
 pub mod kubelet_args;
 pub mod lease;
 pub mod node;
-mod pods;
+pub mod pods;
 mod registration;
 pub mod transport;
 
@@ -43,8 +44,6 @@ pub const STATUS_INTERVAL: Duration = Duration::from_secs(10);
 pub const STATUS_REPORT_INTERVAL: Duration = Duration::from_secs(300);
 /// The first wait after a failed registration; it doubles up to [`STATUS_INTERVAL`].
 const FIRST_RETRY: Duration = Duration::from_millis(100);
-/// How often pods bound to the node are checked for deletions to confirm.
-const PODS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the agent registers and how.
 #[derive(Clone, Debug)]
@@ -64,6 +63,13 @@ pub struct AgentConfig {
     pub eviction_hard: Thresholds,
     /// When `kmicro run` started (the registration log says how long it took).
     pub started: Instant,
+    /// Where container logs go (`--pod-log-dir`, else `<data-dir>/agent/pod-logs`).
+    pub log_dir: PathBuf,
+    /// The cgroup pods go under, relative to each hierarchy's root (`--cgroup-root`).
+    pub cgroup_root: PathBuf,
+    /// The pod logs the API server's `pods/log` reads (registered with the API by the
+    /// caller).
+    pub pod_logs: pods::logs::LogRegistry,
 }
 
 /// The running agent; dropping it stops it (the Node stays, as kubelet leaves it).
@@ -100,6 +106,8 @@ pub fn spawn<T: Transport>(config: AgentConfig, transport: T) -> AgentHandle {
             return;
         };
         let agent = Agent {
+            pods_transport: Some(transport.clone()),
+            pods_task: None,
             api: NodeApi::new(transport),
             config,
             host,
@@ -129,6 +137,19 @@ struct Agent<T> {
     reported: Option<(NodeStatus, Instant)>,
     /// The Lease as last read or written.
     lease: Option<Lease>,
+    /// The pod manager's way to the API, until it starts (after registration).
+    pods_transport: Option<T>,
+    /// The pod manager, stopped with the agent.
+    pods_task: Option<AbortOnDrop>,
+}
+
+/// A task aborted when this is dropped (the agent's task was aborted, or ended).
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl<T: Transport> Agent<T> {
@@ -140,28 +161,29 @@ impl<T: Transport> Agent<T> {
             since_start_ms = self.config.started.elapsed().as_millis() as u64,
             "node registered and Ready"
         );
+        if let Some(transport) = self.pods_transport.take() {
+            let config = pods::PodsConfig {
+                node_name: self.config.node_name.clone(),
+                node_ip: self.ip,
+                data_dir: self.config.data_dir.clone(),
+                log_dir: self.config.log_dir.clone(),
+                cgroup_root: self.config.cgroup_root.clone(),
+            };
+            let logs = self.config.pod_logs.clone();
+            self.pods_task = Some(AbortOnDrop(tokio::spawn(pods::run(config, transport, logs))));
+        }
         let mut tick = tokio::time::interval(STATUS_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut pods_tick = tokio::time::interval(PODS_INTERVAL);
-        pods_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    if self.node.is_none() {
-                        self.register_until_done().await;
-                    }
-                    if let Err(err) = self.renew_lease().await {
-                        tracing::warn!(err = %format!("{err:#}"), "renewing the node lease failed");
-                    }
-                    if let Err(err) = self.report_status(false).await {
-                        tracing::warn!(err = %format!("{err:#}"), "updating the node status failed");
-                    }
-                }
-                _ = pods_tick.tick() => {
-                    if let Err(err) = pods::confirm_deletions(&self.api, &self.config.node_name).await {
-                        tracing::warn!(err = %format!("{err:#}"), "confirming pod deletions failed");
-                    }
-                }
+            tick.tick().await;
+            if self.node.is_none() {
+                self.register_until_done().await;
+            }
+            if let Err(err) = self.renew_lease().await {
+                tracing::warn!(err = %format!("{err:#}"), "renewing the node lease failed");
+            }
+            if let Err(err) = self.report_status(false).await {
+                tracing::warn!(err = %format!("{err:#}"), "updating the node status failed");
             }
         }
     }

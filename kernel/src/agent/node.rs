@@ -237,6 +237,9 @@ mod tests {
             data_dir: "/".into(),
             eviction_hard: Thresholds::kmicro_default(),
             started: std::time::Instant::now(),
+            log_dir: "/pod-logs".into(),
+            cgroup_root: "kmicro".into(),
+            pod_logs: Default::default(),
         }
     }
 

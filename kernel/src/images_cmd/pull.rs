@@ -72,8 +72,11 @@ pub async fn run(
         .progress_chars("=> "),
     );
     bar.set_message(format!("pulling {}", args.reference));
+    // The store's progress callback must be `'static`: it owns its state.
     let layers: Mutex<HashMap<String, (u64, u64)>> = Mutex::default();
-    let progress = |p: &LayerProgress| {
+    let progress_bar = bar.clone();
+    let progress = move |p: &LayerProgress| {
+        let bar = &progress_bar;
         let Ok(mut layers) = layers.lock() else {
             return;
         };

@@ -293,6 +293,99 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Containers outlive kmicro (as with k3s): the test's are killed here, and what the
+        // runtime mounted under the data dir is unmounted so the temp dir can go.
+        kill_cgroup(&cgroup_root(&self.data_dir));
+        unmount_under(&self.data_dir);
+    }
+}
+
+/// The cgroup root of the test cluster on `data_dir`: one per data dir, so clusters running at
+/// once (and the machine's own kmicro) never share one.
+pub fn cgroup_root(data_dir: &Path) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in data_dir.as_os_str().as_encoded_bytes() {
+        hash = (hash ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("kmicro-test-{hash:016x}")
+}
+
+/// The directories of cgroup `root` in every hierarchy mounted under `/sys/fs/cgroup`.
+pub fn cgroup_dirs(root: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let base = Path::new("/sys/fs/cgroup");
+    if base.join(root).is_dir() {
+        out.push(base.join(root));
+    }
+    for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let dir = entry.path().join(root);
+        if dir.is_dir() && !out.contains(&dir) {
+            out.push(dir);
+        }
+    }
+    out
+}
+
+/// Every process in cgroup `root` (any hierarchy, any depth).
+pub fn cgroup_pids(root: &str) -> Vec<i32> {
+    fn walk(dir: &Path, out: &mut Vec<i32>) {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            out.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                walk(&entry.path(), out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for dir in cgroup_dirs(root) {
+        walk(&dir, &mut out);
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// Kills every process of cgroup `root` and removes its cgroups.
+pub fn kill_cgroup(root: &str) {
+    for _ in 0..50 {
+        let pids = cgroup_pids(root);
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    fn remove(dir: &Path) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                remove(&entry.path());
+            }
+        }
+        let _ = std::fs::remove_dir(dir);
+    }
+    for dir in cgroup_dirs(root) {
+        remove(&dir);
+    }
+}
+
+/// Unmounts (lazily) everything mounted under `dir`, deepest first.
+pub fn unmount_under(dir: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for point in points {
+        let _ = Command::new("umount").arg("-l").arg(&point).status();
     }
 }
 
@@ -310,6 +403,9 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
     let sets_kubelet_args = extra
         .iter()
         .any(|a| *a == "--kubelet-arg" || a.starts_with("--kubelet-arg="));
+    let sets_cgroup_root = extra
+        .iter()
+        .any(|a| *a == "--cgroup-root" || a.starts_with("--cgroup-root="));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmicro"));
     cmd.args([
         "run",
@@ -322,6 +418,9 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
     .arg(data_dir);
     if !sets_kubelet_args {
         cmd.args(["--kubelet-arg", TEST_EVICTION_HARD]);
+    }
+    if !sets_cgroup_root {
+        cmd.args(["--cgroup-root", &cgroup_root(data_dir)]);
     }
     cmd.args(extra)
         .env("KMICRO_LOG_LEVEL", "warn")

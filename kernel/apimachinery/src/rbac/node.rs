@@ -33,8 +33,9 @@ pub fn node_agent_object_name(node: &str) -> String {
 }
 
 /// The ClusterRole of node `node`'s agent: register the Node and report its status, keep its
-/// Lease in `kube-node-lease` renewed, read pods and confirm the deletion of those bound to
-/// it, nothing else.
+/// Lease in `kube-node-lease` renewed, run the pods bound to it (read them, their ConfigMaps,
+/// Secrets and service-account tokens; write their status and events; confirm their
+/// deletion), nothing else.
 pub fn node_agent_role(node: &str) -> ClusterRole {
     let rule = |verbs: &[&str], group: &str, resource: &str, named: bool| PolicyRule {
         verbs: verbs.iter().map(|v| v.to_string()).collect(),
@@ -49,8 +50,20 @@ pub fn node_agent_role(node: &str) -> ClusterRole {
             rule(&["create"], "", "nodes", false),
             rule(&["get", "update", "patch"], "", "nodes", true),
             rule(&["get", "update", "patch"], "", "nodes/status", true),
-            // Pods bound to the node: read them, and confirm their deletion.
+            // Pods bound to the node: read them, report their status, and confirm their
+            // deletion.
             rule(&["get", "list", "watch", "delete"], "", "pods", false),
+            rule(&["get", "update", "patch"], "", "pods/status", false),
+            // What its pods' containers need: environment and volumes from ConfigMaps and
+            // Secrets, image pull secrets, service-account tokens (kube's Node authorizer
+            // limits these to the node's pods' references; RBAC cannot).
+            rule(&["get"], "", "configmaps", false),
+            rule(&["get"], "", "secrets", false),
+            rule(&["get"], "", "serviceaccounts", false),
+            rule(&["create"], "", "serviceaccounts/token", false),
+            // Events about its pods (Pulling, Started, BackOff, …).
+            rule(&["create", "update", "patch"], "", "events", false),
+            rule(&["create", "update", "patch"], "events.k8s.io", "events", false),
             rule(&["create"], COORDINATION_GROUP, "leases", false),
             rule(
                 &["get", "update", "patch"],
@@ -136,7 +149,11 @@ mod tests {
         assert!(!allows(&role, "get", COORDINATION_GROUP, "leases", "pi-2"));
         assert!(!allows(&role, "delete", "", "nodes", "pi-1"));
         assert!(!allows(&role, "list", "", "nodes", ""));
-        assert!(!allows(&role, "get", "", "secrets", "pi-1"));
+        // Secrets by name, as its pods need them; never a list of them.
+        assert!(allows(&role, "get", "", "secrets", "pull-secret"));
+        assert!(!allows(&role, "list", "", "secrets", ""));
+        assert!(!allows(&role, "delete", "", "secrets", "pull-secret"));
+        assert!(allows(&role, "patch", "", "pods/status", "web-0"));
     }
 
     #[test]

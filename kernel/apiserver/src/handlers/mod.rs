@@ -10,6 +10,7 @@ mod fields;
 mod managed;
 pub(crate) mod module;
 mod namespace;
+mod pod_log;
 mod protobuf;
 mod read;
 mod review;
@@ -59,6 +60,8 @@ pub(crate) struct Ctx<'a> {
     pub warnings: Warnings,
     /// The kernel's module supervisor, once registered (module logs, built-in sources).
     pub module_host: Option<std::sync::Arc<dyn crate::module_host::ModuleHost>>,
+    /// The node agent's pod logs, once registered.
+    pub pod_log_host: Option<std::sync::Arc<dyn crate::pod_log_host::PodLogHost>>,
 }
 
 impl Ctx<'_> {
@@ -147,6 +150,13 @@ pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<B
         {
             return apply::apply(ctx, &body).await;
         }
+    }
+    if ctx.resource().group.is_empty()
+        && ctx.resource().plural == "pods"
+        && ctx.rr.verb == Verb::Get
+        && ctx.rr.subresource.as_deref() == Some("log")
+    {
+        return pod_log::get(ctx).await;
     }
     if module::is_modules(ctx.resource()) {
         match (ctx.rr.verb, ctx.rr.subresource.as_deref()) {

@@ -1,0 +1,283 @@
+//! Pods bound to the node run as real containers: `kmicro run` with a busybox image imported
+//! from `<data-dir>/agent/images/` (the airgap path: an OCI archive built with umoci and
+//! skopeo from busybox-static), driven with the real kubectl.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::{Cluster, cgroup_pids, cgroup_root, free_port};
+use serde_json::Value;
+
+/// The test image's name.
+const IMAGE: &str = "kmicro.test/busybox:1";
+
+/// Runs a command, panicking with its output when it fails.
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(out.status.success(), "{cmd:?} failed: {}", common::output_text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An OCI layout of a busybox image (`/bin/busybox` and its applets' links in one layer,
+/// cmd `sh`), built once per test binary with umoci; `tag` names it in the layout.
+fn layout() -> &'static Path {
+    static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
+    LAYOUT.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kmicro-pods-layout-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let oci = dir.join("oci");
+        let image = format!("{}:busybox", oci.display());
+        run(Command::new("umoci").args(["init", "--layout"]).arg(&oci));
+        run(Command::new("umoci").args(["new", "--image", &image]));
+        let bundle = dir.join("bundle");
+        run(Command::new("umoci").args(["unpack", "--image", &image]).arg(&bundle));
+        let root = bundle.join("rootfs");
+        for d in ["bin", "tmp", "etc", "var", "root"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        let applets = run(Command::new("/bin/busybox").arg("--list"));
+        for applet in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
+            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
+        }
+        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").unwrap();
+        std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+        run(Command::new("umoci").args(["repack", "--image", &image]).arg(&bundle));
+        run(Command::new("umoci").args([
+            "config", "--image", &image, "--config.cmd", "sh", "--config.env",
+            "PATH=/bin", "--config.workingdir", "/", "--architecture", "amd64", "--os", "linux",
+        ]));
+        oci
+    })
+}
+
+/// An OCI archive of the test image named [`IMAGE`].
+fn archive() -> &'static Path {
+    static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
+    ARCHIVE.get_or_init(|| {
+        let path = layout().parent().unwrap().join("busybox.tar");
+        let _ = std::fs::remove_file(&path);
+        run(Command::new("skopeo")
+            .args(["copy", "--quiet"])
+            .arg(format!("oci:{}:busybox", layout().display()))
+            .arg(format!("oci-archive:{}:{IMAGE}", path.display())));
+        path
+    })
+}
+
+/// A cluster whose image store gets the test image at start.
+struct PodCluster {
+    cluster: Cluster,
+    _tmp: tempfile::TempDir,
+}
+
+impl PodCluster {
+    fn start() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data_dir = tmp.path().join("data");
+        let images = data_dir.join("agent/images");
+        std::fs::create_dir_all(&images).unwrap();
+        std::fs::copy(archive(), images.join("busybox.tar")).unwrap();
+        let cluster = Cluster::start_with(&data_dir, free_port(), &[]);
+        PodCluster { cluster, _tmp: tmp }
+    }
+}
+
+impl std::ops::Deref for PodCluster {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.cluster
+    }
+}
+
+/// The pod as JSON.
+fn pod(cluster: &Cluster, name: &str) -> Value {
+    serde_json::from_str(&cluster.ok(&["get", "pod", name, "-o", "json"])).unwrap()
+}
+
+/// Waits until `check` holds for the pod (panics with the pod after `timeout`).
+fn wait_pod(cluster: &Cluster, name: &str, timeout: Duration, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let out = cluster.kubectl(&["get", "pod", name, "-o", "json"]);
+        if out.status.success() {
+            let p: Value = serde_json::from_slice(&out.stdout).unwrap();
+            if check(&p) {
+                return p;
+            }
+            if Instant::now() > deadline {
+                let events = cluster.kubectl(&["get", "events", "-o", "wide"]);
+                panic!("pod {name} never got {what}:\n{p:#}\n{}", common::output_text(&events));
+            }
+        } else if Instant::now() > deadline {
+            panic!("pod {name}: {}", common::output_text(&out));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn phase(p: &Value) -> &str {
+    p["status"]["phase"].as_str().unwrap_or("")
+}
+
+fn condition<'a>(p: &'a Value, kind: &str) -> &'a str {
+    p["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == kind))
+        .and_then(|c| c["status"].as_str())
+        .unwrap_or("")
+}
+
+/// Waits until the pod is gone from the API.
+fn wait_gone(cluster: &Cluster, name: &str, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while cluster.kubectl(&["get", "pod", name]).status.success() {
+        assert!(Instant::now() < deadline, "pod {name} was never deleted");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The pids of a pod's containers (its cgroup `…/pods/<uid>`).
+fn pod_pids(cluster: &Cluster, uid: &str) -> Vec<i32> {
+    cgroup_pids(&format!("{}/pods/{uid}", cgroup_root(&cluster.data_dir)))
+}
+
+#[test]
+fn a_pod_runs_logs_and_is_deleted() {
+    let cluster = PodCluster::start();
+    let started = Instant::now();
+    cluster.ok(&["run", "sleeper", "--image", IMAGE, "--", "sleep", "3600"]);
+    let p = wait_pod(&cluster, "sleeper", Duration::from_secs(60), "Running and Ready", |p| {
+        phase(p) == "Running" && condition(p, "Ready") == "True"
+    });
+    eprintln!("sleeper Running after {:?}", started.elapsed());
+    let status = &p["status"]["containerStatuses"][0];
+    assert_eq!(status["name"], "sleeper");
+    assert_eq!(status["ready"], true);
+    assert_eq!(status["started"], true);
+    assert_eq!(status["restartCount"], 0);
+    assert!(status["state"]["running"]["startedAt"].is_string(), "{status}");
+    assert!(status["containerID"].as_str().unwrap().starts_with("kmicro://"), "{status}");
+    assert!(status["imageID"].as_str().unwrap().contains("sha256:"), "{status}");
+    assert!(p["status"]["hostIP"].is_string());
+    assert!(p["status"]["startTime"].is_string());
+    for kind in ["PodScheduled", "Initialized", "ContainersReady", "PodReadyToStartContainers"] {
+        assert_eq!(condition(&p, kind), "True", "{kind}: {p:#}");
+    }
+    let uid = p["metadata"]["uid"].as_str().unwrap().to_string();
+    let pids = pod_pids(&cluster, &uid);
+    assert!(!pids.is_empty(), "the container's process is in the pod's cgroup");
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", pids[0])).unwrap();
+    assert_eq!(String::from_utf8_lossy(&cmdline), "sleep\u{0}3600\u{0}");
+
+    // Logs: a pod that writes to both streams and ends.
+    cluster.ok(&["run", "talker", "--image", IMAGE, "--restart=Never", "--", "sh", "-c",
+        "echo one; echo two >&2; echo three; echo $HOSTNAME; cat /etc/hostname"]);
+    wait_pod(&cluster, "talker", Duration::from_secs(60), "Succeeded", |p| phase(p) == "Succeeded");
+    assert_eq!(cluster.ok(&["logs", "talker"]), "one\ntwo\nthree\ntalker\ntalker\n");
+    assert_eq!(cluster.ok(&["logs", "talker", "--tail=2"]), "talker\ntalker\n");
+    assert_eq!(cluster.ok(&["logs", "talker", "-c", "talker", "--tail=1"]), "talker\n");
+    let stamped = cluster.ok(&["logs", "talker", "--timestamps", "--tail=1"]);
+    assert!(stamped.ends_with("Z talker\n") && stamped.starts_with("20"), "{stamped}");
+    let p = pod(&cluster, "talker");
+    let t = &p["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(t["exitCode"], 0);
+    assert_eq!(t["reason"], "Completed");
+    assert_eq!(condition(&p, "Ready"), "False");
+    // A finished pod gives its resources back.
+    let talker_uid = p["metadata"]["uid"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cluster.data_dir.join("agent/pods").join(&talker_uid).exists() {
+        assert!(Instant::now() < deadline, "the finished pod's directory stays");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let err = cluster.fails(&["logs", "talker", "-c", "nope"], None);
+    assert!(err.contains("container nope is not valid for pod talker"), "{err}");
+    let err = cluster.fails(&["logs", "talker", "--previous"], None);
+    assert!(err.contains("previous terminated container \"talker\" in pod \"talker\" not found"), "{err}");
+
+    // Following a running container's log.
+    cluster.ok(&["run", "ticker", "--image", IMAGE, "--", "sh", "-c", "for i in 1 2 3; do echo tick $i; sleep 1; done; sleep 3600"]);
+    wait_pod(&cluster, "ticker", Duration::from_secs(60), "Running", |p| phase(p) == "Running");
+    let mut follow = cluster_kubectl(&cluster, &["logs", "-f", "ticker"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut seen = String::new();
+    {
+        use std::io::Read;
+        let stdout = follow.stdout.as_mut().unwrap();
+        let mut buf = [0u8; 256];
+        while !seen.contains("tick 3\n") && Instant::now() < deadline {
+            let n = stdout.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let _ = follow.kill();
+    let _ = follow.wait();
+    assert_eq!(seen, "tick 1\ntick 2\ntick 3\n");
+
+    // Deletion: SIGTERM (which sleep as pid 1 ignores), the grace period, SIGKILL; then
+    // nothing is left in its cgroup and the deletion is confirmed.
+    cluster.ok(&["delete", "pod", "sleeper", "--grace-period=2", "--wait=false"]);
+    wait_gone(&cluster, "sleeper", Duration::from_secs(30));
+    assert!(pod_pids(&cluster, &uid).is_empty(), "no process of the deleted pod is left");
+    assert!(!cluster.data_dir.join("agent/pods").join(&uid).exists());
+    let events = cluster.ok(&["get", "events", "--field-selector", "involvedObject.name=sleeper", "-o", "jsonpath={.items[*].reason}"]);
+    for reason in ["Pulled", "Created", "Started", "Killing"] {
+        assert!(events.contains(reason), "{reason} in {events}");
+    }
+}
+
+/// kubectl with its stdout piped, not waited for.
+fn cluster_kubectl(cluster: &Cluster, args: &[&str]) -> std::process::Child {
+    Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn crashing_containers_back_off_and_oom_kills_are_reported() {
+    let cluster = PodCluster::start();
+    cluster.ok(&["run", "crasher", "--image", IMAGE, "--", "sh", "-c", "echo crashed; exit 3"]);
+    let p = wait_pod(&cluster, "crasher", Duration::from_secs(60), "CrashLoopBackOff", |p| {
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+    });
+    let s = &p["status"]["containerStatuses"][0];
+    assert!(s["restartCount"].as_u64().unwrap() >= 1, "{s}");
+    assert_eq!(s["lastState"]["terminated"]["exitCode"], 3);
+    assert_eq!(s["lastState"]["terminated"]["reason"], "Error");
+    assert_eq!(phase(&p), "Running");
+    assert!(s["state"]["waiting"]["message"].as_str().unwrap().starts_with("back-off 10s restarting failed container=crasher pod=crasher_default("), "{s}");
+    // After the 10 s back-off it is started again: the restart count grows.
+    let before = s["restartCount"].as_u64().unwrap();
+    wait_pod(&cluster, "crasher", Duration::from_secs(40), "another restart", |p| {
+        p["status"]["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0) > before
+    });
+    assert_eq!(cluster.ok(&["logs", "crasher", "--previous"]), "crashed\n");
+    let events = cluster.ok(&["get", "events", "--field-selector", "involvedObject.name=crasher", "-o", "jsonpath={.items[*].reason}"]);
+    assert!(events.contains("BackOff"), "{events}");
+
+    // A container over its 16Mi memory limit is OOMKilled.
+    let manifest = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"hog"}},"spec":{{"restartPolicy":"Never",
+        "containers":[{{"name":"hog","image":"{IMAGE}","command":["sh","-c","x=aaaaaaaaaaaaaaaa; while true; do x=$x$x; done"],
+        "resources":{{"limits":{{"memory":"16Mi"}}}}}}]}}}}"#
+    );
+    cluster.ok_stdin(&["apply", "-f", "-"], &manifest);
+    let p = wait_pod(&cluster, "hog", Duration::from_secs(60), "Failed", |p| phase(p) == "Failed");
+    let t = &p["status"]["containerStatuses"][0]["state"]["terminated"];
+    assert_eq!(t["reason"], "OOMKilled", "{p:#}");
+    assert_eq!(t["exitCode"], 137);
+}
