@@ -177,7 +177,7 @@ fn a_pod_runs_logs_and_is_deleted() {
 
     // Logs: a pod that writes to both streams and ends.
     cluster.ok(&["run", "talker", "--image", IMAGE, "--restart=Never", "--", "sh", "-c",
-        "echo one; echo two >&2; echo three; echo $HOSTNAME; cat /etc/hostname"]);
+        "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; echo $HOSTNAME; cat /etc/hostname"]);
     wait_pod(&cluster, "talker", Duration::from_secs(60), "Succeeded", |p| phase(p) == "Succeeded");
     assert_eq!(cluster.ok(&["logs", "talker"]), "one\ntwo\nthree\ntalker\ntalker\n");
     assert_eq!(cluster.ok(&["logs", "talker", "--tail=2"]), "talker\ntalker\n");

@@ -318,7 +318,36 @@ pub(crate) fn plan(fs_spec: &FsSpec<'_>) -> Result<Vec<Op>> {
         }
         let meta = fs::metadata(source).map_err(|e| Error::io("stat mount source", source, e))?;
         let host_target = secure_join(root, target)?;
-        make_mount_point(&host_target, meta.is_dir())?;
+        if host_target.starts_with(&dev) && host_target != dev {
+            // `/dev` is the child's own tmpfs (`/dev/termination-log`, a volume under
+            // `/dev`): the mount point is made there, by the child, after that mount.
+            let mut parents: Vec<&Path> = host_target
+                .ancestors()
+                .skip(1)
+                .take_while(|p| *p != dev)
+                .collect();
+            parents.reverse();
+            for parent in parents {
+                ops.push(Op::Mkdir {
+                    path: cstr(parent)?,
+                    mode: 0o755,
+                });
+            }
+            ops.push(if meta.is_dir() {
+                Op::Mkdir {
+                    path: cstr(&host_target)?,
+                    mode: 0o755,
+                }
+            } else {
+                Op::Mknod {
+                    path: cstr(&host_target)?,
+                    mode: libc::S_IFREG | 0o644,
+                    dev: 0,
+                }
+            });
+        } else {
+            make_mount_point(&host_target, meta.is_dir())?;
+        }
         ops.push(mount(
             Some(&source.to_string_lossy()),
             &host_target,
