@@ -281,3 +281,250 @@ fn crashing_containers_back_off_and_oom_kills_are_reported() {
     assert_eq!(t["reason"], "OOMKilled", "{p:#}");
     assert_eq!(t["exitCode"], 137);
 }
+
+#[test]
+fn init_containers_env_volumes_and_probes() {
+    let cluster = PodCluster::start();
+    cluster.ok(&["create", "configmap", "settings", "--from-literal=color=blue", "--from-literal=size=7"]);
+    cluster.ok(&["create", "secret", "generic", "creds", "--from-literal=password=s3cret"]);
+    let manifest = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"full","labels":{{"app":"full"}}}},"spec":{{
+        "restartPolicy":"Never",
+        "initContainers":[
+          {{"name":"first","image":"{IMAGE}","command":["sh","-c","echo first > /work/order"],
+            "volumeMounts":[{{"name":"work","mountPath":"/work"}}]}},
+          {{"name":"second","image":"{IMAGE}","command":["sh","-c","echo second >> /work/order"],
+            "volumeMounts":[{{"name":"work","mountPath":"/work"}}]}}],
+        "containers":[{{"name":"main","image":"{IMAGE}",
+          "command":["sh","-c","cat /work/order; echo color=$COLOR pw=$PASSWORD cfg_size=$CFG_size pod=$POD ns=$NS; cat /config/color; echo; cat /secret/password; echo; cat /info/labels; echo; id -u"],
+          "env":[
+            {{"name":"COLOR","valueFrom":{{"configMapKeyRef":{{"name":"settings","key":"color"}}}}}},
+            {{"name":"PASSWORD","valueFrom":{{"secretKeyRef":{{"name":"creds","key":"password"}}}}}},
+            {{"name":"POD","valueFrom":{{"fieldRef":{{"fieldPath":"metadata.name"}}}}}},
+            {{"name":"NS","valueFrom":{{"fieldRef":{{"fieldPath":"metadata.namespace"}}}}}}],
+          "envFrom":[{{"prefix":"CFG_","configMapRef":{{"name":"settings"}}}}],
+          "securityContext":{{"runAsUser":1234}},
+          "volumeMounts":[
+            {{"name":"work","mountPath":"/work"}},
+            {{"name":"config","mountPath":"/config"}},
+            {{"name":"secret","mountPath":"/secret"}},
+            {{"name":"info","mountPath":"/info"}}]}}],
+        "volumes":[
+          {{"name":"work","emptyDir":{{}}}},
+          {{"name":"config","configMap":{{"name":"settings"}}}},
+          {{"name":"secret","secret":{{"secretName":"creds"}}}},
+          {{"name":"info","downwardAPI":{{"items":[{{"path":"labels","fieldRef":{{"fieldPath":"metadata.labels"}}}}]}}}}]}}}}"#
+    );
+    cluster.ok_stdin(&["apply", "-f", "-"], &manifest);
+    let p = wait_pod(&cluster, "full", Duration::from_secs(60), "Succeeded", |p| phase(p) == "Succeeded");
+    assert_eq!(
+        cluster.ok(&["logs", "full", "-c", "main"]),
+        "first\nsecond\ncolor=blue pw=s3cret cfg_size=7 pod=full ns=default\nblue\ns3cret\napp=\"full\"\n1234\n"
+    );
+    let inits = p["status"]["initContainerStatuses"].as_array().unwrap();
+    assert_eq!(inits.len(), 2);
+    assert!(inits.iter().all(|s| s["state"]["terminated"]["reason"] == "Completed"), "{inits:?}");
+    // The only app container is the default; init containers by name.
+    assert!(cluster.ok(&["logs", "full"]).starts_with("first\n"));
+    assert_eq!(cluster.ok(&["logs", "full", "-c", "first"]), "");
+
+    // A missing ConfigMap holds the container back with kubelet's reason.
+    cluster.ok(&["run", "lacking", "--image", IMAGE, "--overrides",
+        r#"{"spec":{"containers":[{"name":"lacking","image":"kmicro.test/busybox:1","command":["sleep","3600"],"env":[{"name":"X","valueFrom":{"configMapKeyRef":{"name":"absent","key":"k"}}}]}]}}"#]);
+    let p = wait_pod(&cluster, "lacking", Duration::from_secs(30), "CreateContainerConfigError", |p| {
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CreateContainerConfigError"
+    });
+    assert_eq!(p["status"]["containerStatuses"][0]["state"]["waiting"]["message"], "configmap \"absent\" not found");
+    let err = cluster.fails(&["logs", "lacking"], None);
+    assert!(err.contains("container \"lacking\" in pod \"lacking\" is waiting to start: CreateContainerConfigError"), "{err}");
+
+    // Readiness by an exec probe: Ready only once the file exists.
+    let manifest = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"ready"}},"spec":{{"containers":[{{"name":"c","image":"{IMAGE}",
+        "command":["sh","-c","sleep 3; touch /tmp/ready; sleep 3600"],
+        "readinessProbe":{{"exec":{{"command":["cat","/tmp/ready"]}},"periodSeconds":1}}}}],"terminationGracePeriodSeconds":1}}}}"#
+    );
+    cluster.ok_stdin(&["apply", "-f", "-"], &manifest);
+    let p = wait_pod(&cluster, "ready", Duration::from_secs(30), "Running", |p| phase(p) == "Running");
+    assert_eq!(condition(&p, "Ready"), "False", "not ready before the file exists");
+    wait_pod(&cluster, "ready", Duration::from_secs(30), "Ready", |p| condition(p, "Ready") == "True");
+
+    // Readiness over HTTP: busybox httpd on the pod's loopback, reached from inside its
+    // network namespace.
+    let manifest = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"web"}},"spec":{{"containers":[{{"name":"c","image":"{IMAGE}",
+        "command":["sh","-c","mkdir -p /www; echo ok > /www/index.html; httpd -f -p 8080 -h /www"],
+        "readinessProbe":{{"httpGet":{{"path":"/index.html","port":8080}},"periodSeconds":1}}}}],"terminationGracePeriodSeconds":1}}}}"#
+    );
+    cluster.ok_stdin(&["apply", "-f", "-"], &manifest);
+    wait_pod(&cluster, "web", Duration::from_secs(30), "Ready over HTTP", |p| condition(p, "Ready") == "True");
+
+    // Liveness: the file goes away, the probe fails, the container is restarted.
+    let manifest = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"alive"}},"spec":{{"containers":[{{"name":"c","image":"{IMAGE}",
+        "command":["sh","-c","touch /tmp/alive; sleep 2; rm /tmp/alive; sleep 3600"],
+        "livenessProbe":{{"exec":{{"command":["cat","/tmp/alive"]}},"periodSeconds":1,"failureThreshold":1}}}}],
+        "terminationGracePeriodSeconds":1}}}}"#
+    );
+    cluster.ok_stdin(&["apply", "-f", "-"], &manifest);
+    wait_pod(&cluster, "alive", Duration::from_secs(40), "a liveness restart", |p| {
+        p["status"]["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0) >= 1
+    });
+    let events = cluster.ok(&["get", "events", "--field-selector", "involvedObject.name=alive", "-o", "jsonpath={.items[*].message}"]);
+    assert!(events.contains("Liveness probe failed"), "{events}");
+    assert!(events.contains("Container c failed liveness probe, will be restarted"), "{events}");
+}
+
+#[test]
+fn deployments_replace_pods_and_scale_to_zero() {
+    let cluster = PodCluster::start();
+    cluster.ok(&["create", "deployment", "app", "--image", IMAGE, "--replicas=2", "--", "sleep", "3600"]);
+    cluster.ok(&["patch", "deployment", "app", "-p", r#"{"spec":{"template":{"spec":{"terminationGracePeriodSeconds":1}}}}"#]);
+    let running = |cluster: &Cluster| -> Vec<(String, String)> {
+        let list: Value = serde_json::from_str(&cluster.ok(&["get", "pods", "-l", "app=app", "-o", "json"])).unwrap();
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| phase(p) == "Running" && p["metadata"]["deletionTimestamp"].is_null())
+            .map(|p| (p["metadata"]["name"].as_str().unwrap().to_string(), p["metadata"]["uid"].as_str().unwrap().to_string()))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pods = loop {
+        let pods = running(&cluster);
+        if pods.len() == 2 {
+            break pods;
+        }
+        assert!(Instant::now() < deadline, "the Deployment's pods never ran: {pods:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    let (victim, victim_uid) = pods[0].clone();
+    cluster.ok(&["delete", "pod", &victim]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let now = running(&cluster);
+        if now.len() == 2 && !now.iter().any(|(_, u)| *u == victim_uid) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the deleted pod was not replaced: {now:?}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(pod_pids(&cluster, &victim_uid).is_empty(), "the deleted pod's processes are gone");
+
+    cluster.ok(&["scale", "deployment", "app", "--replicas=0"]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = cluster.ok(&["get", "pods", "-l", "app=app", "-o", "name"]);
+        if left.trim().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "pods left after scaling to 0: {left}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(cgroup_pids(&cgroup_root(&cluster.data_dir)).is_empty(), "no container process is left");
+}
+
+#[test]
+fn restarting_kmicro_keeps_containers_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let images = data_dir.join("agent/images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(archive(), images.join("busybox.tar")).unwrap();
+    let port = free_port();
+    let mut cluster = Cluster::start_with(&data_dir, port, &[]);
+    cluster.ok(&["run", "keeper", "--image", IMAGE, "--", "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done"]);
+    let p = wait_pod(&cluster, "keeper", Duration::from_secs(60), "Running", |p| phase(p) == "Running");
+    let uid = p["metadata"]["uid"].as_str().unwrap().to_string();
+    let started_at = p["status"]["containerStatuses"][0]["state"]["running"]["startedAt"].clone();
+    let pids = pod_pids(&cluster, &uid);
+    assert_eq!(pids.len(), 2, "sh and its sleep: {pids:?}");
+    let shell = pids[0];
+
+    // SIGTERM: kmicro stops, the container does not.
+    let kmicro = cluster.child.id().to_string();
+    run(Command::new("kill").args(["-TERM", &kmicro]));
+    let _ = cluster.child.wait();
+    assert!(Path::new(&format!("/proc/{shell}")).exists(), "the container outlives kmicro");
+    std::mem::forget(cluster); // its drop would kill the containers
+    std::thread::sleep(Duration::from_secs(1));
+    let mut cluster = Cluster::start_with(&data_dir, port, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    let p = pod(&cluster, "keeper");
+    let s = &p["status"]["containerStatuses"][0];
+    assert_eq!(s["restartCount"], 0, "{s}");
+    assert_eq!(s["state"]["running"]["startedAt"], started_at, "{s}");
+    assert!(pod_pids(&cluster, &uid).contains(&shell), "same process after the restart");
+    // The log goes on in the same file, nothing lost while kmicro was away.
+    let logs = cluster.ok(&["logs", "keeper"]);
+    let numbers: Vec<u64> = logs.lines().filter_map(|l| l.strip_prefix("line ")?.parse().ok()).collect();
+    assert!(numbers.len() > 10, "{logs}");
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "no line lost or repeated: {numbers:?}");
+
+    // kill -9: the same.
+    cluster.kill9();
+    std::mem::forget(cluster);
+    let cluster = Cluster::start_with(&data_dir, port, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(pod_pids(&cluster, &uid).contains(&shell), "same process after kill -9");
+    let p = pod(&cluster, "keeper");
+    assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 0);
+    assert_eq!(phase(&p), "Running");
+    let _tmp = tmp;
+}
+
+#[test]
+fn a_malicious_layer_fails_with_the_entry_named() {
+    // An image whose only layer holds `../escape`: built by hand as an OCI layout.
+    let dir = tempfile::tempdir().unwrap();
+    let layer_tar = dir.path().join("layer.tar");
+    {
+        let mut header = [0u8; 512];
+        let name = b"../escape";
+        header[..name.len()].copy_from_slice(name);
+        header[100..108].copy_from_slice(b"0000644\0");
+        header[108..116].copy_from_slice(b"0000000\0");
+        header[116..124].copy_from_slice(b"0000000\0");
+        header[124..136].copy_from_slice(b"00000000004\0");
+        header[136..148].copy_from_slice(b"00000000000\0");
+        header[156] = b'0';
+        header[257..263].copy_from_slice(b"ustar\0");
+        header[263..265].copy_from_slice(b"00");
+        header[148..156].copy_from_slice(b"        ");
+        let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+        header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        let mut tar = header.to_vec();
+        let mut data = b"bad\n".to_vec();
+        data.resize(512, 0);
+        tar.extend(data);
+        tar.extend([0u8; 1024]);
+        std::fs::write(&layer_tar, tar).unwrap();
+    }
+    let oci = dir.path().join("oci");
+    run(Command::new("umoci").args(["init", "--layout"]).arg(&oci));
+    let image = format!("{}:evil", oci.display());
+    run(Command::new("umoci").args(["new", "--image", &image]));
+    run(Command::new("umoci").args(["raw", "add-layer", "--image", &image]).arg(&layer_tar));
+    run(Command::new("umoci").args(["config", "--image", &image, "--config.cmd", "sh", "--architecture", "amd64", "--os", "linux"]));
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let images = data_dir.join("agent/images");
+    std::fs::create_dir_all(&images).unwrap();
+    run(Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{image}"))
+        .arg(format!("oci-archive:{}:kmicro.test/evil:1", images.join("evil.tar").display())));
+    let cluster = Cluster::start_with(&data_dir, free_port(), &[]);
+    cluster.ok(&["run", "evil", "--image", "kmicro.test/evil:1"]);
+    let p = wait_pod(&cluster, "evil", Duration::from_secs(30), "CreateContainerError", |p| {
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CreateContainerError"
+    });
+    let message = p["status"]["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap().to_string();
+    assert!(message.contains("../escape"), "{message}");
+    let events = cluster.ok(&["get", "events", "--field-selector", "involvedObject.name=evil,reason=Failed", "-o", "jsonpath={.items[*].message}"]);
+    assert!(events.contains("../escape"), "{events}");
+    assert!(!tmp.path().join("data/agent/snapshots/escape").exists());
+    drop(cluster);
+    let _tmp = tmp;
+}

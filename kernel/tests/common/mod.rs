@@ -355,7 +355,10 @@ pub fn kill_cgroup(root: &str) {
             break;
         }
         for pid in pids {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let _ = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
         }
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -14,7 +14,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -286,6 +286,15 @@ impl Snapshotter {
         } else {
             create_dir(&upper)?;
             create_dir(&work)?;
+            // The merged root takes the upper directory's owner and mode: give it the top
+            // layer's, so `/` is not 0700 root-only for a container running as another user.
+            if let Some(top) = top_first.first() {
+                let meta = std::fs::metadata(top).map_err(io_error("stat", top))?;
+                std::os::unix::fs::chown(&upper, Some(meta.uid()), Some(meta.gid()))
+                    .map_err(io_error("chown", &upper))?;
+                std::fs::set_permissions(&upper, meta.permissions())
+                    .map_err(io_error("chmod", &upper))?;
+            }
             Some(overlay::Upper {
                 upper: &upper,
                 work: &work,

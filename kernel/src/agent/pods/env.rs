@@ -261,12 +261,14 @@ pub fn field_value(pod: &Pod, path: &str, addresses: Addresses) -> Option<String
     })
 }
 
-/// `key="value"` lines, sorted, as the downward API writes label and annotation files.
+/// `key="value"` lines, sorted, joined by newlines (no final one), as the downward API
+/// writes label and annotation files.
 fn map_lines(map: &Option<std::collections::BTreeMap<String, String>>) -> String {
     map.iter()
         .flatten()
-        .map(|(k, v)| format!("{k}={}\n", serde_json::to_string(v).unwrap_or_default()))
-        .collect()
+        .map(|(k, v)| format!("{k}={}", serde_json::to_string(v).unwrap_or_default()))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// A container resource (`limits.cpu`, `requests.memory`, …) over `divisor` (default 1),
@@ -322,7 +324,7 @@ mod tests {
         let f = |p: &str| field_value(&pod, p, addresses);
         assert_eq!(f("metadata.name").unwrap(), "p");
         assert_eq!(f("metadata.labels['app']").unwrap(), "web");
-        assert_eq!(f("metadata.labels").unwrap(), "app=\"web\"\n");
+        assert_eq!(f("metadata.labels").unwrap(), "app=\"web\"");
         assert_eq!(f("spec.nodeName").unwrap(), "n1");
         assert_eq!(f("status.hostIP").unwrap(), "10.0.0.1");
         assert_eq!(f("status.podIP").unwrap(), "");
