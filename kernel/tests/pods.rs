@@ -269,6 +269,17 @@ fn crashing_containers_back_off_and_oom_kills_are_reported() {
     let events = cluster.ok(&["get", "events", "--field-selector", "involvedObject.name=crasher", "-o", "jsonpath={.items[*].reason}"]);
     assert!(events.contains("BackOff"), "{events}");
 
+    // An image that is nowhere: ErrImagePull, then ImagePullBackOff (test clusters reach
+    // registries through a proxy that is not there, so nothing leaves the machine).
+    cluster.ok(&["run", "absent", "--image", "docker.io/library/absent-image:1", "--", "sleep", "1"]);
+    let p = wait_pod(&cluster, "absent", Duration::from_secs(30), "ImagePullBackOff", |p| {
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ImagePullBackOff"
+    });
+    let _ = p;
+    let events = cluster.ok(&["get", "events", "--field-selector", "involvedObject.name=absent", "-o", "jsonpath={.items[*].message}"]);
+    assert!(events.contains("Failed to pull image \"docker.io/library/absent-image:1\""), "{events}");
+    assert!(events.contains("Error: ErrImagePull"), "{events}");
+
     // A container over its 16Mi memory limit is OOMKilled.
     let manifest = format!(
         r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"hog"}},"spec":{{"restartPolicy":"Never",

@@ -427,6 +427,12 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
     }
     cmd.args(extra)
         .env("KMICRO_LOG_LEVEL", "warn")
+        // The node agent runs pods now: an image it does not have would be pulled from its
+        // registry. Tests send nothing off the machine, so registries other than loopback
+        // ones are reached through a proxy that is not there (the pull fails at once).
+        .env("HTTPS_PROXY", "http://127.0.0.1:9")
+        .env("HTTP_PROXY", "http://127.0.0.1:9")
+        .env("NO_PROXY", "127.0.0.1,localhost")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
