@@ -17,8 +17,14 @@ const IMAGE: &str = "kmicro.test/busybox:1";
 
 /// Runs a command, panicking with its output when it fails.
 fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?} failed: {}", common::output_text(&out));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        common::output_text(&out)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -27,7 +33,8 @@ fn run(cmd: &mut Command) -> String {
 fn layout() -> &'static Path {
     static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
     LAYOUT.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("kmicro-pods-layout-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("kmicro-pods-layout-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let oci = dir.join("oci");
@@ -35,7 +42,9 @@ fn layout() -> &'static Path {
         run(Command::new("umoci").args(["init", "--layout"]).arg(&oci));
         run(Command::new("umoci").args(["new", "--image", &image]));
         let bundle = dir.join("bundle");
-        run(Command::new("umoci").args(["unpack", "--image", &image]).arg(&bundle));
+        run(Command::new("umoci")
+            .args(["unpack", "--image", &image])
+            .arg(&bundle));
         let root = bundle.join("rootfs");
         for d in ["bin", "tmp", "etc", "var", "root"] {
             std::fs::create_dir_all(root.join(d)).unwrap();
@@ -45,12 +54,29 @@ fn layout() -> &'static Path {
         for applet in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
             let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
         }
-        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").unwrap();
+        std::fs::write(
+            root.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )
+        .unwrap();
         std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
-        run(Command::new("umoci").args(["repack", "--image", &image]).arg(&bundle));
+        run(Command::new("umoci")
+            .args(["repack", "--image", &image])
+            .arg(&bundle));
         run(Command::new("umoci").args([
-            "config", "--image", &image, "--config.cmd", "sh", "--config.env",
-            "PATH=/bin", "--config.workingdir", "/", "--architecture", "amd64", "--os", "linux",
+            "config",
+            "--image",
+            &image,
+            "--config.cmd",
+            "sh",
+            "--config.env",
+            "PATH=/bin",
+            "--config.workingdir",
+            "/",
+            "--architecture",
+            "amd64",
+            "--os",
+            "linux",
         ]));
         oci
     })
@@ -101,7 +127,13 @@ fn pod(cluster: &Cluster, name: &str) -> Value {
 }
 
 /// Waits until `check` holds for the pod (panics with the pod after `timeout`).
-fn wait_pod(cluster: &Cluster, name: &str, timeout: Duration, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+fn wait_pod(
+    cluster: &Cluster,
+    name: &str,
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     let deadline = Instant::now() + timeout;
     loop {
         let out = cluster.kubectl(&["get", "pod", name, "-o", "json"]);
@@ -112,7 +144,10 @@ fn wait_pod(cluster: &Cluster, name: &str, timeout: Duration, what: &str, check:
             }
             if Instant::now() > deadline {
                 let events = cluster.kubectl(&["get", "events", "-o", "wide"]);
-                panic!("pod {name} never got {what}:\n{p:#}\n{}", common::output_text(&events));
+                panic!(
+                    "pod {name} never got {what}:\n{p:#}\n{}",
+                    common::output_text(&events)
+                );
             }
         } else if Instant::now() > deadline {
             panic!("pod {name}: {}", common::output_text(&out));
@@ -152,38 +187,80 @@ fn a_pod_runs_logs_and_is_deleted() {
     let cluster = PodCluster::start();
     let started = Instant::now();
     cluster.ok(&["run", "sleeper", "--image", IMAGE, "--", "sleep", "3600"]);
-    let p = wait_pod(&cluster, "sleeper", Duration::from_secs(60), "Running and Ready", |p| {
-        phase(p) == "Running" && condition(p, "Ready") == "True"
-    });
+    let p = wait_pod(
+        &cluster,
+        "sleeper",
+        Duration::from_secs(60),
+        "Running and Ready",
+        |p| phase(p) == "Running" && condition(p, "Ready") == "True",
+    );
     eprintln!("sleeper Running after {:?}", started.elapsed());
     let status = &p["status"]["containerStatuses"][0];
     assert_eq!(status["name"], "sleeper");
     assert_eq!(status["ready"], true);
     assert_eq!(status["started"], true);
     assert_eq!(status["restartCount"], 0);
-    assert!(status["state"]["running"]["startedAt"].is_string(), "{status}");
-    assert!(status["containerID"].as_str().unwrap().starts_with("kmicro://"), "{status}");
-    assert!(status["imageID"].as_str().unwrap().contains("sha256:"), "{status}");
+    assert!(
+        status["state"]["running"]["startedAt"].is_string(),
+        "{status}"
+    );
+    assert!(
+        status["containerID"]
+            .as_str()
+            .unwrap()
+            .starts_with("kmicro://"),
+        "{status}"
+    );
+    assert!(
+        status["imageID"].as_str().unwrap().contains("sha256:"),
+        "{status}"
+    );
     assert!(p["status"]["hostIP"].is_string());
     assert!(p["status"]["startTime"].is_string());
-    for kind in ["PodScheduled", "Initialized", "ContainersReady", "PodReadyToStartContainers"] {
+    for kind in [
+        "PodScheduled",
+        "Initialized",
+        "ContainersReady",
+        "PodReadyToStartContainers",
+    ] {
         assert_eq!(condition(&p, kind), "True", "{kind}: {p:#}");
     }
     let uid = p["metadata"]["uid"].as_str().unwrap().to_string();
     let pids = pod_pids(&cluster, &uid);
-    assert!(!pids.is_empty(), "the container's process is in the pod's cgroup");
+    assert!(
+        !pids.is_empty(),
+        "the container's process is in the pod's cgroup"
+    );
     let cmdline = std::fs::read(format!("/proc/{}/cmdline", pids[0])).unwrap();
     assert_eq!(String::from_utf8_lossy(&cmdline), "sleep\u{0}3600\u{0}");
 
     // Logs: a pod that writes to both streams and ends.
     cluster.ok(&["run", "talker", "--image", IMAGE, "--restart=Never", "--", "sh", "-c",
         "echo one; sleep 0.2; echo two >&2; sleep 0.2; echo three; echo $HOSTNAME; cat /etc/hostname"]);
-    wait_pod(&cluster, "talker", Duration::from_secs(60), "Succeeded", |p| phase(p) == "Succeeded");
-    assert_eq!(cluster.ok(&["logs", "talker"]), "one\ntwo\nthree\ntalker\ntalker\n");
-    assert_eq!(cluster.ok(&["logs", "talker", "--tail=2"]), "talker\ntalker\n");
-    assert_eq!(cluster.ok(&["logs", "talker", "-c", "talker", "--tail=1"]), "talker\n");
+    wait_pod(
+        &cluster,
+        "talker",
+        Duration::from_secs(60),
+        "Succeeded",
+        |p| phase(p) == "Succeeded",
+    );
+    assert_eq!(
+        cluster.ok(&["logs", "talker"]),
+        "one\ntwo\nthree\ntalker\ntalker\n"
+    );
+    assert_eq!(
+        cluster.ok(&["logs", "talker", "--tail=2"]),
+        "talker\ntalker\n"
+    );
+    assert_eq!(
+        cluster.ok(&["logs", "talker", "-c", "talker", "--tail=1"]),
+        "talker\n"
+    );
     let stamped = cluster.ok(&["logs", "talker", "--timestamps", "--tail=1"]);
-    assert!(stamped.ends_with("Z talker\n") && stamped.starts_with("20"), "{stamped}");
+    assert!(
+        stamped.ends_with("Z talker\n") && stamped.starts_with("20"),
+        "{stamped}"
+    );
     let p = pod(&cluster, "talker");
     let t = &p["status"]["containerStatuses"][0]["state"]["terminated"];
     assert_eq!(t["exitCode"], 0);
@@ -192,18 +269,47 @@ fn a_pod_runs_logs_and_is_deleted() {
     // A finished pod gives its resources back.
     let talker_uid = p["metadata"]["uid"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
-    while cluster.data_dir.join("agent/pods").join(&talker_uid).exists() {
-        assert!(Instant::now() < deadline, "the finished pod's directory stays");
+    while cluster
+        .data_dir
+        .join("agent/pods")
+        .join(&talker_uid)
+        .exists()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the finished pod's directory stays"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let err = cluster.fails(&["logs", "talker", "-c", "nope"], None);
-    assert!(err.contains("container nope is not valid for pod talker"), "{err}");
+    assert!(
+        err.contains("container nope is not valid for pod talker"),
+        "{err}"
+    );
     let err = cluster.fails(&["logs", "talker", "--previous"], None);
-    assert!(err.contains("previous terminated container \"talker\" in pod \"talker\" not found"), "{err}");
+    assert!(
+        err.contains("previous terminated container \"talker\" in pod \"talker\" not found"),
+        "{err}"
+    );
 
     // Following a running container's log.
-    cluster.ok(&["run", "ticker", "--image", IMAGE, "--", "sh", "-c", "for i in 1 2 3; do echo tick $i; sleep 1; done; sleep 3600"]);
-    wait_pod(&cluster, "ticker", Duration::from_secs(60), "Running", |p| phase(p) == "Running");
+    cluster.ok(&[
+        "run",
+        "ticker",
+        "--image",
+        IMAGE,
+        "--",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo tick $i; sleep 1; done; sleep 3600",
+    ]);
+    wait_pod(
+        &cluster,
+        "ticker",
+        Duration::from_secs(60),
+        "Running",
+        |p| phase(p) == "Running",
+    );
     let mut follow = cluster_kubectl(&cluster, &["logs", "-f", "ticker"]);
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut seen = String::new();
@@ -225,11 +331,27 @@ fn a_pod_runs_logs_and_is_deleted() {
 
     // Deletion: SIGTERM (which sleep as pid 1 ignores), the grace period, SIGKILL; then
     // nothing is left in its cgroup and the deletion is confirmed.
-    cluster.ok(&["delete", "pod", "sleeper", "--grace-period=2", "--wait=false"]);
+    cluster.ok(&[
+        "delete",
+        "pod",
+        "sleeper",
+        "--grace-period=2",
+        "--wait=false",
+    ]);
     wait_gone(&cluster, "sleeper", Duration::from_secs(30));
-    assert!(pod_pids(&cluster, &uid).is_empty(), "no process of the deleted pod is left");
+    assert!(
+        pod_pids(&cluster, &uid).is_empty(),
+        "no process of the deleted pod is left"
+    );
     assert!(!cluster.data_dir.join("agent/pods").join(&uid).exists());
-    let events = cluster.ok(&["get", "events", "--field-selector", "involvedObject.name=sleeper", "-o", "jsonpath={.items[*].reason}"]);
+    let events = cluster.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=sleeper",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
     for reason in ["Pulled", "Created", "Started", "Killing"] {
         assert!(events.contains(reason), "{reason} in {events}");
     }
@@ -250,34 +372,91 @@ fn cluster_kubectl(cluster: &Cluster, args: &[&str]) -> std::process::Child {
 #[test]
 fn crashing_containers_back_off_and_oom_kills_are_reported() {
     let cluster = PodCluster::start();
-    cluster.ok(&["run", "crasher", "--image", IMAGE, "--", "sh", "-c", "echo crashed; exit 3"]);
-    let p = wait_pod(&cluster, "crasher", Duration::from_secs(60), "CrashLoopBackOff", |p| {
-        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
-    });
+    cluster.ok(&[
+        "run",
+        "crasher",
+        "--image",
+        IMAGE,
+        "--",
+        "sh",
+        "-c",
+        "echo crashed; exit 3",
+    ]);
+    let p = wait_pod(
+        &cluster,
+        "crasher",
+        Duration::from_secs(60),
+        "CrashLoopBackOff",
+        |p| p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff",
+    );
     let s = &p["status"]["containerStatuses"][0];
     assert!(s["restartCount"].as_u64().unwrap() >= 1, "{s}");
     assert_eq!(s["lastState"]["terminated"]["exitCode"], 3);
     assert_eq!(s["lastState"]["terminated"]["reason"], "Error");
     assert_eq!(phase(&p), "Running");
-    assert!(s["state"]["waiting"]["message"].as_str().unwrap().starts_with("back-off 10s restarting failed container=crasher pod=crasher_default("), "{s}");
+    assert!(
+        s["state"]["waiting"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("back-off 10s restarting failed container=crasher pod=crasher_default("),
+        "{s}"
+    );
     // After the 10 s back-off it is started again: the restart count grows.
     let before = s["restartCount"].as_u64().unwrap();
-    wait_pod(&cluster, "crasher", Duration::from_secs(40), "another restart", |p| {
-        p["status"]["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0) > before
-    });
+    wait_pod(
+        &cluster,
+        "crasher",
+        Duration::from_secs(40),
+        "another restart",
+        |p| {
+            p["status"]["containerStatuses"][0]["restartCount"]
+                .as_u64()
+                .unwrap_or(0)
+                > before
+        },
+    );
     assert_eq!(cluster.ok(&["logs", "crasher", "--previous"]), "crashed\n");
-    let events = cluster.ok(&["get", "events", "--field-selector", "involvedObject.name=crasher", "-o", "jsonpath={.items[*].reason}"]);
+    let events = cluster.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=crasher",
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
     assert!(events.contains("BackOff"), "{events}");
 
     // An image that is nowhere: ErrImagePull, then ImagePullBackOff (test clusters reach
     // registries through a proxy that is not there, so nothing leaves the machine).
-    cluster.ok(&["run", "absent", "--image", "docker.io/library/absent-image:1", "--", "sleep", "1"]);
-    let p = wait_pod(&cluster, "absent", Duration::from_secs(30), "ImagePullBackOff", |p| {
-        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ImagePullBackOff"
-    });
+    cluster.ok(&[
+        "run",
+        "absent",
+        "--image",
+        "docker.io/library/absent-image:1",
+        "--",
+        "sleep",
+        "1",
+    ]);
+    let p = wait_pod(
+        &cluster,
+        "absent",
+        Duration::from_secs(30),
+        "ImagePullBackOff",
+        |p| p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "ImagePullBackOff",
+    );
     let _ = p;
-    let events = cluster.ok(&["get", "events", "--field-selector", "involvedObject.name=absent", "-o", "jsonpath={.items[*].message}"]);
-    assert!(events.contains("Failed to pull image \"docker.io/library/absent-image:1\""), "{events}");
+    let events = cluster.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=absent",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert!(
+        events.contains("Failed to pull image \"docker.io/library/absent-image:1\""),
+        "{events}"
+    );
     assert!(events.contains("Error: ErrImagePull"), "{events}");
 
     // A container over its 16Mi memory limit is OOMKilled.
@@ -287,7 +466,9 @@ fn crashing_containers_back_off_and_oom_kills_are_reported() {
         "resources":{{"limits":{{"memory":"16Mi"}}}}}}]}}}}"#
     );
     cluster.ok_stdin(&["apply", "-f", "-"], &manifest);
-    let p = wait_pod(&cluster, "hog", Duration::from_secs(60), "Failed", |p| phase(p) == "Failed");
+    let p = wait_pod(&cluster, "hog", Duration::from_secs(60), "Failed", |p| {
+        phase(p) == "Failed"
+    });
     let t = &p["status"]["containerStatuses"][0]["state"]["terminated"];
     assert_eq!(t["reason"], "OOMKilled", "{p:#}");
     assert_eq!(t["exitCode"], 137);
@@ -296,8 +477,20 @@ fn crashing_containers_back_off_and_oom_kills_are_reported() {
 #[test]
 fn init_containers_env_volumes_and_probes() {
     let cluster = PodCluster::start();
-    cluster.ok(&["create", "configmap", "settings", "--from-literal=color=blue", "--from-literal=size=7"]);
-    cluster.ok(&["create", "secret", "generic", "creds", "--from-literal=password=s3cret"]);
+    cluster.ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=color=blue",
+        "--from-literal=size=7",
+    ]);
+    cluster.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "creds",
+        "--from-literal=password=s3cret",
+    ]);
     let manifest = format!(
         r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"full","labels":{{"app":"full"}}}},"spec":{{
         "restartPolicy":"Never",
@@ -327,14 +520,25 @@ fn init_containers_env_volumes_and_probes() {
           {{"name":"info","downwardAPI":{{"items":[{{"path":"labels","fieldRef":{{"fieldPath":"metadata.labels"}}}}]}}}}]}}}}"#
     );
     cluster.ok_stdin(&["apply", "-f", "-"], &manifest);
-    let p = wait_pod(&cluster, "full", Duration::from_secs(60), "Succeeded", |p| phase(p) == "Succeeded");
+    let p = wait_pod(
+        &cluster,
+        "full",
+        Duration::from_secs(60),
+        "Succeeded",
+        |p| phase(p) == "Succeeded",
+    );
     assert_eq!(
         cluster.ok(&["logs", "full", "-c", "main"]),
         "first\nsecond\ncolor=blue pw=s3cret cfg_size=7 pod=full ns=default\nblue\ns3cret\napp=\"full\"\n1234\n"
     );
     let inits = p["status"]["initContainerStatuses"].as_array().unwrap();
     assert_eq!(inits.len(), 2);
-    assert!(inits.iter().all(|s| s["state"]["terminated"]["reason"] == "Completed"), "{inits:?}");
+    assert!(
+        inits
+            .iter()
+            .all(|s| s["state"]["terminated"]["reason"] == "Completed"),
+        "{inits:?}"
+    );
     // The only app container is the default; init containers by name.
     assert!(cluster.ok(&["logs", "full"]).starts_with("first\n"));
     assert_eq!(cluster.ok(&["logs", "full", "-c", "first"]), "");
@@ -342,10 +546,20 @@ fn init_containers_env_volumes_and_probes() {
     // A missing ConfigMap holds the container back with kubelet's reason.
     cluster.ok(&["run", "lacking", "--image", IMAGE, "--overrides",
         r#"{"spec":{"containers":[{"name":"lacking","image":"kmicro.test/busybox:1","command":["sleep","3600"],"env":[{"name":"X","valueFrom":{"configMapKeyRef":{"name":"absent","key":"k"}}}]}]}}"#]);
-    let p = wait_pod(&cluster, "lacking", Duration::from_secs(30), "CreateContainerConfigError", |p| {
-        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CreateContainerConfigError"
-    });
-    assert_eq!(p["status"]["containerStatuses"][0]["state"]["waiting"]["message"], "configmap \"absent\" not found");
+    let p = wait_pod(
+        &cluster,
+        "lacking",
+        Duration::from_secs(30),
+        "CreateContainerConfigError",
+        |p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                == "CreateContainerConfigError"
+        },
+    );
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["message"],
+        "configmap \"absent\" not found"
+    );
     let err = cluster.fails(&["logs", "lacking"], None);
     assert!(err.contains("container \"lacking\" in pod \"lacking\" is waiting to start: CreateContainerConfigError"), "{err}");
 
@@ -356,9 +570,17 @@ fn init_containers_env_volumes_and_probes() {
         "readinessProbe":{{"exec":{{"command":["cat","/tmp/ready"]}},"periodSeconds":1}}}}],"terminationGracePeriodSeconds":1}}}}"#
     );
     cluster.ok_stdin(&["apply", "-f", "-"], &manifest);
-    let p = wait_pod(&cluster, "ready", Duration::from_secs(30), "Running", |p| phase(p) == "Running");
-    assert_eq!(condition(&p, "Ready"), "False", "not ready before the file exists");
-    wait_pod(&cluster, "ready", Duration::from_secs(30), "Ready", |p| condition(p, "Ready") == "True");
+    let p = wait_pod(&cluster, "ready", Duration::from_secs(30), "Running", |p| {
+        phase(p) == "Running"
+    });
+    assert_eq!(
+        condition(&p, "Ready"),
+        "False",
+        "not ready before the file exists"
+    );
+    wait_pod(&cluster, "ready", Duration::from_secs(30), "Ready", |p| {
+        condition(p, "Ready") == "True"
+    });
 
     // Readiness over HTTP: busybox httpd on the pod's loopback, reached from inside its
     // network namespace.
@@ -368,7 +590,13 @@ fn init_containers_env_volumes_and_probes() {
         "readinessProbe":{{"httpGet":{{"path":"/index.html","port":8080}},"periodSeconds":1}}}}],"terminationGracePeriodSeconds":1}}}}"#
     );
     cluster.ok_stdin(&["apply", "-f", "-"], &manifest);
-    wait_pod(&cluster, "web", Duration::from_secs(30), "Ready over HTTP", |p| condition(p, "Ready") == "True");
+    wait_pod(
+        &cluster,
+        "web",
+        Duration::from_secs(30),
+        "Ready over HTTP",
+        |p| condition(p, "Ready") == "True",
+    );
 
     // Liveness: the file goes away, the probe fails, the container is restarted.
     let manifest = format!(
@@ -378,27 +606,69 @@ fn init_containers_env_volumes_and_probes() {
         "terminationGracePeriodSeconds":1}}}}"#
     );
     cluster.ok_stdin(&["apply", "-f", "-"], &manifest);
-    wait_pod(&cluster, "alive", Duration::from_secs(40), "a liveness restart", |p| {
-        p["status"]["containerStatuses"][0]["restartCount"].as_u64().unwrap_or(0) >= 1
-    });
-    let events = cluster.ok(&["get", "events", "--field-selector", "involvedObject.name=alive", "-o", "jsonpath={.items[*].message}"]);
+    wait_pod(
+        &cluster,
+        "alive",
+        Duration::from_secs(40),
+        "a liveness restart",
+        |p| {
+            p["status"]["containerStatuses"][0]["restartCount"]
+                .as_u64()
+                .unwrap_or(0)
+                >= 1
+        },
+    );
+    let events = cluster.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=alive",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
     assert!(events.contains("Liveness probe failed"), "{events}");
-    assert!(events.contains("Container c failed liveness probe, will be restarted"), "{events}");
+    assert!(
+        events.contains("Container c failed liveness probe, will be restarted"),
+        "{events}"
+    );
 }
 
 #[test]
 fn deployments_replace_pods_and_scale_to_zero() {
     let cluster = PodCluster::start();
-    cluster.ok(&["create", "deployment", "app", "--image", IMAGE, "--replicas=2", "--", "sleep", "3600"]);
-    cluster.ok(&["patch", "deployment", "app", "-p", r#"{"spec":{"template":{"spec":{"terminationGracePeriodSeconds":1}}}}"#]);
+    cluster.ok(&[
+        "create",
+        "deployment",
+        "app",
+        "--image",
+        IMAGE,
+        "--replicas=2",
+        "--",
+        "sleep",
+        "3600",
+    ]);
+    cluster.ok(&[
+        "patch",
+        "deployment",
+        "app",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"terminationGracePeriodSeconds":1}}}}"#,
+    ]);
     let running = |cluster: &Cluster| -> Vec<(String, String)> {
-        let list: Value = serde_json::from_str(&cluster.ok(&["get", "pods", "-l", "app=app", "-o", "json"])).unwrap();
+        let list: Value =
+            serde_json::from_str(&cluster.ok(&["get", "pods", "-l", "app=app", "-o", "json"]))
+                .unwrap();
         list["items"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|p| phase(p) == "Running" && p["metadata"]["deletionTimestamp"].is_null())
-            .map(|p| (p["metadata"]["name"].as_str().unwrap().to_string(), p["metadata"]["uid"].as_str().unwrap().to_string()))
+            .map(|p| {
+                (
+                    p["metadata"]["name"].as_str().unwrap().to_string(),
+                    p["metadata"]["uid"].as_str().unwrap().to_string(),
+                )
+            })
             .collect()
     };
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -407,7 +677,10 @@ fn deployments_replace_pods_and_scale_to_zero() {
         if pods.len() == 2 {
             break pods;
         }
-        assert!(Instant::now() < deadline, "the Deployment's pods never ran: {pods:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the Deployment's pods never ran: {pods:?}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     };
     let (victim, victim_uid) = pods[0].clone();
@@ -418,10 +691,16 @@ fn deployments_replace_pods_and_scale_to_zero() {
         if now.len() == 2 && !now.iter().any(|(_, u)| *u == victim_uid) {
             break;
         }
-        assert!(Instant::now() < deadline, "the deleted pod was not replaced: {now:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the deleted pod was not replaced: {now:?}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
-    assert!(pod_pids(&cluster, &victim_uid).is_empty(), "the deleted pod's processes are gone");
+    assert!(
+        pod_pids(&cluster, &victim_uid).is_empty(),
+        "the deleted pod's processes are gone"
+    );
 
     cluster.ok(&["scale", "deployment", "app", "--replicas=0"]);
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -430,10 +709,16 @@ fn deployments_replace_pods_and_scale_to_zero() {
         if left.trim().is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "pods left after scaling to 0: {left}");
+        assert!(
+            Instant::now() < deadline,
+            "pods left after scaling to 0: {left}"
+        );
         std::thread::sleep(Duration::from_millis(300));
     }
-    assert!(cgroup_pids(&cgroup_root(&cluster.data_dir)).is_empty(), "no container process is left");
+    assert!(
+        cgroup_pids(&cgroup_root(&cluster.data_dir)).is_empty(),
+        "no container process is left"
+    );
 }
 
 #[test]
@@ -445,8 +730,23 @@ fn restarting_kmicro_keeps_containers_running() {
     std::fs::copy(archive(), images.join("busybox.tar")).unwrap();
     let port = free_port();
     let mut cluster = Cluster::start_with(&data_dir, port, &[]);
-    cluster.ok(&["run", "keeper", "--image", IMAGE, "--", "sh", "-c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done"]);
-    let p = wait_pod(&cluster, "keeper", Duration::from_secs(60), "Running", |p| phase(p) == "Running");
+    cluster.ok(&[
+        "run",
+        "keeper",
+        "--image",
+        IMAGE,
+        "--",
+        "sh",
+        "-c",
+        "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done",
+    ]);
+    let p = wait_pod(
+        &cluster,
+        "keeper",
+        Duration::from_secs(60),
+        "Running",
+        |p| phase(p) == "Running",
+    );
     let uid = p["metadata"]["uid"].as_str().unwrap().to_string();
     let started_at = p["status"]["containerStatuses"][0]["state"]["running"]["startedAt"].clone();
     let pids = pod_pids(&cluster, &uid);
@@ -457,7 +757,10 @@ fn restarting_kmicro_keeps_containers_running() {
     let kmicro = cluster.child.id().to_string();
     run(Command::new("kill").args(["-TERM", &kmicro]));
     let _ = cluster.child.wait();
-    assert!(Path::new(&format!("/proc/{shell}")).exists(), "the container outlives kmicro");
+    assert!(
+        Path::new(&format!("/proc/{shell}")).exists(),
+        "the container outlives kmicro"
+    );
     std::mem::forget(cluster); // its drop would kill the containers
     std::thread::sleep(Duration::from_secs(1));
     let mut cluster = Cluster::start_with(&data_dir, port, &[]);
@@ -466,19 +769,31 @@ fn restarting_kmicro_keeps_containers_running() {
     let s = &p["status"]["containerStatuses"][0];
     assert_eq!(s["restartCount"], 0, "{s}");
     assert_eq!(s["state"]["running"]["startedAt"], started_at, "{s}");
-    assert!(pod_pids(&cluster, &uid).contains(&shell), "same process after the restart");
+    assert!(
+        pod_pids(&cluster, &uid).contains(&shell),
+        "same process after the restart"
+    );
     // The log goes on in the same file, nothing lost while kmicro was away.
     let logs = cluster.ok(&["logs", "keeper"]);
-    let numbers: Vec<u64> = logs.lines().filter_map(|l| l.strip_prefix("line ")?.parse().ok()).collect();
+    let numbers: Vec<u64> = logs
+        .lines()
+        .filter_map(|l| l.strip_prefix("line ")?.parse().ok())
+        .collect();
     assert!(numbers.len() > 10, "{logs}");
-    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "no line lost or repeated: {numbers:?}");
+    assert!(
+        numbers.windows(2).all(|w| w[1] == w[0] + 1),
+        "no line lost or repeated: {numbers:?}"
+    );
 
     // kill -9: the same.
     cluster.kill9();
     std::mem::forget(cluster);
     let cluster = Cluster::start_with(&data_dir, port, &[]);
     std::thread::sleep(Duration::from_secs(2));
-    assert!(pod_pids(&cluster, &uid).contains(&shell), "same process after kill -9");
+    assert!(
+        pod_pids(&cluster, &uid).contains(&shell),
+        "same process after kill -9"
+    );
     let p = pod(&cluster, "keeper");
     assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 0);
     assert_eq!(phase(&p), "Running");
@@ -516,8 +831,20 @@ fn a_malicious_layer_fails_with_the_entry_named() {
     run(Command::new("umoci").args(["init", "--layout"]).arg(&oci));
     let image = format!("{}:evil", oci.display());
     run(Command::new("umoci").args(["new", "--image", &image]));
-    run(Command::new("umoci").args(["raw", "add-layer", "--image", &image]).arg(&layer_tar));
-    run(Command::new("umoci").args(["config", "--image", &image, "--config.cmd", "sh", "--architecture", "amd64", "--os", "linux"]));
+    run(Command::new("umoci")
+        .args(["raw", "add-layer", "--image", &image])
+        .arg(&layer_tar));
+    run(Command::new("umoci").args([
+        "config",
+        "--image",
+        &image,
+        "--config.cmd",
+        "sh",
+        "--architecture",
+        "amd64",
+        "--os",
+        "linux",
+    ]));
     let tmp = tempfile::tempdir().unwrap();
     let data_dir = tmp.path().join("data");
     let images = data_dir.join("agent/images");
@@ -525,15 +852,35 @@ fn a_malicious_layer_fails_with_the_entry_named() {
     run(Command::new("skopeo")
         .args(["copy", "--quiet"])
         .arg(format!("oci:{image}"))
-        .arg(format!("oci-archive:{}:kmicro.test/evil:1", images.join("evil.tar").display())));
+        .arg(format!(
+            "oci-archive:{}:kmicro.test/evil:1",
+            images.join("evil.tar").display()
+        )));
     let cluster = Cluster::start_with(&data_dir, free_port(), &[]);
     cluster.ok(&["run", "evil", "--image", "kmicro.test/evil:1"]);
-    let p = wait_pod(&cluster, "evil", Duration::from_secs(30), "CreateContainerError", |p| {
-        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CreateContainerError"
-    });
-    let message = p["status"]["containerStatuses"][0]["state"]["waiting"]["message"].as_str().unwrap().to_string();
+    let p = wait_pod(
+        &cluster,
+        "evil",
+        Duration::from_secs(30),
+        "CreateContainerError",
+        |p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                == "CreateContainerError"
+        },
+    );
+    let message = p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(message.contains("../escape"), "{message}");
-    let events = cluster.ok(&["get", "events", "--field-selector", "involvedObject.name=evil,reason=Failed", "-o", "jsonpath={.items[*].message}"]);
+    let events = cluster.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=evil,reason=Failed",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
     assert!(events.contains("../escape"), "{events}");
     assert!(!tmp.path().join("data/agent/snapshots/escape").exists());
     drop(cluster);

@@ -170,7 +170,9 @@ impl<T: Transport> Agent<T> {
                 cgroup_root: self.config.cgroup_root.clone(),
             };
             let logs = self.config.pod_logs.clone();
-            self.pods_task = Some(AbortOnDrop(tokio::spawn(pods::run(config, transport, logs))));
+            self.pods_task = Some(AbortOnDrop(tokio::spawn(pods::run(
+                config, transport, logs,
+            ))));
         }
         let mut tick = tokio::time::interval(STATUS_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -112,7 +112,8 @@ impl Transport for LocalTransport {
         content_type: &'static str,
         body: Bytes,
     ) -> anyhow::Result<Answer> {
-        self.call_inner(method, path, Some(content_type), body).await
+        self.call_inner(method, path, Some(content_type), body)
+            .await
     }
 
     async fn stream(&self, path: &str) -> anyhow::Result<(StatusCode, Chunks)> {

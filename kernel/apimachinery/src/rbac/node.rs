@@ -63,7 +63,12 @@ pub fn node_agent_role(node: &str) -> ClusterRole {
             rule(&["create"], "", "serviceaccounts/token", false),
             // Events about its pods (Pulling, Started, BackOff, …).
             rule(&["create", "update", "patch"], "", "events", false),
-            rule(&["create", "update", "patch"], "events.k8s.io", "events", false),
+            rule(
+                &["create", "update", "patch"],
+                "events.k8s.io",
+                "events",
+                false,
+            ),
             rule(&["create"], COORDINATION_GROUP, "leases", false),
             rule(
                 &["get", "update", "patch"],

@@ -70,10 +70,8 @@ pub(super) async fn get(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
         }
     });
     let mut resp = response::stream(rx);
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain"),
-    );
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     Ok(resp)
 }
 
@@ -95,7 +93,12 @@ fn choose_container(pod: &Value, pod_name: &str, asked: Option<&str>) -> ApiResu
     let init = names("initContainers");
     let ephemeral = names("ephemeralContainers");
     if let Some(asked) = asked {
-        if containers.iter().chain(&init).chain(&ephemeral).any(|n| n == asked) {
+        if containers
+            .iter()
+            .chain(&init)
+            .chain(&ephemeral)
+            .any(|n| n == asked)
+        {
             return Ok(asked.to_string());
         }
         return Err(ApiError::bad_request(format!(
@@ -116,7 +119,10 @@ fn choose_container(pod: &Value, pod_name: &str, asked: Option<&str>) -> ApiResu
         containers.join(" ")
     );
     if !init.is_empty() {
-        message.push_str(&format!(" or one of the init containers: [{}]", init.join(" ")));
+        message.push_str(&format!(
+            " or one of the init containers: [{}]",
+            init.join(" ")
+        ));
     }
     if !ephemeral.is_empty() {
         message.push_str(&format!(

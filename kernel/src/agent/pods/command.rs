@@ -15,7 +15,8 @@ pub fn argv(
     env: &[(String, String)],
 ) -> Vec<String> {
     let lookup = lookup(env);
-    let expand = |list: &[String]| -> Vec<String> { list.iter().map(|a| expand(a, &lookup)).collect() };
+    let expand =
+        |list: &[String]| -> Vec<String> { list.iter().map(|a| expand(a, &lookup)).collect() };
     let command = command.filter(|c| !c.is_empty());
     let args = args.filter(|a| !a.is_empty());
     match (command, args) {
@@ -118,7 +119,13 @@ mod tests {
             s(&["sh", "-c"])
         );
         assert_eq!(
-            argv(Some(&s(&["echo"])), Some(&s(&["$(X)", "$$(X)", "$(Y)"])), &ep, &cmd, &[("X".into(), "1".into())]),
+            argv(
+                Some(&s(&["echo"])),
+                Some(&s(&["$(X)", "$$(X)", "$(Y)"])),
+                &ep,
+                &cmd,
+                &[("X".into(), "1".into())]
+            ),
             s(&["echo", "1", "$(X)", "$(Y)"])
         );
     }

@@ -11,8 +11,8 @@ use base64::Engine;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::Value;
 
-use super::command::{expand, lookup};
 use super::api::ObjectSource;
+use super::command::{expand, lookup};
 
 /// The addresses the downward API may name.
 #[derive(Clone, Copy, Debug)]
@@ -108,18 +108,29 @@ async fn resolve_inner(
 ) -> Result<Vec<(String, String)>, EnvError> {
     let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
     let mut env: Vec<(String, String)> = Vec::new();
-    let set = |env: &mut Vec<(String, String)>, k: String, v: String| {
-        match env.iter_mut().find(|(name, _)| *name == k) {
-            Some(slot) => slot.1 = v,
-            None => env.push((k, v)),
-        }
+    let set = |env: &mut Vec<(String, String)>, k: String, v: String| match env
+        .iter_mut()
+        .find(|(name, _)| *name == k)
+    {
+        Some(slot) => slot.1 = v,
+        None => env.push((k, v)),
     };
     for from in container.env_from.iter().flatten() {
         let prefix = from.prefix.clone().unwrap_or_default();
         let (kind, label, name, optional) = if let Some(r) = &from.config_map_ref {
-            ("configmaps", "configmap", r.name.clone(), r.optional.unwrap_or(false))
+            (
+                "configmaps",
+                "configmap",
+                r.name.clone(),
+                r.optional.unwrap_or(false),
+            )
         } else if let Some(r) = &from.secret_ref {
-            ("secrets", "secret", r.name.clone(), r.optional.unwrap_or(false))
+            (
+                "secrets",
+                "secret",
+                r.name.clone(),
+                r.optional.unwrap_or(false),
+            )
         } else {
             continue;
         };
@@ -130,7 +141,11 @@ async fn resolve_inner(
         {
             Some(data) => {
                 for (k, v) in data {
-                    set(&mut env, format!("{prefix}{k}"), String::from_utf8_lossy(&v).into_owned());
+                    set(
+                        &mut env,
+                        format!("{prefix}{k}"),
+                        String::from_utf8_lossy(&v).into_owned(),
+                    );
                 }
             }
             None if optional => {}
@@ -148,13 +163,26 @@ async fn resolve_inner(
                     match key_of(source, objects, "configmaps", namespace, &r.name, &r.key).await? {
                         Ok(v) => v,
                         Err(()) if r.optional.unwrap_or(false) => continue,
-                        Err(()) => return Err(missing("ConfigMap", "configmap", objects, namespace, &r.name, &r.key)),
+                        Err(()) => {
+                            return Err(missing(
+                                "ConfigMap",
+                                "configmap",
+                                objects,
+                                namespace,
+                                &r.name,
+                                &r.key,
+                            ));
+                        }
                     }
                 } else if let Some(r) = &from.secret_key_ref {
                     match key_of(source, objects, "secrets", namespace, &r.name, &r.key).await? {
                         Ok(v) => v,
                         Err(()) if r.optional.unwrap_or(false) => continue,
-                        Err(()) => return Err(missing("Secret", "secret", objects, namespace, &r.name, &r.key)),
+                        Err(()) => {
+                            return Err(missing(
+                                "Secret", "secret", objects, namespace, &r.name, &r.key,
+                            ));
+                        }
                     }
                 } else if let Some(r) = &from.field_ref {
                     field_value(pod, &r.field_path, addresses).ok_or_else(|| {
@@ -165,11 +193,21 @@ async fn resolve_inner(
                     let target = pod
                         .spec
                         .iter()
-                        .flat_map(|s| s.containers.iter().chain(s.init_containers.iter().flatten()))
+                        .flat_map(|s| {
+                            s.containers
+                                .iter()
+                                .chain(s.init_containers.iter().flatten())
+                        })
                         .find(|c| c.name == name)
                         .unwrap_or(container);
-                    resource_value(target, &r.resource, r.divisor.as_ref().map(|d| d.0.as_str()))
-                        .ok_or_else(|| EnvError(format!("unsupported container resource: {}", r.resource)))?
+                    resource_value(
+                        target,
+                        &r.resource,
+                        r.divisor.as_ref().map(|d| d.0.as_str()),
+                    )
+                    .ok_or_else(|| {
+                        EnvError(format!("unsupported container resource: {}", r.resource))
+                    })?
                 } else {
                     continue;
                 }
@@ -208,13 +246,19 @@ fn missing(
     name: &str,
     key: &str,
 ) -> EnvError {
-    let plural = if label == "secret" { "secrets" } else { "configmaps" };
+    let plural = if label == "secret" {
+        "secrets"
+    } else {
+        "configmaps"
+    };
     let exists = objects
         .cache
         .get(&(plural, name.to_string()))
         .is_some_and(|o| o.is_some());
     if exists {
-        EnvError(format!("couldn't find key {key} in {kind} {namespace}/{name}"))
+        EnvError(format!(
+            "couldn't find key {key} in {kind} {namespace}/{name}"
+        ))
     } else {
         EnvError(format!("{label} {name:?} not found"))
     }
@@ -226,7 +270,10 @@ pub fn field_value(pod: &Pod, path: &str, addresses: Addresses) -> Option<String
     let meta = &pod.metadata;
     let spec = pod.spec.as_ref();
     let map_entry = |map: &Option<std::collections::BTreeMap<String, String>>, key: &str| {
-        map.as_ref().and_then(|m| m.get(key)).cloned().unwrap_or_default()
+        map.as_ref()
+            .and_then(|m| m.get(key))
+            .cloned()
+            .unwrap_or_default()
     };
     let subscript = |prefix: &str| -> Option<String> {
         path.strip_prefix(prefix)?
@@ -273,7 +320,11 @@ fn map_lines(map: &Option<std::collections::BTreeMap<String, String>>) -> String
 
 /// A container resource (`limits.cpu`, `requests.memory`, …) over `divisor` (default 1),
 /// rounded up as kubelet does; a limit that is not set is the node's capacity.
-pub fn resource_value(container: &Container, resource: &str, divisor: Option<&str>) -> Option<String> {
+pub fn resource_value(
+    container: &Container,
+    resource: &str,
+    divisor: Option<&str>,
+) -> Option<String> {
     use kmicro_apimachinery::quantity::milli_value;
     let resources = container.resources.as_ref();
     let (section, name) = resource.split_once('.')?;
@@ -332,6 +383,9 @@ mod tests {
         let c = &pod.spec.as_ref().unwrap().containers[0];
         assert_eq!(resource_value(c, "limits.cpu", None).unwrap(), "1");
         assert_eq!(resource_value(c, "limits.cpu", Some("1m")).unwrap(), "250");
-        assert_eq!(resource_value(c, "limits.memory", Some("1Mi")).unwrap(), "64");
+        assert_eq!(
+            resource_value(c, "limits.memory", Some("1Mi")).unwrap(),
+            "64"
+        );
     }
 }

@@ -110,7 +110,10 @@ pub fn write(
     std::fs::create_dir_all(dir)?;
     let name = hostname(pod, host_network);
     let hosts = if host_network {
-        host_network_hosts_file(pod, &std::fs::read_to_string("/etc/hosts").unwrap_or_default())
+        host_network_hosts_file(
+            pod,
+            &std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+        )
     } else {
         hosts_file(pod, &name, pod_ip)
     };
@@ -132,8 +135,12 @@ mod tests {
 
     #[test]
     fn loopback_name_servers_are_dropped() {
-        let host = "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch lan\nnameserver ::1\n";
-        assert_eq!(resolv_conf(host), "# generated\nnameserver 10.0.0.2\nsearch lan\n");
+        let host =
+            "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch lan\nnameserver ::1\n";
+        assert_eq!(
+            resolv_conf(host),
+            "# generated\nnameserver 10.0.0.2\nsearch lan\n"
+        );
     }
 
     #[test]

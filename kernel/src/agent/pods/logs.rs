@@ -52,7 +52,13 @@ impl std::fmt::Debug for LogRegistry {
 
 impl LogRegistry {
     /// Changes what is known of container `name` of pod `uid` (logged in `dir`).
-    pub fn update(&self, uid: &str, dir: &Path, name: &str, change: impl FnOnce(&mut ContainerLog)) {
+    pub fn update(
+        &self,
+        uid: &str,
+        dir: &Path,
+        name: &str,
+        change: impl FnOnce(&mut ContainerLog),
+    ) {
         let mut pods = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let pod = pods.entry(uid.to_string()).or_insert_with(|| PodLogs {
             dir: dir.to_path_buf(),
@@ -88,11 +94,16 @@ impl PodLogHost for LogRegistry {
             message,
         };
         let now = jiff::Timestamp::now();
-        let options = ReadOptions::from_query(request.query, now).map_err(|e| bad(e.to_string()))?;
+        let options =
+            ReadOptions::from_query(request.query, now).map_err(|e| bad(e.to_string()))?;
         let waiting = |reason: &str| {
             bad(format!(
                 "container {container:?} in pod {pod_name:?} is waiting to start: {}",
-                if reason.is_empty() { "ContainerCreating" } else { reason }
+                if reason.is_empty() {
+                    "ContainerCreating"
+                } else {
+                    reason
+                }
             ))
         };
         let pod = self.get(uid).ok_or_else(|| waiting(""))?;

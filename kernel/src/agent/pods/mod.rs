@@ -51,7 +51,6 @@ use self::worker::{Adopted, Worker};
 use super::api::NodeApi;
 use super::transport::Transport;
 
-
 /// Where the pod manager keeps its state.
 #[derive(Clone, Debug)]
 pub struct PodsConfig {
@@ -103,7 +102,11 @@ pub async fn run<T: Transport>(config: PodsConfig, transport: T, logs: LogRegist
     Manager::new(shared).run().await;
 }
 
-async fn open<T: Transport>(config: &PodsConfig, transport: &T, logs: &LogRegistry) -> anyhow::Result<Shared<T>> {
+async fn open<T: Transport>(
+    config: &PodsConfig,
+    transport: &T,
+    logs: &LogRegistry,
+) -> anyhow::Result<Shared<T>> {
     let agent_dir = config.data_dir.join("agent");
     let runtime = Runtime::new(agent_dir.join("containers"), &config.cgroup_root)
         .context("starting the container runtime")?;
@@ -185,8 +188,18 @@ impl<T: Transport> Manager<T> {
                     continue;
                 }
             };
-            let uids: HashSet<String> = list.items.iter().filter_map(|p| p.metadata.uid.clone()).collect();
-            for uid in self.workers.keys().filter(|u| !uids.contains(*u)).cloned().collect::<Vec<_>>() {
+            let uids: HashSet<String> = list
+                .items
+                .iter()
+                .filter_map(|p| p.metadata.uid.clone())
+                .collect();
+            for uid in self
+                .workers
+                .keys()
+                .filter(|u| !uids.contains(*u))
+                .cloned()
+                .collect::<Vec<_>>()
+            {
                 self.gone(&uid);
             }
             for pod in list.items {
@@ -196,7 +209,12 @@ impl<T: Transport> Manager<T> {
                 self.remove_orphans(&uids).await;
                 first = false;
             }
-            let mut events = match self.shared.api.watch_node_pods(&self.shared.node_name, &list.resource_version).await {
+            let mut events = match self
+                .shared
+                .api
+                .watch_node_pods(&self.shared.node_name, &list.resource_version)
+                .await
+            {
                 Ok(events) => Box::pin(events),
                 Err(err) => {
                     tracing::warn!(err = %format!("{err:#}"), "watching the node's pods failed");
@@ -268,11 +286,18 @@ impl<T: Transport> Manager<T> {
                 continue;
             };
             let container = by_id.remove(&info.id);
-            self.adopted.entry(uid).or_default().push(Adopted { info, container });
+            self.adopted
+                .entry(uid)
+                .or_default()
+                .push(Adopted { info, container });
         }
         let count: usize = self.adopted.values().map(Vec::len).sum();
         if count > 0 {
-            tracing::info!(containers = count, pods = self.adopted.len(), "containers taken back after a restart");
+            tracing::info!(
+                containers = count,
+                pods = self.adopted.len(),
+                "containers taken back after a restart"
+            );
         }
     }
 
@@ -300,7 +325,13 @@ impl<T: Transport> Manager<T> {
                 }
             }
         }
-        let known: HashSet<String> = self.shared.runtime.list().into_iter().map(|c| c.id).collect();
+        let known: HashSet<String> = self
+            .shared
+            .runtime
+            .list()
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
         let snapshots = Arc::clone(&self.shared.snapshots);
         let pods_dir = self.shared.pods_dir.clone();
         let live = live.clone();

@@ -70,7 +70,8 @@ pub fn spawn<T: Transport>(
     tx: mpsc::UnboundedSender<WorkerEvent>,
 ) -> tokio::task::AbortHandle {
     tokio::spawn(async move {
-        let secs = |v: Option<i32>, default: i32| Duration::from_secs(v.unwrap_or(default).max(0) as u64);
+        let secs =
+            |v: Option<i32>, default: i32| Duration::from_secs(v.unwrap_or(default).max(0) as u64);
         let period = secs(probe.period_seconds, 10).max(Duration::from_secs(1));
         let timeout = secs(probe.timeout_seconds, 1).max(Duration::from_secs(1));
         let success_threshold = probe.success_threshold.unwrap_or(1).max(1);
@@ -136,7 +137,13 @@ async fn run_once<T: Transport>(
     timeout: Duration,
 ) -> Result<(), String> {
     if let Some(exec) = &probe.exec {
-        return exec_probe(shared, target, exec.command.clone().unwrap_or_default(), timeout).await;
+        return exec_probe(
+            shared,
+            target,
+            exec.command.clone().unwrap_or_default(),
+            timeout,
+        )
+        .await;
     }
     let (port, http) = if let Some(h) = &probe.http_get {
         (&h.port, Some(h))
@@ -174,18 +181,23 @@ async fn run_once<T: Transport>(
     });
     let request = request.transpose()?;
     let work = move || connect_and_ask(addr, request, timeout);
-    let result = match netns {
+    match netns {
         Some(ns) => tokio::task::spawn_blocking(move || super::network::in_netns(&ns, work))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?,
-        None => tokio::task::spawn_blocking(work).await.map_err(|e| e.to_string())?,
-    };
-    result
+        None => tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| e.to_string())?,
+    }
 }
 
 /// Connects to `addr` and, for HTTP, sends `request` and checks the status (200–399).
-fn connect_and_ask(addr: SocketAddr, request: Option<String>, timeout: Duration) -> Result<(), String> {
+fn connect_and_ask(
+    addr: SocketAddr,
+    request: Option<String>,
+    timeout: Duration,
+) -> Result<(), String> {
     let mut stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| {
         if request.is_some() {
             format!("Get \"http://{addr}\": dial tcp {addr}: connect: {e}")
@@ -196,9 +208,15 @@ fn connect_and_ask(addr: SocketAddr, request: Option<String>, timeout: Duration)
     let Some(request) = request else {
         return Ok(());
     };
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.write_all(request.as_bytes()).map_err(|e| format!("Get \"http://{addr}\": {e}"))?;
+    stream
+        .set_read_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| format!("Get \"http://{addr}\": {e}"))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 512];
     while !head.windows(2).any(|w| w == b"\r\n") && head.len() < 4096 {
@@ -237,7 +255,12 @@ fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, String
             .flatten()
             .find(|p| p.name.as_deref() == Some(name))
             .and_then(|p| u16::try_from(p.container_port).ok())
-            .ok_or_else(|| format!("unable to find port {name:?} in container {:?}", container.name)),
+            .ok_or_else(|| {
+                format!(
+                    "unable to find port {name:?} in container {:?}",
+                    container.name
+                )
+            }),
     }
 }
 
@@ -289,7 +312,10 @@ async fn exec_probe<T: Transport>(
             code => {
                 let text = String::from_utf8_lossy(&output).trim_end().to_string();
                 if text.is_empty() {
-                    Err(format!("command {command:?} exited with {}", code.unwrap_or(-1)))
+                    Err(format!(
+                        "command {command:?} exited with {}",
+                        code.unwrap_or(-1)
+                    ))
                 } else {
                     Err(text)
                 }

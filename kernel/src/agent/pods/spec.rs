@@ -70,11 +70,7 @@ pub struct SpecError(pub String);
 
 /// Builds the runtime's spec.
 pub fn build(inputs: Inputs<'_>) -> Result<ContainerSpec, SpecError> {
-    let Inputs {
-        pod,
-        container,
-        ..
-    } = inputs;
+    let Inputs { pod, container, .. } = inputs;
     let sc = container.security_context.as_ref();
     let mut env = command::merge_env(&inputs.image.env, &inputs.env);
     if !env.iter().any(|e| e.starts_with("PATH=")) {
@@ -114,8 +110,13 @@ pub fn build(inputs: Inputs<'_>) -> Result<ContainerSpec, SpecError> {
         };
         let mut source = source.clone();
         if let Some(sub) = m.sub_path.as_deref().filter(|s| !s.is_empty()) {
-            if Path::new(sub).components().any(|c| !matches!(c, Component::Normal(_))) {
-                return Err(SpecError(format!("invalid subPath {sub:?}: must be a relative path without '..'")));
+            if Path::new(sub)
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_)))
+            {
+                return Err(SpecError(format!(
+                    "invalid subPath {sub:?}: must be a relative path without '..'"
+                )));
             }
             source = source.join(sub);
             if !source.exists() {
@@ -140,14 +141,23 @@ pub fn build(inputs: Inputs<'_>) -> Result<ContainerSpec, SpecError> {
     });
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let annotations = BTreeMap::from([
-        (POD_UID.to_string(), pod.metadata.uid.clone().unwrap_or_default()),
+        (
+            POD_UID.to_string(),
+            pod.metadata.uid.clone().unwrap_or_default(),
+        ),
         (POD_NAMESPACE.to_string(), namespace),
-        (POD_NAME.to_string(), pod.metadata.name.clone().unwrap_or_default()),
+        (
+            POD_NAME.to_string(),
+            pod.metadata.name.clone().unwrap_or_default(),
+        ),
         (CONTAINER_NAME.to_string(), container.name.clone()),
         (ATTEMPT.to_string(), inputs.attempt.to_string()),
         (INIT.to_string(), inputs.init.to_string()),
         (IMAGE_ID.to_string(), inputs.image_id.clone()),
-        (TERMINATION_LOG.to_string(), inputs.termination_log.display().to_string()),
+        (
+            TERMINATION_LOG.to_string(),
+            inputs.termination_log.display().to_string(),
+        ),
     ]);
     Ok(ContainerSpec {
         id: inputs.id,
@@ -161,7 +171,9 @@ pub fn build(inputs: Inputs<'_>) -> Result<ContainerSpec, SpecError> {
         etc_hosts: Some(inputs.etc.hosts.clone()),
         etc_resolv_conf: Some(inputs.etc.resolv_conf.clone()),
         etc_hostname: Some(inputs.etc.hostname.clone()),
-        read_only_rootfs: sc.and_then(|s| s.read_only_root_filesystem).unwrap_or(false),
+        read_only_rootfs: sc
+            .and_then(|s| s.read_only_root_filesystem)
+            .unwrap_or(false),
         privileged,
         cap_add: caps.and_then(|c| c.add.clone()).unwrap_or_default(),
         cap_drop: caps.and_then(|c| c.drop.clone()).unwrap_or_default(),
@@ -188,11 +200,23 @@ pub fn read_only_rootfs(container: &Container) -> bool {
 pub fn resources(container: &Container) -> Resources {
     use kmicro_apimachinery::quantity::{milli_value, whole_value};
     let r = container.resources.as_ref();
-    let limit = |name: &str| r.and_then(|r| r.limits.as_ref()).and_then(|m| m.get(name)).map(|q| q.0.clone());
-    let request = |name: &str| r.and_then(|r| r.requests.as_ref()).and_then(|m| m.get(name)).map(|q| q.0.clone());
+    let limit = |name: &str| {
+        r.and_then(|r| r.limits.as_ref())
+            .and_then(|m| m.get(name))
+            .map(|q| q.0.clone())
+    };
+    let request = |name: &str| {
+        r.and_then(|r| r.requests.as_ref())
+            .and_then(|m| m.get(name))
+            .map(|q| q.0.clone())
+    };
     let positive = |v: Option<i128>| v.filter(|v| *v > 0).map(|v| v as u64);
     Resources {
-        cpu_request_millis: positive(request("cpu").or_else(|| limit("cpu")).and_then(|q| milli_value(&q))),
+        cpu_request_millis: positive(
+            request("cpu")
+                .or_else(|| limit("cpu"))
+                .and_then(|q| milli_value(&q)),
+        ),
         cpu_limit_millis: positive(limit("cpu").and_then(|q| milli_value(&q))),
         cpu_period_us: None,
         memory_limit_bytes: positive(limit("memory").and_then(|q| whole_value(&q))),
@@ -202,11 +226,20 @@ pub fn resources(container: &Container) -> Resources {
 
 /// The user and groups: `runAsUser`/`runAsGroup` of the container, else the pod's, else the
 /// image's `User` (names looked up in the image); `supplementalGroups` and `fsGroup` added.
-fn user(pod: &Pod, container: &Container, image: &ImageConfig, rootfs: &Path) -> Result<User, SpecError> {
+fn user(
+    pod: &Pod,
+    container: &Container,
+    image: &ImageConfig,
+    rootfs: &Path,
+) -> Result<User, SpecError> {
     let pod_sc = pod.spec.as_ref().and_then(|s| s.security_context.as_ref());
     let sc = container.security_context.as_ref();
-    let run_as_user = sc.and_then(|s| s.run_as_user).or_else(|| pod_sc.and_then(|s| s.run_as_user));
-    let run_as_group = sc.and_then(|s| s.run_as_group).or_else(|| pod_sc.and_then(|s| s.run_as_group));
+    let run_as_user = sc
+        .and_then(|s| s.run_as_user)
+        .or_else(|| pod_sc.and_then(|s| s.run_as_user));
+    let run_as_group = sc
+        .and_then(|s| s.run_as_group)
+        .or_else(|| pod_sc.and_then(|s| s.run_as_group));
     let (image_uid, image_gid) = match image.user.as_deref().filter(|u| !u.is_empty()) {
         None => (0, None),
         Some(spec) => image_user(spec, rootfs)?,
@@ -217,8 +250,15 @@ fn user(pod: &Pod, container: &Container, image: &ImageConfig, rootfs: &Path) ->
         .or(image_gid)
         .or_else(|| passwd_gid(rootfs, uid))
         .unwrap_or(0);
-    if sc.and_then(|s| s.run_as_non_root).or_else(|| pod_sc.and_then(|s| s.run_as_non_root)) == Some(true) && uid == 0 {
-        return Err(SpecError("container has runAsNonRoot and image will run as root".into()));
+    if sc
+        .and_then(|s| s.run_as_non_root)
+        .or_else(|| pod_sc.and_then(|s| s.run_as_non_root))
+        == Some(true)
+        && uid == 0
+    {
+        return Err(SpecError(
+            "container has runAsNonRoot and image will run as root".into(),
+        ));
     }
     let mut additional: Vec<u32> = pod_sc
         .and_then(|s| s.supplemental_groups.clone())
@@ -246,15 +286,21 @@ fn image_user(spec: &str, rootfs: &Path) -> Result<(u32, Option<u32>), SpecError
     };
     let uid = match user.parse::<u32>() {
         Ok(uid) => uid,
-        Err(_) => lookup_name(&rootfs.join("etc/passwd"), user)
-            .ok_or_else(|| SpecError(format!("unable to find user {user}: no matching entries in passwd file")))?,
+        Err(_) => lookup_name(&rootfs.join("etc/passwd"), user).ok_or_else(|| {
+            SpecError(format!(
+                "unable to find user {user}: no matching entries in passwd file"
+            ))
+        })?,
     };
     let gid = match group {
         None => None,
         Some(g) => Some(match g.parse::<u32>() {
             Ok(gid) => gid,
-            Err(_) => lookup_name(&rootfs.join("etc/group"), g)
-                .ok_or_else(|| SpecError(format!("unable to find group {g}: no matching entries in group file")))?,
+            Err(_) => lookup_name(&rootfs.join("etc/group"), g).ok_or_else(|| {
+                SpecError(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                ))
+            })?,
         }),
     };
     Ok((uid, gid))
@@ -299,11 +345,18 @@ mod tests {
     fn image_users_by_name_and_number() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(tmp.path().join("etc")).unwrap();
-        std::fs::write(tmp.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\nwww:x:33:34::/var/www:/bin/sh\n").unwrap();
+        std::fs::write(
+            tmp.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\nwww:x:33:34::/var/www:/bin/sh\n",
+        )
+        .unwrap();
         std::fs::write(tmp.path().join("etc/group"), "root:x:0:\nweb:x:34:\n").unwrap();
         assert_eq!(image_user("www", tmp.path()).unwrap(), (33, None));
         assert_eq!(image_user("www:web", tmp.path()).unwrap(), (33, Some(34)));
-        assert_eq!(image_user("1000:1000", tmp.path()).unwrap(), (1000, Some(1000)));
+        assert_eq!(
+            image_user("1000:1000", tmp.path()).unwrap(),
+            (1000, Some(1000))
+        );
         assert!(image_user("nobody", tmp.path()).is_err());
         assert_eq!(passwd_gid(tmp.path(), 33), Some(34));
     }

@@ -94,7 +94,12 @@ impl Slot {
             image_id: String::new(),
             attempt: None,
             state: SlotState::Waiting {
-                reason: if init { "PodInitializing" } else { "ContainerCreating" }.to_string(),
+                reason: if init {
+                    "PodInitializing"
+                } else {
+                    "ContainerCreating"
+                }
+                .to_string(),
                 message: None,
                 retry_at: None,
             },

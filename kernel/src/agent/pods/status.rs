@@ -118,10 +118,7 @@ pub fn pod_status(input: &StatusInput<'_>) -> Value {
     let mut conditions = Vec::new();
     let mut condition = |kind: &str, ok: bool, reason: &str, message: String| {
         let status = if ok { "True" } else { "False" };
-        let previous = input
-            .current_conditions
-            .iter()
-            .find(|c| c["type"] == kind);
+        let previous = input.current_conditions.iter().find(|c| c["type"] == kind);
         let since = match previous {
             Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
             _ => json!(time(input.now)),
@@ -146,14 +143,24 @@ pub fn pod_status(input: &StatusInput<'_>) -> Value {
     condition(
         "Initialized",
         initialized,
-        if completed && initialized { "PodCompleted" } else { "ContainersNotInitialized" },
-        format!("containers with incomplete status: [{}]", not_initialized.join(" ")),
+        if completed && initialized {
+            "PodCompleted"
+        } else {
+            "ContainersNotInitialized"
+        },
+        format!(
+            "containers with incomplete status: [{}]",
+            not_initialized.join(" ")
+        ),
     );
     let ready = unready.is_empty() && !completed;
     let (reason, message) = if completed {
         ("PodCompleted", String::new())
     } else {
-        ("ContainersNotReady", format!("containers with unready status: [{}]", unready.join(" ")))
+        (
+            "ContainersNotReady",
+            format!("containers with unready status: [{}]", unready.join(" ")),
+        )
     };
     condition("Ready", ready, reason, message.clone());
     condition("ContainersReady", ready, reason, message);
@@ -271,7 +278,13 @@ mod tests {
     fn phases_follow_kubelet() {
         let mut init = Slot::new("i", true, "busybox");
         let app = Slot::new("a", false, "busybox");
-        assert_eq!(phase("Always", &[Slot::new("i", true, "b"), Slot::new("a", false, "b")]), "Pending");
+        assert_eq!(
+            phase(
+                "Always",
+                &[Slot::new("i", true, "b"), Slot::new("a", false, "b")]
+            ),
+            "Pending"
+        );
         init.state = SlotState::Terminated(ended(1));
         assert_eq!(phase("Never", &[init, app]), "Failed");
         assert_eq!(phase("Always", &[running("a")]), "Running");

@@ -51,7 +51,11 @@ async fn prepare_all(
 ) -> Result<HashMap<String, PathBuf>, VolumeError> {
     let mut out = HashMap::new();
     let mut objects = Objects::default();
-    let volumes = pod.spec.as_ref().and_then(|s| s.volumes.clone()).unwrap_or_default();
+    let volumes = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.clone())
+        .unwrap_or_default();
     for volume in &volumes {
         let fail = |reason: String| VolumeError {
             volume: volume.name.clone(),
@@ -109,7 +113,15 @@ async fn prepare_one(
             name: cm.name.clone(),
             optional: cm.optional,
         };
-        config_map_files(source, objects, namespace, &projection, cm.default_mode, &mut files).await?;
+        config_map_files(
+            source,
+            objects,
+            namespace,
+            &projection,
+            cm.default_mode,
+            &mut files,
+        )
+        .await?;
     } else if let Some(secret) = &volume.secret {
         plugin = "kubernetes.io~secret";
         let projection = SecretProjection {
@@ -117,10 +129,24 @@ async fn prepare_one(
             name: secret.secret_name.clone().unwrap_or_default(),
             optional: secret.optional,
         };
-        secret_files(source, objects, namespace, &projection, secret.default_mode, &mut files).await?;
+        secret_files(
+            source,
+            objects,
+            namespace,
+            &projection,
+            secret.default_mode,
+            &mut files,
+        )
+        .await?;
     } else if let Some(downward) = &volume.downward_api {
         plugin = "kubernetes.io~downward-api";
-        downward_files(pod, addresses, downward.items.iter().flatten(), downward.default_mode, &mut files)?;
+        downward_files(
+            pod,
+            addresses,
+            downward.items.iter().flatten(),
+            downward.default_mode,
+            &mut files,
+        )?;
     } else if let Some(projected) = &volume.projected {
         plugin = "kubernetes.io~projected";
         let mode = projected.default_mode;
@@ -132,7 +158,13 @@ async fn prepare_one(
                 secret_files(source, objects, namespace, secret, mode, &mut files).await?;
             }
             if let Some(downward) = &p.downward_api {
-                downward_files(pod, addresses, downward.items.iter().flatten(), mode, &mut files)?;
+                downward_files(
+                    pod,
+                    addresses,
+                    downward.items.iter().flatten(),
+                    mode,
+                    &mut files,
+                )?;
             }
             if let Some(token) = &p.service_account_token {
                 let account = pod
@@ -152,11 +184,14 @@ async fn prepare_one(
                 if let Some(aud) = &token.audience {
                     spec["audiences"] = json!([aud]);
                 }
-                let jwt = source
-                    .token(namespace, &account, spec)
-                    .await
-                    .map_err(|e| format!("requesting a token for service account {account:?}: {e:#}"))?;
-                files.push((token.path.clone(), jwt.into_bytes(), mode.unwrap_or(0o644) as u32));
+                let jwt = source.token(namespace, &account, spec).await.map_err(|e| {
+                    format!("requesting a token for service account {account:?}: {e:#}")
+                })?;
+                files.push((
+                    token.path.clone(),
+                    jwt.into_bytes(),
+                    mode.unwrap_or(0o644) as u32,
+                ));
             }
         }
     } else {
@@ -185,7 +220,15 @@ async fn config_map_files(
         }
         return Err(format!("configmap {:?} not found", cm.name));
     };
-    project(data, cm.items.as_deref(), default_mode, cm.optional, "configmap", &cm.name, files)
+    project(
+        data,
+        cm.items.as_deref(),
+        default_mode,
+        cm.optional,
+        "configmap",
+        &cm.name,
+        files,
+    )
 }
 
 async fn secret_files(
@@ -206,7 +249,15 @@ async fn secret_files(
         }
         return Err(format!("secret {:?} not found", secret.name));
     };
-    project(data, secret.items.as_deref(), default_mode, secret.optional, "secret", &secret.name, files)
+    project(
+        data,
+        secret.items.as_deref(),
+        default_mode,
+        secret.optional,
+        "secret",
+        &secret.name,
+        files,
+    )
 }
 
 /// The files of a ConfigMap or Secret: every key, or the `items` asked for.
@@ -266,13 +317,23 @@ fn downward_files<'a>(
                 .iter()
                 .flat_map(|s| s.containers.iter())
                 .find(|c| Some(c.name.as_str()) == r.container_name.as_deref())
-                .ok_or_else(|| format!("no container {:?} for resourceFieldRef", r.container_name))?;
-            resource_value(container, &r.resource, r.divisor.as_ref().map(|d| d.0.as_str()))
-                .ok_or_else(|| format!("unsupported container resource: {}", r.resource))?
+                .ok_or_else(|| {
+                    format!("no container {:?} for resourceFieldRef", r.container_name)
+                })?;
+            resource_value(
+                container,
+                &r.resource,
+                r.divisor.as_ref().map(|d| d.0.as_str()),
+            )
+            .ok_or_else(|| format!("unsupported container resource: {}", r.resource))?
         } else {
             continue;
         };
-        files.push((item.path.clone(), value.into_bytes(), item.mode.map_or(mode, |m| m as u32)));
+        files.push((
+            item.path.clone(),
+            value.into_bytes(),
+            item.mode.map_or(mode, |m| m as u32),
+        ));
     }
     Ok(())
 }
@@ -294,13 +355,18 @@ fn check_host_path(path: &Path, kind: &str) -> Result<(), String> {
         }
         "Directory" => match meta {
             Ok(m) if m.is_dir() => Ok(()),
-            Ok(_) => Err(format!("hostPath type check failed: {shown} is not a directory")),
-            Err(_) => Err(format!("hostPath type check failed: {shown} is not a directory")),
+            Ok(_) => Err(format!(
+                "hostPath type check failed: {shown} is not a directory"
+            )),
+            Err(_) => Err(format!(
+                "hostPath type check failed: {shown} is not a directory"
+            )),
         },
         "FileOrCreate" => {
             if meta.is_err() {
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| format!("create {}: {e}", parent.display()))?;
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| format!("create {}: {e}", parent.display()))?;
                 }
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -319,15 +385,21 @@ fn check_host_path(path: &Path, kind: &str) -> Result<(), String> {
         },
         "Socket" => match meta {
             Ok(m) if m.file_type().is_socket() => Ok(()),
-            _ => Err(format!("hostPath type check failed: {shown} is not a socket file")),
+            _ => Err(format!(
+                "hostPath type check failed: {shown} is not a socket file"
+            )),
         },
         "CharDevice" => match meta {
             Ok(m) if m.file_type().is_char_device() => Ok(()),
-            _ => Err(format!("hostPath type check failed: {shown} is not a character device")),
+            _ => Err(format!(
+                "hostPath type check failed: {shown} is not a character device"
+            )),
         },
         "BlockDevice" => match meta {
             Ok(m) if m.file_type().is_block_device() => Ok(()),
-            _ => Err(format!("hostPath type check failed: {shown} is not a block device")),
+            _ => Err(format!(
+                "hostPath type check failed: {shown} is not a block device"
+            )),
         },
         other => Err(format!("hostPath type {other:?} is not supported")),
     }
@@ -338,15 +410,23 @@ fn check_host_path(path: &Path, kind: &str) -> Result<(), String> {
 /// old directory removed. Paths that climb out are refused.
 pub fn write_atomic(dir: &Path, files: &[(String, Vec<u8>, u32)]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let stamp = format!("..{}", jiff::Timestamp::now().strftime("%Y_%m_%d_%H_%M_%S.%f"));
+    let stamp = format!(
+        "..{}",
+        jiff::Timestamp::now().strftime("%Y_%m_%d_%H_%M_%S.%f")
+    );
     let new = dir.join(&stamp);
     std::fs::create_dir(&new)?;
     std::fs::set_permissions(&new, std::fs::Permissions::from_mode(0o755))?;
     let mut tops = Vec::new();
     for (rel, bytes, mode) in files {
         let rel_path = Path::new(rel);
-        if rel_path.components().any(|c| !matches!(c, Component::Normal(_))) {
-            return Err(std::io::Error::other(format!("invalid path {rel:?}: must be relative and may not contain '..'")));
+        if rel_path
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)))
+        {
+            return Err(std::io::Error::other(format!(
+                "invalid path {rel:?}: must be relative and may not contain '..'"
+            )));
         }
         let target = new.join(rel_path);
         if let Some(parent) = target.parent() {
@@ -378,7 +458,10 @@ pub fn write_atomic(dir: &Path, files: &[(String, Vec<u8>, u32)]) -> std::io::Re
 /// Whether `path` is a mount point (its device differs from its parent's).
 fn is_mount_point(path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let (Ok(me), Some(Ok(parent))) = (std::fs::metadata(path), path.parent().map(std::fs::metadata)) else {
+    let (Ok(me), Some(Ok(parent))) = (
+        std::fs::metadata(path),
+        path.parent().map(std::fs::metadata),
+    ) else {
         return false;
     };
     me.dev() != parent.dev()
@@ -414,14 +497,27 @@ mod tests {
     fn atomic_writer_links_keys_through_data() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("v");
-        write_atomic(&dir, &[("a".into(), b"1".to_vec(), 0o644), ("sub/b".into(), b"2".to_vec(), 0o600)]).unwrap();
+        write_atomic(
+            &dir,
+            &[
+                ("a".into(), b"1".to_vec(), 0o644),
+                ("sub/b".into(), b"2".to_vec(), 0o600),
+            ],
+        )
+        .unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("a")).unwrap(), "1");
         assert_eq!(std::fs::read_to_string(dir.join("sub/b")).unwrap(), "2");
         write_atomic(&dir, &[("a".into(), b"3".to_vec(), 0o644)]).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("a")).unwrap(), "3");
         let stamps = std::fs::read_dir(&dir)
             .unwrap()
-            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("..2"))
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("..2")
+            })
             .count();
         assert_eq!(stamps, 1, "the old directory is removed");
         assert!(write_atomic(&dir, &[("../x".into(), vec![], 0o644)]).is_err());
@@ -433,7 +529,11 @@ mod tests {
         let file = tmp.path().join("f");
         std::fs::write(&file, "").unwrap();
         assert!(check_host_path(tmp.path(), "Directory").is_ok());
-        assert!(check_host_path(&file, "Directory").unwrap_err().contains("is not a directory"));
+        assert!(
+            check_host_path(&file, "Directory")
+                .unwrap_err()
+                .contains("is not a directory")
+        );
         assert!(check_host_path(&file, "File").is_ok());
         let made = tmp.path().join("new/dir");
         check_host_path(&made, "DirectoryOrCreate").unwrap();

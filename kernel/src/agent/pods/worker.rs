@@ -191,7 +191,11 @@ impl<T: Transport> Worker<T> {
     fn container(&self, name: &str, init: bool) -> Option<Container> {
         let spec = self.pod.spec.as_ref()?;
         if init {
-            spec.init_containers.iter().flatten().find(|c| c.name == name).cloned()
+            spec.init_containers
+                .iter()
+                .flatten()
+                .find(|c| c.name == name)
+                .cloned()
         } else {
             spec.containers.iter().find(|c| c.name == name).cloned()
         }
@@ -226,21 +230,28 @@ impl<T: Transport> Worker<T> {
         if let Some(at) = self.setup_retry.filter(|at| *at > now) {
             return Some(at);
         }
-        if self.sandbox.is_none() {
-            if let Err(err) = self.create_sandbox().await {
-                self.event(None, EventType::Warning, "FailedCreatePodSandBox", format!("Failed to create pod sandbox: {err:#}"));
-                self.setup_retry = Some(now + Duration::from_secs(5));
-                return self.setup_retry;
-            }
+        if self.sandbox.is_none()
+            && let Err(err) = self.create_sandbox().await
+        {
+            self.event(
+                None,
+                EventType::Warning,
+                "FailedCreatePodSandBox",
+                format!("Failed to create pod sandbox: {err:#}"),
+            );
+            self.setup_retry = Some(now + Duration::from_secs(5));
+            return self.setup_retry;
         }
-        if self.prepared.is_none() {
-            if let Err(err) = self.prepare().await {
-                self.event(None, EventType::Warning, "FailedMount", format!("{err:#}"));
-                self.setup_retry = Some(now + Duration::from_secs(5));
-                return self.setup_retry;
-            }
+        if self.prepared.is_none()
+            && let Err(err) = self.prepare().await
+        {
+            self.event(None, EventType::Warning, "FailedMount", format!("{err:#}"));
+            self.setup_retry = Some(now + Duration::from_secs(5));
+            return self.setup_retry;
         }
-        let inits: Vec<usize> = (0..self.slots.len()).filter(|i| self.slots[*i].init).collect();
+        let inits: Vec<usize> = (0..self.slots.len())
+            .filter(|i| self.slots[*i].init)
+            .collect();
         for i in inits {
             if self.slots[i].succeeded() {
                 continue;
@@ -254,7 +265,9 @@ impl<T: Transport> Worker<T> {
             }
         }
         let mut wake: Option<Instant> = None;
-        let apps: Vec<usize> = (0..self.slots.len()).filter(|i| !self.slots[*i].init).collect();
+        let apps: Vec<usize> = (0..self.slots.len())
+            .filter(|i| !self.slots[*i].init)
+            .collect();
         for i in apps {
             if let Some(Some(at)) = self.advance(i, &policy).await {
                 wake = Some(wake.map_or(at, |w| w.min(at)));
@@ -304,11 +317,18 @@ impl<T: Transport> Worker<T> {
                         )),
                         retry_at: Some(at),
                     };
-                    self.event(Some(i), EventType::Warning, "BackOff", format!("Back-off restarting failed container {name} in pod {pod_label}"));
+                    self.event(
+                        Some(i),
+                        EventType::Warning,
+                        "BackOff",
+                        format!("Back-off restarting failed container {name} in pod {pod_label}"),
+                    );
                     return Some(Some(at));
                 }
             }
-            SlotState::Waiting { retry_at: Some(at), .. } if *at > now => return Some(Some(*at)),
+            SlotState::Waiting {
+                retry_at: Some(at), ..
+            } if *at > now => return Some(Some(*at)),
             SlotState::Waiting { reason, .. } if reason == "ErrImagePull" => {
                 let slot = &mut self.slots[i];
                 let (at, wait) = slot.pull_backoff.next(now, Duration::ZERO);
@@ -320,7 +340,12 @@ impl<T: Transport> Worker<T> {
                     message: Some(format!("Back-off pulling image {image:?}")),
                     retry_at: Some(at),
                 };
-                self.event(Some(i), EventType::Normal, "BackOff", format!("Back-off pulling image {image:?}"));
+                self.event(
+                    Some(i),
+                    EventType::Normal,
+                    "BackOff",
+                    format!("Back-off pulling image {image:?}"),
+                );
                 return Some(Some(at));
             }
             SlotState::Waiting { .. } => {}
@@ -333,15 +358,27 @@ impl<T: Transport> Worker<T> {
         }
     }
 
-    fn waiting(&mut self, i: usize, reason: &str, message: Option<String>, retry_at: Option<Instant>) {
+    fn waiting(
+        &mut self,
+        i: usize,
+        reason: &str,
+        message: Option<String>,
+        retry_at: Option<Instant>,
+    ) {
         self.slots[i].state = SlotState::Waiting {
             reason: reason.into(),
             message,
             retry_at,
         };
-        let (uid, dir, name) = (self.uid.clone(), self.log_dir.clone(), self.slots[i].name.clone());
+        let (uid, dir, name) = (
+            self.uid.clone(),
+            self.log_dir.clone(),
+            self.slots[i].name.clone(),
+        );
         let reason = reason.to_string();
-        self.shared.logs.update(&uid, &dir, &name, |l| l.waiting_reason = reason);
+        self.shared
+            .logs
+            .update(&uid, &dir, &name, |l| l.waiting_reason = reason);
     }
 
     /// The sandbox: namespaces, hostname, network.
@@ -374,12 +411,20 @@ impl<T: Transport> Worker<T> {
 
     /// Volumes and `/etc` files.
     async fn prepare(&mut self) -> anyhow::Result<()> {
-        let host_network = self.pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false);
-        let volumes = volumes::prepare(&self.shared.api, &self.pod, &self.pod_dir, self.addresses()).await?;
+        let host_network = self
+            .pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.host_network)
+            .unwrap_or(false);
+        let volumes =
+            volumes::prepare(&self.shared.api, &self.pod, &self.pod_dir, self.addresses()).await?;
         let dir = self.pod_dir.join("etc");
         let pod = Arc::clone(&self.pod);
         let pod_ip = self.pod_ip;
-        let etc = tokio::task::spawn_blocking(move || etc_files::write(&dir, &pod, host_network, pod_ip)).await??;
+        let etc =
+            tokio::task::spawn_blocking(move || etc_files::write(&dir, &pod, host_network, pod_ip))
+                .await??;
         self.prepared = Some(Prepared { volumes, etc });
         Ok(())
     }
@@ -388,7 +433,8 @@ impl<T: Transport> Worker<T> {
     /// probes. A failure leaves it waiting (with a reason and a retry time) or terminated
     /// (`StartError`, restarted by the policy).
     async fn start(&mut self, i: usize) {
-        let Some(container) = self.container(&self.slots[i].name.clone(), self.slots[i].init) else {
+        let Some(container) = self.container(&self.slots[i].name.clone(), self.slots[i].init)
+        else {
             return;
         };
         let image = container.image.clone().unwrap_or_default();
@@ -431,12 +477,34 @@ impl<T: Transport> Worker<T> {
         self.slots[i].image_id = image_id.clone();
         // The environment.
         let mut objects = Objects::default();
-        let pod_env = match env::resolve(&self.shared.api, &mut objects, &self.pod, &container, self.addresses()).await {
+        let pod_env = match env::resolve(
+            &self.shared.api,
+            &mut objects,
+            &self.pod,
+            &container,
+            self.addresses(),
+        )
+        .await
+        {
             Ok(e) => e,
             Err(err) => {
-                self.event(Some(i), EventType::Warning, "Failed", format!("Error: {err}"));
-                let wait = self.slots[i].backoff.next(now, Duration::ZERO).1.max(Duration::from_secs(1));
-                return self.waiting(i, "CreateContainerConfigError", Some(err.to_string()), Some(now + wait));
+                self.event(
+                    Some(i),
+                    EventType::Warning,
+                    "Failed",
+                    format!("Error: {err}"),
+                );
+                let wait = self.slots[i]
+                    .backoff
+                    .next(now, Duration::ZERO)
+                    .1
+                    .max(Duration::from_secs(1));
+                return self.waiting(
+                    i,
+                    "CreateContainerConfigError",
+                    Some(err.to_string()),
+                    Some(now + wait),
+                );
             }
         };
         let attempt = self.slots[i].attempt.map_or(0, |a| a + 1);
@@ -444,15 +512,27 @@ impl<T: Transport> Worker<T> {
         let read_only = spec::read_only_rootfs(&container);
         let snapshots = Arc::clone(&self.shared.snapshots);
         let prepare_id = id.clone();
-        let rootfs = match tokio::task::spawn_blocking(move || snapshots.prepare(&prepare_id, &lowers, read_only)).await {
+        let rootfs = match tokio::task::spawn_blocking(move || {
+            snapshots.prepare(&prepare_id, &lowers, read_only)
+        })
+        .await
+        {
             Ok(Ok(r)) => r,
             Ok(Err(err)) => return self.create_failed(i, now, err.to_string()),
             Err(err) => return self.create_failed(i, now, err.to_string()),
         };
-        let termination_log = self.pod_dir.join("containers").join(&container.name).join(&id);
+        let termination_log = self
+            .pod_dir
+            .join("containers")
+            .join(&container.name)
+            .join(&id);
         if let Err(err) = create_termination_log(&termination_log) {
             self.remove_instance(&id).await;
-            return self.create_failed(i, now, format!("creating {}: {err}", termination_log.display()));
+            return self.create_failed(
+                i,
+                now,
+                format!("creating {}: {err}", termination_log.display()),
+            );
         }
         let Some(prepared) = self.prepared.as_ref() else {
             return;
@@ -470,22 +550,48 @@ impl<T: Transport> Worker<T> {
             volumes: &prepared.volumes,
             etc: &prepared.etc,
             termination_log,
-            hostname: etc_files::hostname(&self.pod, self.pod.spec.as_ref().and_then(|s| s.host_network).unwrap_or(false)),
+            hostname: etc_files::hostname(
+                &self.pod,
+                self.pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.host_network)
+                    .unwrap_or(false),
+            ),
         });
         let spec = match built {
             Ok(s) => s,
             Err(err) => {
                 self.remove_instance(&id).await;
-                self.event(Some(i), EventType::Warning, "Failed", format!("Error: {err}"));
-                let wait = self.slots[i].backoff.next(now, Duration::ZERO).1.max(Duration::from_secs(1));
-                return self.waiting(i, "CreateContainerConfigError", Some(err.to_string()), Some(now + wait));
+                self.event(
+                    Some(i),
+                    EventType::Warning,
+                    "Failed",
+                    format!("Error: {err}"),
+                );
+                let wait = self.slots[i]
+                    .backoff
+                    .next(now, Duration::ZERO)
+                    .1
+                    .max(Duration::from_secs(1));
+                return self.waiting(
+                    i,
+                    "CreateContainerConfigError",
+                    Some(err.to_string()),
+                    Some(now + wait),
+                );
             }
         };
         let Some(sandbox) = self.sandbox.clone() else {
             return;
         };
         self.slots[i].attempt = Some(attempt);
-        self.event(Some(i), EventType::Normal, "Created", format!("Created container {}", container.name));
+        self.event(
+            Some(i),
+            EventType::Normal,
+            "Created",
+            format!("Created container {}", container.name),
+        );
         let started_at = Timestamp::now();
         // Boxed as `Send` here: rustc cannot prove the runtime's future `Send` for every
         // lifetime inside the generic worker (rust-lang/rust#110338).
@@ -493,14 +599,33 @@ impl<T: Transport> Worker<T> {
             Box::pin(self.shared.runtime.start(&sandbox, &spec));
         match starting.await {
             Ok(running) => {
-                self.event(Some(i), EventType::Normal, "Started", format!("Started container {}", container.name));
+                self.event(
+                    Some(i),
+                    EventType::Normal,
+                    "Started",
+                    format!("Started container {}", container.name),
+                );
                 self.envs.insert(id.clone(), spec.env.clone());
-                self.running(i, &container, id, attempt, started_at, Instant::now(), running.stdio, false);
+                self.running(
+                    i,
+                    &container,
+                    id,
+                    attempt,
+                    started_at,
+                    Instant::now(),
+                    running.stdio,
+                    false,
+                );
             }
             Err(err) => {
                 self.remove_instance(&id).await;
                 let message = err.to_string();
-                self.event(Some(i), EventType::Warning, "Failed", format!("Error: {message}"));
+                self.event(
+                    Some(i),
+                    EventType::Warning,
+                    "Failed",
+                    format!("Error: {message}"),
+                );
                 self.slots[i].state = SlotState::Terminated(Terminated {
                     id,
                     exit_code: 128,
@@ -518,8 +643,17 @@ impl<T: Transport> Worker<T> {
     /// A create that failed before any process existed: `CreateContainerError`, retried after
     /// the back-off.
     fn create_failed(&mut self, i: usize, now: Instant, message: String) {
-        self.event(Some(i), EventType::Warning, "Failed", format!("Error: {message}"));
-        let wait = self.slots[i].backoff.next(now, Duration::ZERO).1.max(Duration::from_secs(1));
+        self.event(
+            Some(i),
+            EventType::Warning,
+            "Failed",
+            format!("Error: {message}"),
+        );
+        let wait = self.slots[i]
+            .backoff
+            .next(now, Duration::ZERO)
+            .1
+            .max(Duration::from_secs(1));
         self.waiting(i, "CreateContainerError", Some(message), Some(now + wait));
     }
 
@@ -536,10 +670,18 @@ impl<T: Transport> Worker<T> {
         let present = {
             let store = self.shared.puller.store().clone();
             let image = image.to_string();
-            tokio::task::spawn_blocking(move || store.find(&image).ok().flatten()).await.ok().flatten()
+            tokio::task::spawn_blocking(move || store.find(&image).ok().flatten())
+                .await
+                .ok()
+                .flatten()
         };
         if present.is_none() && policy != PullPolicy::Never || policy == PullPolicy::Always {
-            self.event(Some(i), EventType::Normal, "Pulling", format!("Pulling image {image:?}"));
+            self.event(
+                Some(i),
+                EventType::Normal,
+                "Pulling",
+                format!("Pulling image {image:?}"),
+            );
         }
         let asked = Instant::now();
         // `Puller::ensure`'s future is not `Send` to rustc (a closure over `&Descriptor` in
@@ -562,24 +704,60 @@ impl<T: Transport> Worker<T> {
         };
         match ensured {
             Ok(Ensured::Present(_)) => {
-                self.event(Some(i), EventType::Normal, "Pulled", format!("Container image {image:?} already present on machine"));
+                self.event(
+                    Some(i),
+                    EventType::Normal,
+                    "Pulled",
+                    format!("Container image {image:?} already present on machine"),
+                );
                 true
             }
             Ok(Ensured::Pulled(outcome)) => {
-                self.event(Some(i), EventType::Normal, "Pulled", outcome.pulled_message(image, asked.elapsed()));
+                self.event(
+                    Some(i),
+                    EventType::Normal,
+                    "Pulled",
+                    outcome.pulled_message(image, asked.elapsed()),
+                );
                 true
             }
             Err(kmicro_images::Error::NeverPull { .. }) => {
-                let message = format!("Container image {image:?} is not present with pull policy of Never");
-                self.event(Some(i), EventType::Warning, "ErrImageNeverPull", message.clone());
-                self.waiting(i, "ErrImageNeverPull", Some(message), Some(Instant::now() + backoff::INITIAL));
+                let message =
+                    format!("Container image {image:?} is not present with pull policy of Never");
+                self.event(
+                    Some(i),
+                    EventType::Warning,
+                    "ErrImageNeverPull",
+                    message.clone(),
+                );
+                self.waiting(
+                    i,
+                    "ErrImageNeverPull",
+                    Some(message),
+                    Some(Instant::now() + backoff::INITIAL),
+                );
                 false
             }
             Err(err) => {
                 let message = format!("{err}");
-                self.event(Some(i), EventType::Warning, "Failed", format!("Failed to pull image {image:?}: {message}"));
-                self.event(Some(i), EventType::Warning, "Failed", "Error: ErrImagePull".into());
-                self.waiting(i, "ErrImagePull", Some(message), Some(Instant::now() + Duration::from_secs(1)));
+                self.event(
+                    Some(i),
+                    EventType::Warning,
+                    "Failed",
+                    format!("Failed to pull image {image:?}: {message}"),
+                );
+                self.event(
+                    Some(i),
+                    EventType::Warning,
+                    "Failed",
+                    "Error: ErrImagePull".into(),
+                );
+                self.waiting(
+                    i,
+                    "ErrImagePull",
+                    Some(message),
+                    Some(Instant::now() + Duration::from_secs(1)),
+                );
                 false
             }
         }
@@ -606,15 +784,24 @@ impl<T: Transport> Worker<T> {
                         .as_object()
                         .into_iter()
                         .flatten()
-                        .map(|(k, v)| (k.clone(), b64.decode(v.as_str().unwrap_or("")).unwrap_or_default()))
+                        .map(|(k, v)| {
+                            (
+                                k.clone(),
+                                b64.decode(v.as_str().unwrap_or("")).unwrap_or_default(),
+                            )
+                        })
                         .collect();
                     let kind = secret["type"].as_str().unwrap_or("");
-                    if let Err(err) = secrets.add_secret(kind, &data, &format!("secret {namespace}/{name}")) {
+                    if let Err(err) =
+                        secrets.add_secret(kind, &data, &format!("secret {namespace}/{name}"))
+                    {
                         tracing::warn!(%err, "an image pull secret cannot be used");
                     }
                 }
                 Ok(None) => tracing::warn!(%namespace, %name, "image pull secret not found"),
-                Err(err) => tracing::warn!(err = %format!("{err:#}"), "reading an image pull secret failed"),
+                Err(err) => {
+                    tracing::warn!(err = %format!("{err:#}"), "reading an image pull secret failed")
+                }
             }
         }
         secrets
@@ -635,11 +822,22 @@ impl<T: Transport> Worker<T> {
     ) {
         let path = log_path(&self.log_dir, &container.name, attempt);
         let writer = match (stdio.stdout, stdio.stderr, stdio.tty) {
-            (_, _, Some(tty)) => LogWriter::spawn(&path, tty, tokio::io::empty(), LogConfig::default()),
+            (_, _, Some(tty)) => {
+                LogWriter::spawn(&path, tty, tokio::io::empty(), LogConfig::default())
+            }
             (Some(out), Some(err), None) => LogWriter::spawn(&path, out, err, LogConfig::default()),
-            (Some(out), None, None) => LogWriter::spawn(&path, out, tokio::io::empty(), LogConfig::default()),
-            (None, Some(err), None) => LogWriter::spawn(&path, tokio::io::empty(), err, LogConfig::default()),
-            (None, None, None) => LogWriter::spawn(&path, tokio::io::empty(), tokio::io::empty(), LogConfig::default()),
+            (Some(out), None, None) => {
+                LogWriter::spawn(&path, out, tokio::io::empty(), LogConfig::default())
+            }
+            (None, Some(err), None) => {
+                LogWriter::spawn(&path, tokio::io::empty(), err, LogConfig::default())
+            }
+            (None, None, None) => LogWriter::spawn(
+                &path,
+                tokio::io::empty(),
+                tokio::io::empty(),
+                LogConfig::default(),
+            ),
         };
         let follow = match writer {
             Ok(writer) => {
@@ -654,7 +852,11 @@ impl<T: Transport> Worker<T> {
                 None
             }
         };
-        let (uid, dir, name) = (self.uid.clone(), self.log_dir.clone(), container.name.clone());
+        let (uid, dir, name) = (
+            self.uid.clone(),
+            self.log_dir.clone(),
+            container.name.clone(),
+        );
         self.shared.logs.update(&uid, &dir, &name, |l| {
             l.attempt = Some(attempt);
             l.follow = follow;
@@ -728,7 +930,9 @@ impl<T: Transport> Worker<T> {
                 let Some(i) = self.slots.iter().position(|s| s.running_id() == Some(&id)) else {
                     return;
                 };
-                let has_readiness = self.container(&self.slots[i].name.clone(), self.slots[i].init).is_some_and(|c| c.readiness_probe.is_some());
+                let has_readiness = self
+                    .container(&self.slots[i].name.clone(), self.slots[i].init)
+                    .is_some_and(|c| c.readiness_probe.is_some());
                 match (kind, success) {
                     (ProbeKind::Readiness, ready) => self.slots[i].ready = ready,
                     (ProbeKind::Startup, true) => {
@@ -742,10 +946,19 @@ impl<T: Transport> Worker<T> {
                     }
                     (ProbeKind::Liveness, true) => {}
                     (ProbeKind::Startup | ProbeKind::Liveness, false) => {
-                        let label = if kind == ProbeKind::Startup { "startup" } else { "liveness" };
+                        let label = if kind == ProbeKind::Startup {
+                            "startup"
+                        } else {
+                            "liveness"
+                        };
                         let name = self.slots[i].name.clone();
                         tracing::debug!(%name, %message, "probe failed: restarting");
-                        self.event(Some(i), EventType::Normal, "Killing", format!("Container {name} failed {label} probe, will be restarted"));
+                        self.event(
+                            Some(i),
+                            EventType::Normal,
+                            "Killing",
+                            format!("Container {name} failed {label} probe, will be restarted"),
+                        );
                         self.slots[i].stop_probes();
                         let grace = self.grace_period();
                         let shared = Arc::clone(&self.shared);
@@ -762,13 +975,20 @@ impl<T: Transport> Worker<T> {
             return;
         };
         let (started_at, since) = match &self.slots[i].state {
-            SlotState::Running { started_at, since, .. } => (*started_at, *since),
+            SlotState::Running {
+                started_at, since, ..
+            } => (*started_at, *since),
             _ => return,
         };
-        let log = self.pod_dir.join("containers").join(&self.slots[i].name).join(id);
+        let log = self
+            .pod_dir
+            .join("containers")
+            .join(&self.slots[i].name)
+            .join(id);
         let message = read_termination_message(&log);
         let _ = std::fs::remove_file(&log);
-        let finished_at = Timestamp::try_from(exit.finished_at).unwrap_or_else(|_| Timestamp::now());
+        let finished_at =
+            Timestamp::try_from(exit.finished_at).unwrap_or_else(|_| Timestamp::now());
         let t = terminated(id, &exit, message, started_at, finished_at, since.elapsed());
         let slot = &mut self.slots[i];
         slot.stop_probes();
@@ -777,8 +997,14 @@ impl<T: Transport> Worker<T> {
         slot.state = SlotState::Terminated(t);
         self.started.remove(id);
         self.envs.remove(id);
-        let (uid, dir, name) = (self.uid.clone(), self.log_dir.clone(), self.slots[i].name.clone());
-        self.shared.logs.update(&uid, &dir, &name, |l| l.follow = None);
+        let (uid, dir, name) = (
+            self.uid.clone(),
+            self.log_dir.clone(),
+            self.slots[i].name.clone(),
+        );
+        self.shared
+            .logs
+            .update(&uid, &dir, &name, |l| l.follow = None);
         self.remove_instance(id).await;
     }
 
@@ -804,7 +1030,12 @@ impl<T: Transport> Worker<T> {
             .pod
             .metadata
             .deletion_grace_period_seconds
-            .or_else(|| self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+            .or_else(|| {
+                self.pod
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.termination_grace_period_seconds)
+            })
             .unwrap_or(30);
         Duration::from_secs(seconds.max(0) as u64)
     }
@@ -817,7 +1048,11 @@ impl<T: Transport> Worker<T> {
             .status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
-            .map(|c| c.iter().filter_map(|c| serde_json::to_value(c).ok()).collect())
+            .map(|c| {
+                c.iter()
+                    .filter_map(|c| serde_json::to_value(c).ok())
+                    .collect()
+            })
             .unwrap_or_default();
         let mut status = status::pod_status(&StatusInput {
             restart_policy: &policy,
@@ -872,13 +1107,20 @@ impl<T: Transport> Worker<T> {
     /// The pod is being deleted: stop its containers within the grace period, remove what it
     /// had here, and confirm the deletion.
     async fn terminate(&mut self, gone: bool) {
-        let grace = if gone { Duration::ZERO } else { self.grace_period() };
+        let grace = if gone {
+            Duration::ZERO
+        } else {
+            self.grace_period()
+        };
         self.stop_all(grace).await;
         self.cleanup(true).await;
         if gone {
             return;
         }
-        let (Some(namespace), Some(name)) = (self.pod.metadata.namespace.clone(), self.pod.metadata.name.clone()) else {
+        let (Some(namespace), Some(name)) = (
+            self.pod.metadata.namespace.clone(),
+            self.pod.metadata.name.clone(),
+        ) else {
             return;
         };
         let body = json!({
@@ -887,11 +1129,24 @@ impl<T: Transport> Worker<T> {
             "gracePeriodSeconds": 0,
             "preconditions": {"uid": self.uid},
         });
-        match self.shared.api.delete(&super::api::core_path(&namespace, "pods", &name), &body).await {
-            Ok(status) if status.is_success() => tracing::debug!(%namespace, %name, "pod deletion confirmed"),
-            Ok(status) if status == http::StatusCode::NOT_FOUND || status == http::StatusCode::CONFLICT => {}
-            Ok(status) => tracing::warn!(%namespace, %name, %status, "confirming a pod's deletion failed"),
-            Err(err) => tracing::warn!(err = %format!("{err:#}"), "confirming a pod's deletion failed"),
+        match self
+            .shared
+            .api
+            .delete(&super::api::core_path(&namespace, "pods", &name), &body)
+            .await
+        {
+            Ok(status) if status.is_success() => {
+                tracing::debug!(%namespace, %name, "pod deletion confirmed")
+            }
+            Ok(status)
+                if status == http::StatusCode::NOT_FOUND
+                    || status == http::StatusCode::CONFLICT => {}
+            Ok(status) => {
+                tracing::warn!(%namespace, %name, %status, "confirming a pod's deletion failed")
+            }
+            Err(err) => {
+                tracing::warn!(err = %format!("{err:#}"), "confirming a pod's deletion failed")
+            }
         }
     }
 
@@ -905,14 +1160,21 @@ impl<T: Transport> Worker<T> {
             };
             let name = self.slots[i].name.clone();
             if !grace.is_zero() {
-                self.event(Some(i), EventType::Normal, "Killing", format!("Stopping container {name}"));
+                self.event(
+                    Some(i),
+                    EventType::Normal,
+                    "Killing",
+                    format!("Stopping container {name}"),
+                );
             }
             let hook = self
                 .container(&name, self.slots[i].init)
                 .and_then(|c| c.lifecycle.and_then(|l| l.pre_stop))
                 .map(|h| (h, self.envs.get(&id).cloned().unwrap_or_default()));
             let shared = Arc::clone(&self.shared);
-            stops.push(tokio::spawn(async move { stop_instance(&shared, &id, hook, grace).await }));
+            stops.push(tokio::spawn(async move {
+                stop_instance(&shared, &id, hook, grace).await
+            }));
         }
         for stop in stops {
             let _ = stop.await;
@@ -939,10 +1201,10 @@ impl<T: Transport> Worker<T> {
         for id in ids {
             self.remove_instance(&id).await;
         }
-        if let Some(sandbox) = self.sandbox.take() {
-            if let Err(err) = network::detach(&sandbox).await {
-                tracing::warn!(err = %format!("{err:#}"), "detaching the pod from the network failed");
-            }
+        if let Some(sandbox) = self.sandbox.take()
+            && let Err(err) = network::detach(&sandbox).await
+        {
+            tracing::warn!(err = %format!("{err:#}"), "detaching the pod from the network failed");
         }
         if let Err(err) = self.shared.runtime.remove_sandbox(&self.uid)
             && !matches!(err, kmicro_container::Error::SandboxNotFound(_))
@@ -988,17 +1250,27 @@ impl<T: Transport> Worker<T> {
                 slot.state = SlotState::Terminated(t);
             }
         }
-        if !adopted.is_empty() || self.shared.runtime.sandbox(&self.uid).is_ok() {
-            if let Err(err) = self.create_sandbox().await {
-                tracing::warn!(err = %format!("{err:#}"), pod = %self.pod_label(), "resuming the sandbox failed");
-            }
+        if (!adopted.is_empty() || self.shared.runtime.sandbox(&self.uid).is_ok())
+            && let Err(err) = self.create_sandbox().await
+        {
+            tracing::warn!(err = %format!("{err:#}"), pod = %self.pod_label(), "resuming the sandbox failed");
         }
         for a in adopted {
-            let name = a.info.annotations.get(CONTAINER_NAME).cloned().unwrap_or_default();
+            let name = a
+                .info
+                .annotations
+                .get(CONTAINER_NAME)
+                .cloned()
+                .unwrap_or_default();
             let Some(i) = self.slots.iter().position(|s| s.name == name) else {
                 continue;
             };
-            let attempt: u32 = a.info.annotations.get(ATTEMPT).and_then(|a| a.parse().ok()).unwrap_or(0);
+            let attempt: u32 = a
+                .info
+                .annotations
+                .get(ATTEMPT)
+                .and_then(|a| a.parse().ok())
+                .unwrap_or(0);
             if self.slots[i].attempt.is_some_and(|known| known > attempt) {
                 self.remove_instance(&a.info.id).await;
                 continue;
@@ -1007,16 +1279,29 @@ impl<T: Transport> Worker<T> {
             if let Some(image_id) = a.info.annotations.get(IMAGE_ID) {
                 self.slots[i].image_id = image_id.clone();
             }
-            let created = Timestamp::try_from(a.info.created_at).unwrap_or_else(|_| Timestamp::now());
-            let age = SystemTime::now().duration_since(a.info.created_at).unwrap_or_default();
+            let created =
+                Timestamp::try_from(a.info.created_at).unwrap_or_else(|_| Timestamp::now());
+            let age = SystemTime::now()
+                .duration_since(a.info.created_at)
+                .unwrap_or_default();
             let since = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
             let container = self.container(&name, self.slots[i].init);
             match (a.info.exit, a.container, container) {
                 (None, Some(running), Some(container)) => {
                     // The environment of an adopted instance is not kept; its probes and
                     // hooks get the default PATH.
-                    self.envs.insert(a.info.id.clone(), vec![spec::DEFAULT_PATH.to_string()]);
-                    self.running(i, &container, a.info.id.clone(), attempt, created, since, running.stdio, true);
+                    self.envs
+                        .insert(a.info.id.clone(), vec![spec::DEFAULT_PATH.to_string()]);
+                    self.running(
+                        i,
+                        &container,
+                        a.info.id.clone(),
+                        attempt,
+                        created,
+                        since,
+                        running.stdio,
+                        true,
+                    );
                 }
                 (exit, _, _) => {
                     let exit = exit.unwrap_or(Exit {
@@ -1039,8 +1324,14 @@ impl<T: Transport> Worker<T> {
             let Some(i) = self.slots.iter().position(|x| s["name"] == x.name.as_str()) else {
                 continue;
             };
-            if s["state"]["running"].is_object() && !matches!(self.slots[i].state, SlotState::Running { .. }) {
-                let id = s["containerID"].as_str().unwrap_or("").trim_start_matches("kmicro://").to_string();
+            if s["state"]["running"].is_object()
+                && !matches!(self.slots[i].state, SlotState::Running { .. })
+            {
+                let id = s["containerID"]
+                    .as_str()
+                    .unwrap_or("")
+                    .trim_start_matches("kmicro://")
+                    .to_string();
                 let started_at = s["state"]["running"]["startedAt"]
                     .as_str()
                     .and_then(|t| t.parse().ok())
@@ -1050,7 +1341,9 @@ impl<T: Transport> Worker<T> {
                     exit_code: 137,
                     signal: None,
                     reason: "ContainerStatusUnknown".into(),
-                    message: Some("The container could not be located when the pod was terminated".into()),
+                    message: Some(
+                        "The container could not be located when the pod was terminated".into(),
+                    ),
                     started_at,
                     finished_at: Timestamp::now(),
                     ran: Duration::ZERO,
@@ -1061,7 +1354,14 @@ impl<T: Transport> Worker<T> {
 }
 
 /// The termination of an instance from its exit.
-fn terminated(id: &str, exit: &Exit, message: Option<String>, started_at: Timestamp, finished_at: Timestamp, ran: Duration) -> Terminated {
+fn terminated(
+    id: &str,
+    exit: &Exit,
+    message: Option<String>,
+    started_at: Timestamp,
+    finished_at: Timestamp,
+    ran: Duration,
+) -> Terminated {
     let (exit_code, signal) = match exit.status {
         ExitStatus::Exited(code) => (code, None),
         ExitStatus::Signaled(signal) => (128 + signal, Some(signal)),
@@ -1091,13 +1391,28 @@ fn terminated(id: &str, exit: &Exit, message: Option<String>, started_at: Timest
 /// A `terminated` state as the API holds it.
 fn parse_terminated(v: &Value) -> Option<Terminated> {
     let v = v.as_object()?;
-    let time = |k: &str| v.get(k).and_then(|t| t.as_str()).and_then(|t| t.parse::<Timestamp>().ok());
+    let time = |k: &str| {
+        v.get(k)
+            .and_then(|t| t.as_str())
+            .and_then(|t| t.parse::<Timestamp>().ok())
+    };
     Some(Terminated {
-        id: v.get("containerID")?.as_str()?.trim_start_matches("kmicro://").to_string(),
+        id: v
+            .get("containerID")?
+            .as_str()?
+            .trim_start_matches("kmicro://")
+            .to_string(),
         exit_code: v.get("exitCode")?.as_i64()? as i32,
         signal: v.get("signal").and_then(|s| s.as_i64()).map(|s| s as i32),
-        reason: v.get("reason").and_then(|r| r.as_str()).unwrap_or("").to_string(),
-        message: v.get("message").and_then(|m| m.as_str()).map(str::to_string),
+        reason: v
+            .get("reason")
+            .and_then(|r| r.as_str())
+            .unwrap_or("")
+            .to_string(),
+        message: v
+            .get("message")
+            .and_then(|m| m.as_str())
+            .map(str::to_string),
         started_at: time("startedAt").unwrap_or(Timestamp::UNIX_EPOCH),
         finished_at: time("finishedAt").unwrap_or(Timestamp::UNIX_EPOCH),
         ran: Duration::ZERO,
@@ -1151,7 +1466,10 @@ async fn stop_instance<T: Transport>(
     }
     if !grace.is_zero() && shared.runtime.kill(id, 15).is_ok() {
         let left = deadline.saturating_duration_since(Instant::now());
-        if tokio::time::timeout(left, shared.runtime.wait(id)).await.is_ok() {
+        if tokio::time::timeout(left, shared.runtime.wait(id))
+            .await
+            .is_ok()
+        {
             return;
         }
     }
