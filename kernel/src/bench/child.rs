@@ -61,6 +61,17 @@ impl ChildServer {
     /// Starts this very binary as `kmicro run` in a fresh temp dir under `parent`, on a free
     /// loopback port. Does not wait for readiness (see [`ChildServer::kubeconfig`]).
     pub(crate) fn start(parent: &Path, cache_mib: u16) -> anyhow::Result<Self> {
+        Self::start_with(parent, cache_mib, &[], |_| Ok(()))
+    }
+
+    /// Like [`ChildServer::start`], with extra `kmicro run` flags and `prepare` run on the
+    /// data dir before the start (to put image archives in `agent/images/`, say).
+    pub(crate) fn start_with(
+        parent: &Path,
+        cache_mib: u16,
+        extra: &[&str],
+        prepare: impl FnOnce(&Path) -> anyhow::Result<()>,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding the kmicro binary")?;
         let dir = tempfile::Builder::new()
             .prefix("kmicro-bench-api-")
@@ -71,6 +82,7 @@ impl ChildServer {
         let log_path = dir.path().join(LOG_FILE);
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
+        prepare(&data_dir)?;
         let child = Command::new(&exe)
             .arg("run")
             .args(["--bind-address", "127.0.0.1"])
@@ -78,6 +90,7 @@ impl ChildServer {
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--datastore-cache-mib", &cache_mib.to_string()])
+            .args(extra)
             .env("KMICRO_LOG_LEVEL", "warn")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -93,6 +106,11 @@ impl ChildServer {
             data_dir,
             dir,
         })
+    }
+
+    /// The child's data dir.
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
     }
 
     /// The child's process id.

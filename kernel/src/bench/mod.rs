@@ -9,6 +9,7 @@ pub mod api;
 mod child;
 mod load;
 pub mod modules;
+mod pod_cluster;
 pub mod pods;
 pub mod store;
 mod summary;

@@ -6,6 +6,10 @@
 //! pod's network, IPC and UTS namespaces every run, as `runc run` of a default `runc spec`
 //! bundle does. Each runc run creates, starts, waits for and deletes the container. Both run
 //! one after the other, each after two warm-ups, and report medians.
+//!
+//! Then (unless `--pods 0`) a `kmicro run` child with the same busybox tree as an image in
+//! its airgap directory runs pods through the API: create → `Running` per pod and kmicro's
+//! RSS added per idle pod (`bench::pod_cluster`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,6 +41,10 @@ pub struct PodsBenchArgs {
     /// Where the root filesystem and state are made; defaults to the system temp dir.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Pods run through a `kmicro run` child (create → Running, RSS per idle pod); 0 skips
+    /// that part.
+    #[arg(long, default_value_t = 20)]
+    pub pods: usize,
 }
 
 /// A runtime to compare with.
@@ -105,6 +113,33 @@ pub async fn run(args: PodsBenchArgs) -> anyhow::Result<()> {
         figures["runc_run_ms_p50"] = json!(runc_ms);
         figures["ratio"] = json!(ratio);
         figures["ratio_with_sandbox"] = json!(ratio_with_sandbox);
+    }
+    if args.pods > 0 {
+        eprintln!(
+            "kmicro run: {} pods, each created and waited for until Running …",
+            args.pods
+        );
+        let cluster = super::pod_cluster::measure(dir.path(), &rootfs, args.pods).await?;
+        println!(
+            "pods through the API (image present), {} pods:",
+            cluster.pods
+        );
+        println!(
+            "  created → Running, p50        {:8.2} ms (target <= 100)",
+            cluster.pod_running_ms_p50
+        );
+        println!(
+            "  created → Running, p90        {:8.2} ms",
+            cluster.pod_running_ms_p90
+        );
+        println!(
+            "  kmicro RSS per idle pod       {:8.0} KiB (target <= 1024)",
+            cluster.rss_per_pod_kib
+        );
+        figures["pods"] = json!(cluster.pods);
+        figures["pod_running_ms_p50"] = json!(cluster.pod_running_ms_p50);
+        figures["pod_running_ms_p90"] = json!(cluster.pod_running_ms_p90);
+        figures["rss_per_pod_kib"] = json!(cluster.rss_per_pod_kib);
     }
     if args.json {
         println!("{figures}");

@@ -1,0 +1,253 @@
+//! The cluster half of `kmicro bench pods`: a `kmicro run` child with a busybox image in its
+//! airgap directory; pods created over the API one after the other, each timed from the
+//! create to `Running` in its status (image present: no pull), and kmicro's RSS before and
+//! after, as memory added per idle pod.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use super::api::wait_ready;
+use super::child::ChildServer;
+use super::summary::Latencies;
+use crate::client::ApiClient;
+
+/// The image the pods run.
+const IMAGE: &str = "kmicro.bench/busybox:1";
+/// How long one pod may take to run.
+const POD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What the cluster half measured.
+pub(super) struct ClusterFigures {
+    /// Pods created and timed.
+    pub pods: usize,
+    /// Create → `Running`, median.
+    pub pod_running_ms_p50: f64,
+    /// Create → `Running`, 90th percentile.
+    pub pod_running_ms_p90: f64,
+    /// kmicro's RSS added per idle pod.
+    pub rss_per_pod_kib: f64,
+}
+
+/// Runs `pods` pods of `rootfs` (a busybox tree) in a child cluster under `dir`.
+pub(super) async fn measure(
+    dir: &Path,
+    rootfs: &Path,
+    pods: usize,
+) -> anyhow::Result<ClusterFigures> {
+    let archive = dir.join("busybox-oci.tar");
+    write_oci_archive(rootfs, &archive).context("writing the busybox OCI archive")?;
+    let cgroup_root = format!("kmicro-bench-cluster-{}", std::process::id());
+    let mut server = ChildServer::start_with(dir, 4, &["--cgroup-root", &cgroup_root], |data| {
+        let images = data.join("agent/images");
+        std::fs::create_dir_all(&images)?;
+        std::fs::copy(&archive, images.join("busybox.tar"))?;
+        Ok(())
+    })?;
+    let result = run_pods(&mut server, pods).await;
+    let data_dir = server.data_dir().to_path_buf();
+    let _ = server.stop().await;
+    kill_cgroup(&cgroup_root);
+    unmount_under(&data_dir);
+    result
+}
+
+async fn run_pods(server: &mut ChildServer, pods: usize) -> anyhow::Result<ClusterFigures> {
+    let (_, client) = wait_ready(server).await?;
+    // A first pod (the node registering, the image imported, the layer unpacked): not timed.
+    create_pod(&client, "warm-up").await?;
+    wait_running(&client, "warm-up").await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = server.rss_mib()?;
+    let mut latencies = Latencies::default();
+    for i in 0..pods {
+        let name = format!("bench-{i}");
+        let started = Instant::now();
+        create_pod(&client, &name).await?;
+        wait_running(&client, &name).await?;
+        latencies.push(started.elapsed());
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = server.rss_mib()?;
+    Ok(ClusterFigures {
+        pods,
+        pod_running_ms_p50: latencies.percentile_ms(50.0),
+        pod_running_ms_p90: latencies.percentile_ms(90.0),
+        rss_per_pod_kib: (after - before) * 1024.0 / pods as f64,
+    })
+}
+
+async fn create_pod(client: &ApiClient, name: &str) -> anyhow::Result<()> {
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "containers": [{"name": "c", "image": IMAGE, "command": ["sleep", "3600"]}],
+            "terminationGracePeriodSeconds": 0,
+        },
+    });
+    client
+        .call(
+            Method::POST,
+            "/api/v1/namespaces/default/pods",
+            Some(Bytes::from(serde_json::to_vec(&pod)?)),
+        )
+        .await?
+        .expect(StatusCode::CREATED, "creating a pod")?;
+    Ok(())
+}
+
+/// Polls the pod until its phase is `Running`.
+async fn wait_running(client: &ApiClient, name: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + POD_TIMEOUT;
+    let path = format!("/api/v1/namespaces/default/pods/{name}");
+    loop {
+        let body = client
+            .call(Method::GET, &path, None)
+            .await?
+            .expect(StatusCode::OK, &path)?;
+        let pod: Value = serde_json::from_slice(&body)?;
+        if pod["status"]["phase"] == "Running" {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "pod {name} was not Running after {POD_TIMEOUT:?}: {}",
+                pod["status"]
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// An OCI image archive (`oci-archive`, what `skopeo copy … oci-archive:` writes) of
+/// `rootfs` as one uncompressed layer, named [`IMAGE`].
+fn write_oci_archive(rootfs: &Path, out: &Path) -> anyhow::Result<()> {
+    let sha = |bytes: &[u8]| {
+        let d = ring::digest::digest(&ring::digest::SHA256, bytes);
+        d.as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let mut layer = tar::Builder::new(Vec::new());
+    layer.follow_symlinks(false);
+    layer.append_dir_all(".", rootfs)?;
+    let layer = layer.into_inner()?;
+    let layer_hex = sha(&layer);
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        other => other,
+    };
+    let mut config = json!({
+        "architecture": arch,
+        "os": "linux",
+        "config": {"Env": ["PATH=/bin"], "Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{layer_hex}")]},
+    });
+    if arch == "arm" {
+        config["variant"] = json!("v7");
+    }
+    let config = serde_json::to_vec(&config)?;
+    let config_hex = sha(&config);
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{config_hex}"), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{layer_hex}"), "size": layer.len()}],
+    }))?;
+    let manifest_hex = sha(&manifest);
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{manifest_hex}"),
+            "size": manifest.len(),
+            "annotations": {"io.containerd.image.name": IMAGE, "org.opencontainers.image.ref.name": IMAGE},
+        }],
+    }))?;
+    let mut archive = tar::Builder::new(std::fs::File::create(out)?);
+    let mut add = |path: &str, bytes: &[u8]| -> std::io::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        archive.append_data(&mut header, path, bytes)
+    };
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    add("index.json", &index)?;
+    add(&format!("blobs/sha256/{layer_hex}"), &layer)?;
+    add(&format!("blobs/sha256/{config_hex}"), &config)?;
+    add(&format!("blobs/sha256/{manifest_hex}"), &manifest)?;
+    archive.finish()?;
+    Ok(())
+}
+
+/// Kills what runs in cgroup `root` (every hierarchy) and removes its cgroups: the pods'
+/// containers, which outlive the stopped child.
+fn kill_cgroup(root: &str) {
+    fn walk(dir: &Path, pids: &mut Vec<i32>, dirs: &mut Vec<PathBuf>) {
+        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+            pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+        }
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            if entry.path().is_dir() {
+                walk(&entry.path(), pids, dirs);
+            }
+        }
+        dirs.push(dir.to_path_buf());
+    }
+    for _ in 0..50 {
+        let (mut pids, mut dirs) = (Vec::new(), Vec::new());
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let top = hierarchy.path().join(root);
+            if top.is_dir() {
+                walk(&top, &mut pids, &mut dirs);
+            }
+        }
+        let top = Path::new("/sys/fs/cgroup").join(root);
+        if top.join("cgroup.procs").exists() {
+            walk(&top, &mut pids, &mut dirs);
+        }
+        if pids.is_empty() {
+            for dir in dirs {
+                let _ = std::fs::remove_dir(dir);
+            }
+            return;
+        }
+        for pid in pids {
+            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Unmounts (detached) what the runtime mounted under `dir`, deepest first.
+fn unmount_under(dir: &Path) {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut points: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(PathBuf::from)
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for point in points {
+        let _ = rustix::mount::unmount(&point, rustix::mount::UnmountFlags::DETACH);
+    }
+}
