@@ -239,14 +239,22 @@ pub(crate) async fn measure_child<T>(
     cache_mib: u16,
     measure: impl AsyncFnOnce(&mut ChildServer) -> anyhow::Result<T>,
 ) -> anyhow::Result<(T, Stopped)> {
-    let mut server = ChildServer::start(parent, cache_mib)?;
+    measure_started(&mut ChildServer::start(parent, cache_mib)?, measure).await
+}
+
+/// [`measure_child`] on a child already started (one from [`ChildServer::start_with`]); the
+/// caller drops it, so it can clean up what the child left in its data dir first.
+pub(crate) async fn measure_started<T>(
+    server: &mut ChildServer,
+    measure: impl AsyncFnOnce(&mut ChildServer) -> anyhow::Result<T>,
+) -> anyhow::Result<(T, Stopped)> {
     eprintln!(
         "started kmicro run (pid {}) on 127.0.0.1:{}",
         server.pid(),
         server.port()
     );
     let measured = tokio::select! {
-        measured = measure(&mut server) => measured,
+        measured = measure(server) => measured,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     let figures = match measured {

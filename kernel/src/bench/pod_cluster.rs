@@ -12,7 +12,7 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::api::wait_ready;
-use super::child::ChildServer;
+use super::child::{ChildServer, measure_started};
 use super::summary::Latencies;
 use crate::client::ApiClient;
 
@@ -48,12 +48,12 @@ pub(super) async fn measure(
         std::fs::copy(&archive, images.join("busybox.tar"))?;
         Ok(())
     })?;
-    let result = run_pods(&mut server, pods).await;
     let data_dir = server.data_dir().to_path_buf();
-    let _ = server.stop().await;
+    let result = measure_started(&mut server, async |server| run_pods(server, pods).await).await;
     kill_cgroup(&cgroup_root);
     unmount_under(&data_dir);
-    result
+    drop(server);
+    result.map(|(figures, _)| figures)
 }
 
 async fn run_pods(server: &mut ChildServer, pods: usize) -> anyhow::Result<ClusterFigures> {
