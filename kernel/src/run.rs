@@ -217,6 +217,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 log_dir,
                 cgroup_root: args.cgroup_root.clone(),
                 pod_logs,
+                image_gc: kubelet.image_gc,
             };
             Some(start_agent(&api, config).await?)
         }

@@ -886,3 +886,162 @@ fn a_malicious_layer_fails_with_the_entry_named() {
     drop(cluster);
     let _tmp = tmp;
 }
+
+/// A private docker-registry on 127.0.0.1 (its own config and storage), stopped when dropped.
+struct Registry {
+    host: String,
+    child: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let host = format!("127.0.0.1:{}", free_port());
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry) must be installed");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(&host).is_err() {
+            assert!(Instant::now() < deadline, "docker-registry did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            host,
+            child,
+            _dir: dir,
+        }
+    }
+
+    /// Pushes the busybox image as `repository:tag`, with `env` added to its config (so each
+    /// variant is an image of its own); answers the reference pods use.
+    fn push(&self, repository_tag: &str, env: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("oci");
+        run(Command::new("cp").arg("-a").arg(layout()).arg(&copy));
+        let image = format!("{}:busybox", copy.display());
+        run(Command::new("umoci").args(["config", "--image", &image, "--config.env", env]));
+        let reference = format!("{}/{repository_tag}", self.host);
+        run(Command::new("skopeo")
+            .args(["copy", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("oci:{image}"))
+            .arg(format!("docker://{reference}")));
+        reference
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `name:tag` references `kmicro images list` shows for a data dir's image store.
+fn images_list(data_dir: &Path) -> Vec<String> {
+    let table = run(Command::new(env!("CARGO_BIN_EXE_kmicro"))
+        .args(["images", "list", "--data-dir"])
+        .arg(data_dir));
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut columns = l.split_whitespace();
+            Some(format!("{}:{}", columns.next()?, columns.next()?))
+        })
+        .collect()
+}
+
+#[test]
+fn pods_pull_from_the_local_registry_and_unused_images_are_collected() {
+    let registry = Registry::start();
+    let keep = registry.push("gc/keep:1", "VARIANT=keep");
+    let unused = registry.push("gc/unused:1", "VARIANT=unused");
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let images = data_dir.join("agent/images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(archive(), images.join("busybox.tar")).unwrap();
+    let port = free_port();
+    // Collect whenever anything is unused: usage is always at or over 0 %.
+    let gc_args = [
+        "--kubelet-arg",
+        "image-gc-high-threshold=0",
+        "--kubelet-arg",
+        "image-gc-low-threshold=0",
+        "--kubelet-arg",
+        "image-minimum-gc-age=0s",
+    ];
+    let cluster = Cluster::start_with(&data_dir, port, &gc_args);
+    let image_arg = format!("--image={keep}");
+    cluster.ok(&["run", "keep", &image_arg, "--", "sleep", "3600"]);
+    let image_arg = format!("--image={unused}");
+    cluster.ok(&["run", "unused", &image_arg, "--restart=Never", "--", "true"]);
+    wait_pod(&cluster, "keep", Duration::from_secs(60), "Running", |p| {
+        phase(p) == "Running"
+    });
+    wait_pod(
+        &cluster,
+        "unused",
+        Duration::from_secs(60),
+        "Succeeded",
+        |p| phase(p) == "Succeeded",
+    );
+    let events = cluster.ok(&[
+        "get",
+        "events",
+        "--field-selector=involvedObject.name=keep",
+        "-o",
+        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+    ]);
+    assert!(
+        events.contains(&format!("Pulling: Pulling image {keep:?}")),
+        "{events}"
+    );
+    assert!(
+        events
+            .lines()
+            .any(|l| l.starts_with(&format!("Pulled: Successfully pulled image {keep:?} in "))),
+        "{events}"
+    );
+    let listed = images_list(&data_dir);
+    for name in [&keep, &unused] {
+        assert!(listed.contains(name), "{listed:?}");
+    }
+
+    // The pod of `unused` goes; at the next start, image GC finds its image unused.
+    cluster.ok(&["delete", "pod", "unused", "--wait=true"]);
+    let mut cluster = cluster;
+    cluster.kill9();
+    std::mem::forget(cluster); // its drop would kill the running `keep`
+    let cluster = Cluster::start_with(&data_dir, port, &gc_args);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = images_list(&data_dir);
+        if !listed.contains(&unused) {
+            assert!(listed.contains(&keep), "in use: kept, {listed:?}");
+            assert!(
+                listed.contains(&IMAGE.to_string()),
+                "pinned airgap import: kept, {listed:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "never collected: {listed:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let p = pod(&cluster, "keep");
+    assert_eq!(phase(&p), "Running", "{p}");
+}

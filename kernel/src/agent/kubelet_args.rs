@@ -16,11 +16,18 @@
 //!   file only, not the flag.) `eviction-hard=` (empty) sets no threshold.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::eviction::{self, DEFAULT_EVICTION_HARD, EvictionError, Thresholds};
+use super::pods::ImageGcPolicy;
 
 /// The kubelet flags kmicro's agent honours.
-pub const SUPPORTED: &[&str] = &["eviction-hard"];
+pub const SUPPORTED: &[&str] = &[
+    "eviction-hard",
+    "image-gc-high-threshold",
+    "image-gc-low-threshold",
+    "image-minimum-gc-age",
+];
 
 /// Where a value goes relative to kmicro's default for its flag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +46,12 @@ pub enum KubeletSetting {
     /// `eviction-hard`: its `signal<value` pairs, in order (checked when all are merged, as
     /// kubelet checks its final map).
     EvictionHard(Vec<(String, String)>),
+    /// `image-gc-high-threshold`: percent of disk usage that starts image collection.
+    ImageGcHighThreshold(u8),
+    /// `image-gc-low-threshold`: percent of disk usage collection brings it down to.
+    ImageGcLowThreshold(u8),
+    /// `image-minimum-gc-age`: images used more recently are never collected.
+    ImageMinimumGcAge(Duration),
 }
 
 /// One `--kubelet-arg`.
@@ -73,6 +86,26 @@ pub enum KubeletArgError {
         /// clap prints).
         reason: EvictionError,
     },
+    /// A value a plain (non-map) flag cannot take.
+    #[error("invalid argument {value:?} for \"--{key}\" flag: {reason}")]
+    InvalidValue {
+        /// The flag.
+        key: &'static str,
+        /// The value as given.
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// Image GC thresholds kubelet would refuse together.
+    #[error(
+        "--kubelet-arg image-gc-low-threshold ({low}) must not be greater than image-gc-high-threshold ({high})"
+    )]
+    ImageGcThresholds {
+        /// The high threshold.
+        high: u8,
+        /// The low threshold.
+        low: u8,
+    },
     /// A threshold of the merged `eviction-hard` map that kubelet would refuse.
     #[error("--kubelet-arg {key}: {reason}")]
     Threshold {
@@ -106,6 +139,21 @@ impl KubeletArg {
                         reason,
                     })?,
                 ),
+                "image-gc-high-threshold" => {
+                    KubeletSetting::ImageGcHighThreshold(percent("image-gc-high-threshold", value)?)
+                }
+                "image-gc-low-threshold" => {
+                    KubeletSetting::ImageGcLowThreshold(percent("image-gc-low-threshold", value)?)
+                }
+                "image-minimum-gc-age" => KubeletSetting::ImageMinimumGcAge(
+                    kmicro_apimachinery::module::parse_duration(value).ok_or_else(|| {
+                        KubeletArgError::InvalidValue {
+                            key: "image-minimum-gc-age",
+                            value: value.to_string(),
+                            reason: format!("time: invalid duration {value:?}"),
+                        }
+                    })?,
+                ),
                 _ => {
                     return Err(KubeletArgError::Unsupported {
                         key: arg.trim_end_matches(['+', '-']).to_string(),
@@ -116,11 +164,30 @@ impl KubeletArg {
     }
 }
 
+/// A percentage flag's value: an integer from 0 to 100, as kubelet validates it.
+fn percent(key: &'static str, value: &str) -> Result<u8, KubeletArgError> {
+    let invalid = |reason: &str| KubeletArgError::InvalidValue {
+        key,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let n: i64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid("not an integer"))?;
+    u8::try_from(n)
+        .ok()
+        .filter(|n| *n <= 100)
+        .ok_or_else(|| invalid("must be between 0 and 100, inclusive"))
+}
+
 /// What the `--kubelet-arg`s set, defaults included.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KubeletSettings {
     /// The hard eviction thresholds.
     pub eviction_hard: Thresholds,
+    /// When unused images are collected.
+    pub image_gc: ImageGcPolicy,
 }
 
 /// One `--eviction-hard` occurrence as kubelet would receive it.
@@ -134,8 +201,23 @@ enum Occurrence<'a> {
 /// The settings `args` give, in order, with k3s's and kubelet's rules (see the module).
 pub fn resolve(args: &[KubeletArg]) -> Result<KubeletSettings, KubeletArgError> {
     let mut occurrences: Option<Vec<Occurrence<'_>>> = None;
+    let mut image_gc = ImageGcPolicy::default();
     for arg in args {
-        let KubeletSetting::EvictionHard(pairs) = &arg.setting;
+        let pairs = match &arg.setting {
+            KubeletSetting::EvictionHard(pairs) => pairs,
+            KubeletSetting::ImageGcHighThreshold(p) => {
+                image_gc.high_threshold_percent = *p;
+                continue;
+            }
+            KubeletSetting::ImageGcLowThreshold(p) => {
+                image_gc.low_threshold_percent = *p;
+                continue;
+            }
+            KubeletSetting::ImageMinimumGcAge(age) => {
+                image_gc.minimum_age = *age;
+                continue;
+            }
+        };
         // The default takes part only where the flag first appears, as k3s drops its initial
         // value once the flag has been given.
         let first = occurrences.is_none();
@@ -169,7 +251,16 @@ pub fn resolve(args: &[KubeletArg]) -> Result<KubeletSettings, KubeletArgError> 
             Thresholds::from_map(&map).map_err(invalid)?
         }
     };
-    Ok(KubeletSettings { eviction_hard })
+    if image_gc.low_threshold_percent > image_gc.high_threshold_percent {
+        return Err(KubeletArgError::ImageGcThresholds {
+            high: image_gc.high_threshold_percent,
+            low: image_gc.low_threshold_percent,
+        });
+    }
+    Ok(KubeletSettings {
+        eviction_hard,
+        image_gc,
+    })
 }
 
 #[cfg(test)]
@@ -270,7 +361,7 @@ mod tests {
             assert_eq!(
                 KubeletArg::parse(arg).unwrap_err().to_string(),
                 format!(
-                    "kubelet flag --{key} is not supported by kmicro's node agent (supported: eviction-hard)"
+                    "kubelet flag --{key} is not supported by kmicro's node agent (supported: eviction-hard, image-gc-high-threshold, image-gc-low-threshold, image-minimum-gc-age)"
                 ),
                 "{arg}"
             );
@@ -304,6 +395,47 @@ mod tests {
                 "eviction-hard=memory.available<1Gi"
             ])
             .is_ok()
+        );
+    }
+
+    #[test]
+    fn image_gc_flags_set_the_policy_and_are_checked_together() {
+        let parse = |args: &[&str]| -> Result<ImageGcPolicy, String> {
+            let args: Vec<KubeletArg> = args
+                .iter()
+                .map(|a| KubeletArg::parse(a).map_err(|e| e.to_string()))
+                .collect::<Result<_, _>>()?;
+            resolve(&args)
+                .map(|s| s.image_gc)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(parse(&[]).unwrap(), ImageGcPolicy::default());
+        let policy = parse(&[
+            "image-gc-high-threshold=90",
+            "image_gc_low_threshold=70",
+            "image-minimum-gc-age=1m30s",
+        ])
+        .unwrap();
+        assert_eq!(
+            policy,
+            ImageGcPolicy {
+                high_threshold_percent: 90,
+                low_threshold_percent: 70,
+                minimum_age: Duration::from_secs(90),
+            }
+        );
+        assert_eq!(
+            parse(&["image-gc-high-threshold=101"]).unwrap_err(),
+            "invalid argument \"101\" for \"--image-gc-high-threshold\" flag: must be between 0 and 100, inclusive"
+        );
+        assert!(
+            parse(&["image-minimum-gc-age=soon"])
+                .unwrap_err()
+                .contains("invalid duration")
+        );
+        assert_eq!(
+            parse(&["image-gc-high-threshold=50", "image-gc-low-threshold=60"]).unwrap_err(),
+            "--kubelet-arg image-gc-low-threshold (60) must not be greater than image-gc-high-threshold (50)"
         );
     }
 }

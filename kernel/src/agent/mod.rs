@@ -70,6 +70,8 @@ pub struct AgentConfig {
     /// The pod logs the API server's `pods/log` reads (registered with the API by the
     /// caller).
     pub pod_logs: pods::logs::LogRegistry,
+    /// When unused images are collected (`--kubelet-arg=image-gc-…`).
+    pub image_gc: pods::ImageGcPolicy,
 }
 
 /// The running agent; dropping it stops it (the Node stays, as kubelet leaves it).
@@ -168,6 +170,7 @@ impl<T: Transport> Agent<T> {
                 data_dir: self.config.data_dir.clone(),
                 log_dir: self.config.log_dir.clone(),
                 cgroup_root: self.config.cgroup_root.clone(),
+                image_gc: self.config.image_gc,
             };
             let logs = self.config.pod_logs.clone();
             self.pods_task = Some(AbortOnDrop(tokio::spawn(pods::run(

@@ -239,6 +239,7 @@ mod tests {
             started: std::time::Instant::now(),
             log_dir: "/pod-logs".into(),
             cgroup_root: "kmicro".into(),
+            image_gc: Default::default(),
             pod_logs: Default::default(),
         }
     }

@@ -392,8 +392,11 @@ impl Puller {
         if index_digest.is_none() && self.platform.rank(&config.platform()).is_none() {
             tracing::warn!(image = %reference, "the image is for {}, not {}", config.platform(), self.platform);
         }
-        let layer_bytes: Vec<u64> = futures::stream::iter(manifest.layers.iter())
-            .map(|layer| attempt.blob(layer, "layer", progress))
+        // Owned descriptors: a closure over `&Descriptor` would make this future non-`Send`
+        // (rustc cannot prove the borrow general enough, rust-lang/rust#110338).
+        let attempt = &attempt;
+        let layer_bytes: Vec<u64> = futures::stream::iter(manifest.layers.iter().cloned())
+            .map(|layer| async move { attempt.blob(&layer, "layer", progress).await })
             .buffered(self.concurrency.max(1))
             .try_collect()
             .await?;
@@ -646,6 +649,15 @@ async fn spawn_blocking<T: Send + 'static>(
 
 #[cfg(test)]
 mod tests {
+
+    /// The pull futures run on tokio's worker threads (the node agent spawns them), so they
+    /// must be `Send`; this fails to compile otherwise.
+    #[allow(dead_code)]
+    fn pull_futures_are_send(puller: &Puller, secrets: &PullSecrets) {
+        fn is_send<T: Send>(_: &T) {}
+        is_send(&puller.ensure("busybox", PullPolicy::Always, secrets, None));
+        is_send(&puller.pull("busybox", secrets, None));
+    }
     use super::*;
 
     #[test]

@@ -514,3 +514,41 @@ fn concurrent_pulls_from_threads_do_not_corrupt_the_store() {
         store.runtime_image(image).unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freeing_space_removes_the_least_recently_used_images_first() {
+    let registry = Registry::start();
+    registry.push("base", "busybox:base");
+    registry.push("extra", "busybox:extra");
+    let (_dir, store) = new_store();
+    let base_ref = format!("{}/busybox:base", registry.host);
+    let extra_ref = format!("{}/busybox:extra", registry.host);
+    for reference in [&base_ref, &extra_ref] {
+        puller(&store)
+            .pull(reference, &PullSecrets::new(), None)
+            .await
+            .unwrap();
+    }
+    // `base` is used a second later than `extra`: `extra` is now the least recently used.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let base = store.runtime_image(&base_ref).unwrap();
+
+    // Images used within the minimum age stay, whatever the pressure.
+    let report = store.free_space::<&str>(&[], u64::MAX - 1, 3600).unwrap();
+    assert!(report.removed_images.is_empty(), "{report:?}");
+    assert_eq!(store.list().unwrap().len(), 2);
+
+    // One byte wanted: only the least recently used image goes.
+    let report = store.free_space::<&str>(&[], 1, 0).unwrap();
+    assert_eq!(report.removed_images, std::slice::from_ref(&extra_ref));
+    assert!(report.freed_bytes > 0);
+    assert!(store.runtime_image(&base_ref).is_ok());
+
+    // An image in use stays even when more is wanted than it could free.
+    let report = store
+        .free_space(&[base_ref.as_str()], u64::MAX - 1, 0)
+        .unwrap();
+    assert!(report.removed_images.is_empty(), "{report:?}");
+    assert_eq!(store.runtime_image(&base_ref).unwrap().id, base.id);
+    assert_store_consistent(&store);
+}

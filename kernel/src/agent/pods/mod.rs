@@ -22,6 +22,7 @@ mod command;
 mod env;
 mod etc_files;
 mod events;
+pub mod image_gc;
 pub mod logs;
 mod network;
 mod probes;
@@ -46,6 +47,7 @@ use kmicro_rootfs::Snapshotter;
 use tokio::sync::{mpsc, watch};
 
 use self::api::PodEvent;
+pub use self::image_gc::ImageGcPolicy;
 use self::logs::LogRegistry;
 use self::worker::{Adopted, Worker};
 use super::api::NodeApi;
@@ -64,6 +66,8 @@ pub struct PodsConfig {
     pub log_dir: PathBuf,
     /// The cgroup (relative to each hierarchy's root) pods go under.
     pub cgroup_root: PathBuf,
+    /// When unused images are collected.
+    pub image_gc: ImageGcPolicy,
 }
 
 /// What every worker shares.
@@ -86,6 +90,8 @@ pub struct Shared<T> {
     pub log_dir: PathBuf,
     /// What `pods/log` reads.
     pub logs: LogRegistry,
+    /// When unused images are collected.
+    pub image_gc: ImageGcPolicy,
 }
 
 /// Runs the pod manager until the agent stops.
@@ -147,6 +153,7 @@ async fn open<T: Transport>(
         pods_dir: agent_dir.join("pods"),
         log_dir: config.log_dir.clone(),
         logs: logs.clone(),
+        image_gc: config.image_gc,
     })
 }
 
@@ -162,6 +169,8 @@ struct Manager<T> {
     done_rx: mpsc::UnboundedReceiver<String>,
     /// Adopted containers by pod uid, until the pod's worker takes them.
     adopted: HashMap<String, Vec<Adopted>>,
+    /// The image garbage collection running, if one is.
+    image_gc: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl<T: Transport> Manager<T> {
@@ -173,12 +182,15 @@ impl<T: Transport> Manager<T> {
             done_tx,
             done_rx,
             adopted: HashMap::new(),
+            image_gc: None,
         }
     }
 
     async fn run(mut self) {
         self.adopt().await;
         let mut first = true;
+        let mut gc_tick = tokio::time::interval(image_gc::GC_PERIOD);
+        gc_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let list = match self.shared.api.node_pods(&self.shared.node_name).await {
                 Ok(list) => list,
@@ -209,6 +221,7 @@ impl<T: Transport> Manager<T> {
                 self.remove_orphans(&uids).await;
                 first = false;
             }
+            // The first tick (at once) comes after the pods in use are known.
             let mut events = match self
                 .shared
                 .api
@@ -236,9 +249,40 @@ impl<T: Transport> Manager<T> {
                     Some(uid) = self.done_rx.recv() => {
                         self.workers.remove(&uid);
                     }
+                    _ = gc_tick.tick() => self.collect_images(),
                 }
             }
         }
+    }
+
+    /// Starts an image garbage collection check in the background, unless one is running,
+    /// with the images of every pod that has a worker counted as in use.
+    fn collect_images(&mut self) {
+        if self.image_gc.as_ref().is_some_and(|gc| !gc.is_finished()) {
+            return;
+        }
+        let pods: Vec<Arc<Pod>> = self
+            .workers
+            .values()
+            .filter_map(|w| w.updates.borrow().clone())
+            .collect();
+        let in_use = image_gc::images_in_use(pods.iter().map(|p| p.as_ref()));
+        let shared = Arc::clone(&self.shared);
+        self.image_gc = Some(tokio::task::spawn_blocking(move || {
+            let store = shared.puller.store();
+            match image_gc::check(store, &shared.snapshots, &in_use, &shared.image_gc) {
+                Ok(Some(freed)) => tracing::info!(
+                    images = ?freed.images,
+                    bytes = freed.bytes,
+                    layers = freed.layers,
+                    "unused images collected"
+                ),
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(err = %format!("{err:#}"), "image garbage collection failed")
+                }
+            }
+        }));
     }
 
     /// A pod was added or changed: its worker hears of it (started when new).

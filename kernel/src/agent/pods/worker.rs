@@ -684,24 +684,11 @@ impl<T: Transport> Worker<T> {
             );
         }
         let asked = Instant::now();
-        // `Puller::ensure`'s future is not `Send` to rustc (a closure over `&Descriptor` in
-        // kmicro-images trips rust-lang/rust#110338), so it runs on a blocking thread of its
-        // own, driven by `block_on`.
-        let puller = self.shared.puller.clone();
-        let owned_image = image.to_string();
-        let handle = tokio::runtime::Handle::current();
-        let ensured = tokio::task::spawn_blocking(move || {
-            handle.block_on(puller.ensure(&owned_image, policy, &secrets, None))
-        })
-        .await;
-        let ensured = match ensured {
-            Ok(result) => result,
-            Err(err) => Err(kmicro_images::Error::Io {
-                action: "pulling",
-                path: PathBuf::from(image),
-                source: std::io::Error::other(err.to_string()),
-            }),
-        };
+        let ensured = self
+            .shared
+            .puller
+            .ensure(image, policy, &secrets, None)
+            .await;
         match ensured {
             Ok(Ensured::Present(_)) => {
                 self.event(

@@ -86,6 +86,29 @@ impl ImageStore {
     /// ignored) nor pinned, then every blob no remaining image references (layers shared with
     /// a kept image stay), and leftover temporary files. Waits for running pulls and imports.
     pub fn gc<S: AsRef<str>>(&self, in_use: &[S]) -> Result<GcReport, Error> {
+        self.collect(in_use, u64::MAX, 0)
+    }
+
+    /// Garbage collection under disk pressure, as kubelet's image GC does it: removes the
+    /// least recently used images that are neither in use nor pinned nor used within the last
+    /// `min_age_secs`, one at a time, until at least `want_bytes` are freed (or none is left
+    /// to remove); then leftover temporary files.
+    pub fn free_space<S: AsRef<str>>(
+        &self,
+        in_use: &[S],
+        want_bytes: u64,
+        min_age_secs: u64,
+    ) -> Result<GcReport, Error> {
+        self.collect(in_use, want_bytes, min_age_secs)
+    }
+
+    /// Removes candidate images, least recently used first, until `want_bytes` are freed.
+    fn collect<S: AsRef<str>>(
+        &self,
+        in_use: &[S],
+        want_bytes: u64,
+        min_age_secs: u64,
+    ) -> Result<GcReport, Error> {
         let _content = lock::lock(&self.inner.content_lock, Mode::Exclusive)?;
         let _meta = self.meta_lock()?;
         let all = self.list()?;
@@ -102,10 +125,17 @@ impl ImageStore {
                 ),
             }
         }
+        let newest = records::now().saturating_sub(min_age_secs);
+        let mut candidates: Vec<_> = all
+            .iter()
+            .filter(|r| !r.pinned && !keep.contains(&r.manifest_digest))
+            .filter(|r| min_age_secs == 0 || r.last_used <= newest)
+            .collect();
+        candidates.sort_by_key(|r| r.last_used);
         let mut report = GcReport::default();
-        for record in &all {
-            if record.pinned || keep.contains(&record.manifest_digest) {
-                continue;
+        for record in candidates {
+            if report.freed_bytes >= want_bytes {
+                break;
             }
             records::delete(&self.inner.images, &record.manifest_digest)?;
             report.removed_images.push(
@@ -115,10 +145,16 @@ impl ImageStore {
                     .cloned()
                     .unwrap_or_else(|| record.manifest_digest.to_string()),
             );
+            if want_bytes != u64::MAX {
+                // Count as we go: layers shared with a kept image free nothing.
+                let (count, bytes) = self.delete_unreferenced_blobs()?;
+                report.removed_blobs += count;
+                report.freed_bytes += bytes;
+            }
         }
         let (count, bytes) = self.delete_unreferenced_blobs()?;
-        report.removed_blobs = count;
-        report.freed_bytes = bytes;
+        report.removed_blobs += count;
+        report.freed_bytes += bytes;
         report.freed_bytes += self.clear_tmp()?;
         tracing::info!(
             images = report.removed_images.len(),
