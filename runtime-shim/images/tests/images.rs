@@ -552,3 +552,67 @@ async fn freeing_space_removes_the_least_recently_used_images_first() {
     assert_eq!(store.runtime_image(&base_ref).unwrap().id, base.id);
     assert_store_consistent(&store);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_registries_are_verified_against_the_configured_ca() {
+    let registry = Registry::start_tls();
+    let ca = registry.ca_pem.clone().unwrap();
+    registry.push("base", "secure/busybox:1");
+    let image = format!("{}/secure/busybox:1", registry.host);
+    let (_dir, store) = new_store();
+
+    // An https endpoint with the system roots only: the registry's own CA is not among them.
+    let system_roots = registries(&format!(
+        "mirrors:\n  \"{host}\":\n    endpoint: [\"https://{host}\"]\n",
+        host = registry.host
+    ));
+    let err = Puller::new(store.clone(), system_roots)
+        .pull(&image, &PullSecrets::new(), None)
+        .await
+        .unwrap_err();
+    eprintln!("system roots: {err:#}");
+    let chain = format!("{err:?}").to_lowercase();
+    assert!(
+        chain.contains("certificate") || chain.contains("unknownissuer"),
+        "{err:?}"
+    );
+    assert!(store.list().unwrap().is_empty());
+
+    // Another CA's file: refused as well.
+    let other = tempfile::tempdir().unwrap();
+    let (other_ca, _, _) = support::tls_files(other.path());
+    let wrong_ca = registries(&format!(
+        "configs:\n  \"{}\":\n    tls:\n      ca_file: {}\n",
+        registry.host,
+        other_ca.display()
+    ));
+    Puller::new(store.clone(), wrong_ca)
+        .pull(&image, &PullSecrets::new(), None)
+        .await
+        .unwrap_err();
+    assert!(store.list().unwrap().is_empty());
+
+    // The registry's CA in `tls.ca_file`: a loopback host with a `tls` config is HTTPS.
+    let right_ca = registries(&format!(
+        "configs:\n  \"{}\":\n    tls:\n      ca_file: {}\n",
+        registry.host,
+        ca.display()
+    ));
+    Puller::new(store.clone(), right_ca)
+        .pull(&image, &PullSecrets::new(), None)
+        .await
+        .unwrap();
+    assert_eq!(store.list().unwrap().len(), 1);
+
+    // `insecure_skip_verify`: HTTPS without verification.
+    let (_dir2, store2) = new_store();
+    let skip = registries(&format!(
+        "configs:\n  \"{}\":\n    tls:\n      insecure_skip_verify: true\n",
+        registry.host
+    ));
+    Puller::new(store2.clone(), skip)
+        .pull(&image, &PullSecrets::new(), None)
+        .await
+        .unwrap();
+    assert_store_consistent(&store2);
+}

@@ -126,20 +126,27 @@ pub struct Registry {
     pub dir: tempfile::TempDir,
     child: Child,
     creds: Option<(String, String)>,
+    /// The CA that signed its serving certificate (PEM), when it serves HTTPS.
+    pub ca_pem: Option<PathBuf>,
 }
 
 impl Registry {
     /// Without authentication.
     pub fn start() -> Self {
-        Self::start_inner(None)
+        Self::start_inner(None, false)
+    }
+
+    /// Serving HTTPS with a certificate for 127.0.0.1 from a CA of its own ([`Self::ca_pem`]).
+    pub fn start_tls() -> Self {
+        Self::start_inner(None, true)
     }
 
     /// With htpasswd basic auth for one user.
     pub fn start_with_auth(user: &str, password: &str) -> Self {
-        Self::start_inner(Some((user.to_owned(), password.to_owned())))
+        Self::start_inner(Some((user.to_owned(), password.to_owned())), false)
     }
 
-    fn start_inner(creds: Option<(String, String)>) -> Self {
+    fn start_inner(creds: Option<(String, String)>, tls: bool) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -155,6 +162,15 @@ impl Registry {
                 dir.path().join("htpasswd").display()
             ));
         }
+        let ca_pem = tls.then(|| {
+            let (ca, cert, key) = tls_files(dir.path());
+            config.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+            ca
+        });
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, config).unwrap();
         let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
@@ -178,6 +194,7 @@ impl Registry {
             dir,
             child,
             creds,
+            ca_pem,
         }
     }
 
@@ -221,6 +238,32 @@ impl Registry {
             .join(digest.hex())
             .join("data")
     }
+}
+
+/// A CA of its own and a serving certificate for 127.0.0.1 it signed, written in `dir`:
+/// answers the CA's, the certificate's and the key's PEM files.
+pub fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "kmicro test registry CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, ca.pem()).unwrap();
+    std::fs::write(&paths.1, cert.pem()).unwrap();
+    std::fs::write(&paths.2, key.serialize_pem()).unwrap();
+    paths
 }
 
 impl Drop for Registry {
