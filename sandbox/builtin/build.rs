@@ -2,7 +2,7 @@
 //! cargo with its own target directory beside this build's, so it is cached between builds),
 //! precompiles each for this build's target, and writes `builtin.rs` into `OUT_DIR`: the
 //! table `lib.rs` includes, with the raw component and the artifact of each module (both
-//! gzip-compressed) and their digests.
+//! zstd-compressed) and their digests.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -55,18 +55,18 @@ fn run() -> Result<(), String> {
         let artifact =
             precompile(&wasm, &target).map_err(|e| format!("precompiling {}: {e}", entry.name))?;
         write_file(
-            &out_dir.join(format!("{}.wasm.gz", entry.name)),
-            &gzip(&wasm)?,
+            &out_dir.join(format!("{}.wasm.zst", entry.name)),
+            &compress(&wasm)?,
         )?;
         write_file(
-            &out_dir.join(format!("{}.cwasm.gz", entry.name)),
-            &gzip(&artifact)?,
+            &out_dir.join(format!("{}.cwasm.zst", entry.name)),
+            &compress(&artifact)?,
         )?;
         writeln!(
             table,
             "    BuiltinModule {{ name: {name:?}, \
-             wasm_gz: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.wasm.gz\")), \
-             artifact_gz: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.cwasm.gz\")), \
+             wasm_zst: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.wasm.zst\")), \
+             artifact_zst: include_bytes!(concat!(env!(\"OUT_DIR\"), \"/{name}.cwasm.zst\")), \
              digest: \"{digest}\", artifact_digest: \"{artifact_digest}\", artifact_len: {len} }},",
             name = entry.name,
             digest = sha256(&wasm),
@@ -86,15 +86,11 @@ fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
-/// `bytes` gzip-compressed at the best ratio: the artifacts are mostly interpreter bytecode
-/// and tables, which shrink about threefold, and the binary's size is what a board pays.
-fn gzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    use std::io::Write as _;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    encoder
-        .write_all(bytes)
-        .and_then(|()| encoder.finish())
-        .map_err(|e| format!("compressing: {e}"))
+/// `bytes` zstd-compressed at level 19: the artifacts are mostly interpreter bytecode and
+/// tables, which shrink about sixfold, and the binary's size is what a board pays (the
+/// encoder runs at build time only; the binary carries just the decoder).
+fn compress(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    zstd::bulk::compress(bytes, 19).map_err(|e| format!("compressing: {e}"))
 }
 
 fn env(name: &str) -> Result<String, String> {
