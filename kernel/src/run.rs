@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use kmicro_apiserver::auth::Authenticator;
 use kmicro_apiserver::service_accounts::tokens::ServiceAccountTokens;
+use kmicro_apiserver::service_alloc::ServiceRanges;
 use kmicro_apiserver::{Api, Server, Storage};
 use kmicro_pki::{KubeconfigOptions, Pki, PkiConfig, ServiceAccountKey, TokenFile};
 use kmicro_store::{CompactionPolicy, RedbConfig, RedbStore, Store, spawn_compactor};
@@ -72,6 +73,13 @@ pub struct RunArgs {
     /// kmicro on one machine its own.
     #[arg(long, default_value = "kmicro")]
     pub cgroup_root: PathBuf,
+    /// The range Services' cluster IPs come from; the `kubernetes` Service gets its first
+    /// address (as k3s).
+    #[arg(long, default_value = "10.43.0.0/16")]
+    pub service_cidr: String,
+    /// The range Services' node ports come from (as k3s).
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
     /// Do not run the built-in scheduler module.
     #[arg(long)]
     pub disable_scheduler: bool,
@@ -105,6 +113,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let data_dir = absolute(&args.data_dir)?;
     let kubelet = agent::kubelet_args::resolve(&args.kubelet_args)?;
+    let service_ranges = ServiceRanges::new(&args.service_cidr, &args.service_node_port_range)
+        .map_err(|e| anyhow::anyhow!("--service-cidr / --service-node-port-range: {e}"))?;
     let node_name = if args.disable_agent {
         None
     } else {
@@ -154,11 +164,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tokens: Some(tokens),
         service_accounts: Some(ServiceAccountTokens::new(service_account_key)),
     };
-    let api = Arc::new(Api::new(
-        storage,
-        authenticator,
-        format!("{client_host}:{}", args.https_listen_port),
-    ));
+    let api = Arc::new(
+        Api::new(
+            storage,
+            authenticator,
+            format!("{client_host}:{}", args.https_listen_port),
+        )
+        .with_service_ranges(service_ranges),
+    );
     api.bootstrap()
         .await
         .map_err(|e| anyhow::anyhow!(e.message))

@@ -27,6 +27,7 @@ use crate::query::Query;
 use crate::render::Format;
 use crate::response::{self, Body};
 use crate::route::{self, Route, RouteError, Verb};
+use crate::service_alloc::ServiceRanges;
 use crate::storage::Storage;
 use crate::warning::Warnings;
 
@@ -51,6 +52,7 @@ pub struct Api {
     stopping: tokio::sync::watch::Sender<bool>,
     module_host: HostSlot,
     pod_log_host: PodLogSlot,
+    service_ranges: ServiceRanges,
 }
 
 impl Api {
@@ -71,7 +73,15 @@ impl Api {
             stopping: tokio::sync::watch::channel(false).0,
             module_host: HostSlot::default(),
             pod_log_host: PodLogSlot::default(),
+            service_ranges: ServiceRanges::default(),
         }
+    }
+
+    /// Services' cluster IPs and node ports come from `ranges` (default: k3s's 10.43.0.0/16
+    /// and 30000–32767).
+    pub fn with_service_ranges(mut self, ranges: ServiceRanges) -> Self {
+        self.service_ranges = ranges;
+        self
     }
 
     /// The object storage.
@@ -85,6 +95,17 @@ impl Api {
     /// module components no Module refers to deleted.
     pub async fn bootstrap(&self) -> ApiResult<()> {
         crate::bootstrap::ensure_defaults(&self.storage).await?;
+        let api_port = self
+            .server_address
+            .rsplit_once(':')
+            .and_then(|(_, port)| port.parse().ok())
+            .unwrap_or(6443);
+        crate::service_alloc::ensure_kubernetes_service(
+            &self.storage,
+            &self.service_ranges,
+            api_port,
+        )
+        .await?;
         authz::bootstrap::ensure_policy(&self.storage).await?;
         self.authorizer.wait_synced().await;
         authz::aggregation::spawn(&self.authorizer, &self.storage);
@@ -282,6 +303,7 @@ impl Api {
                     warnings: Warnings::default(),
                     module_host: self.module_host.get(),
                     pod_log_host: self.pod_log_host.get(),
+                    service_ranges: &self.service_ranges,
                 };
                 let mut resp = handlers::dispatch(&ctx, body?)
                     .await

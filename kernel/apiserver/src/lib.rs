@@ -32,6 +32,7 @@ pub mod response;
 pub mod route;
 pub mod server;
 pub mod service_accounts;
+pub mod service_alloc;
 pub mod storage;
 pub mod warning;
 pub mod watch_cache;

@@ -124,6 +124,43 @@ impl Storage {
         written(r, outcome, obj)
     }
 
+    /// [`create`](Self::create) in one transaction with `extra` (its compares must hold too,
+    /// its ops are written with the object). `Conflict(Some(_))`: the object exists;
+    /// `Conflict(None)`: only a compare of `extra` failed.
+    pub async fn create_with(
+        &self,
+        r: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        obj: &Value,
+        extra: TxnExtra,
+    ) -> ApiResult<Write> {
+        let key = r.key(ns, name);
+        let (bytes, lease) = (self.encode(r, obj)?, self.lease_for(r).await?);
+        let mut compares = vec![Compare::absent(key.as_bytes())];
+        compares.extend(extra.compares);
+        let mut success = vec![Op::put_with_lease(key.as_bytes(), bytes, lease)];
+        success.extend(extra.ops);
+        let resp = self
+            .store
+            .txn(Txn {
+                compares,
+                success,
+                failure: vec![Op::get(key.as_bytes())],
+            })
+            .await?;
+        if resp.succeeded {
+            return Ok(Write::Done(stored(obj.clone(), resp.revision)));
+        }
+        let current = match resp.responses.into_iter().next() {
+            Some(OpResponse::Range(mut range)) => range.kvs.pop(),
+            _ => None,
+        };
+        Ok(Write::Conflict(
+            current.map(|kv| decode(r, &kv)).transpose()?,
+        ))
+    }
+
     /// Replaces an object if it is still at `revision`.
     pub async fn update(
         &self,

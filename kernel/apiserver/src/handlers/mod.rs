@@ -62,6 +62,8 @@ pub(crate) struct Ctx<'a> {
     pub module_host: Option<std::sync::Arc<dyn crate::module_host::ModuleHost>>,
     /// The node agent's pod logs, once registered.
     pub pod_log_host: Option<std::sync::Arc<dyn crate::pod_log_host::PodLogHost>>,
+    /// The ranges Services' cluster IPs and node ports come from.
+    pub service_ranges: &'a crate::service_alloc::ServiceRanges,
 }
 
 impl Ctx<'_> {

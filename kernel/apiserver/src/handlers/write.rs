@@ -12,6 +12,7 @@ use super::{Ctx, answer, fields, managed, object_body, parse_body};
 use crate::error::{ApiError, ApiResult};
 use crate::object::{self, meta_mut};
 use crate::response::Body;
+use crate::service_alloc;
 use crate::storage::{Stored, TxnExtra, Write};
 
 /// How often a patch (or apply) is retried when the object changes underneath it. kube retries without
@@ -63,13 +64,47 @@ pub(super) async fn insert(
         managed::record_update(ctx, &managed::manager(ctx)?, None, &mut obj);
     }
     crate::authz::escalation::check(ctx.authorizer, ctx.user, r, &obj)?;
-    if ctx.query.dry_run {
-        return Ok(answer(ctx, StatusCode::CREATED, obj));
+    if !is_service(r) {
+        if ctx.query.dry_run {
+            return Ok(answer(ctx, StatusCode::CREATED, obj));
+        }
+        return match ctx.storage.create(r, ctx.namespace(), name, &obj).await? {
+            Write::Done(stored) => Ok(answer(ctx, StatusCode::CREATED, stored.obj)),
+            Write::Conflict(_) => Err(ApiError::already_exists(r, name)),
+        };
     }
-    match ctx.storage.create(r, ctx.namespace(), name, &obj).await? {
-        Write::Done(stored) => Ok(answer(ctx, StatusCode::CREATED, stored.obj)),
-        Write::Conflict(_) => Err(ApiError::already_exists(r, name)),
+    // A Service's cluster IP and node ports are reserved in its create's transaction; one
+    // lost to a concurrent create is chosen again.
+    for _ in 0..ALLOCATION_RETRIES {
+        let mut obj = obj.clone();
+        let extra =
+            service_alloc::allocate(ctx.storage, ctx.service_ranges, r, &mut obj, None).await?;
+        if ctx.query.dry_run {
+            return Ok(answer(ctx, StatusCode::CREATED, obj));
+        }
+        match ctx
+            .storage
+            .create_with(r, ctx.namespace(), name, &obj, extra)
+            .await?
+        {
+            Write::Done(stored) => return Ok(answer(ctx, StatusCode::CREATED, stored.obj)),
+            Write::Conflict(Some(_)) => return Err(ApiError::already_exists(r, name)),
+            Write::Conflict(None) => continue,
+        }
     }
+    Err(ApiError::conflict(
+        r,
+        name,
+        "its cluster IP or node ports were taken concurrently; try again",
+    ))
+}
+
+/// How often a Service's create chooses again after losing its values to a concurrent one.
+const ALLOCATION_RETRIES: usize = 5;
+
+/// Whether `r` is the core Service kind (its writes allocate).
+fn is_service(r: &ResourceInfo) -> bool {
+    r.group.is_empty() && r.kind == "Service"
 }
 
 /// PUT: replace an object (or its status).
@@ -259,6 +294,19 @@ pub(super) async fn replace_with(
     }
     if without_rv(&new) == without_rv(&current.obj) {
         return Ok(Replaced::Done(StatusCode::OK, current.obj.clone()));
+    }
+    let mut extra = extra;
+    if is_service(r) && ctx.rr.subresource.is_none() {
+        let more = service_alloc::allocate(
+            ctx.storage,
+            ctx.service_ranges,
+            r,
+            &mut new,
+            Some(&current.obj),
+        )
+        .await?;
+        extra.compares.extend(more.compares);
+        extra.ops.extend(more.ops);
     }
     let extra_compares = !extra.compares.is_empty();
     match ctx
