@@ -75,6 +75,16 @@ fn comparable(obj: Value) -> Value {
     if let Some(labels) = meta.get_mut("labels").and_then(Value::as_object_mut) {
         labels.remove("kubernetes.io/metadata.name");
     }
+    // A Service's allocated cluster IP and node ports differ from one Service to the next.
+    if obj["kind"] == "Service" {
+        let spec = &mut obj["spec"];
+        for field in ["clusterIP", "clusterIPs", "healthCheckNodePort"] {
+            spec.as_object_mut().unwrap().remove(field);
+        }
+        for port in spec["ports"].as_array_mut().into_iter().flatten() {
+            port.as_object_mut().unwrap().remove("nodePort");
+        }
+    }
     obj
 }
 
