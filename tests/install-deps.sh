@@ -21,6 +21,7 @@ packages=(
   iproute2                 # network namespaces in the network tests
   iptables                 # what the portmap plugin programs
   zstd                     # zstd-compressed image archives in the image store's tests
+  bind9-dnsutils           # dig, the real client the cluster DNS server is tested with
 )
 
 missing=()
