@@ -215,6 +215,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         Some(name) => {
             let pod_logs = agent::pods::logs::LogRegistry::default();
             api.set_pod_log_host(Arc::new(pod_logs.clone()));
+            let pod_sessions = agent::pods::sessions::SessionRegistry::default();
+            api.set_pod_exec_host(Arc::new(pod_sessions.clone()));
             let log_dir = match &args.pod_log_dir {
                 Some(dir) => absolute(dir)?,
                 None => data_dir.join("agent").join("pod-logs"),
@@ -231,6 +233,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 cgroup_root: args.cgroup_root.clone(),
                 pod_logs,
                 image_gc: kubelet.image_gc,
+                pod_sessions,
             };
             Some(start_agent(&api, config).await?)
         }

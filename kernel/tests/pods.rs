@@ -1045,3 +1045,242 @@ fn pods_pull_from_the_local_registry_and_unused_images_are_collected() {
     let p = pod(&cluster, "keep");
     assert_eq!(phase(&p), "Running", "{p}");
 }
+
+/// kubectl run inside a terminal (`script` gives it a pty of `rows`×`cols`); returns what the
+/// terminal showed.
+fn kubectl_in_terminal(cluster: &Cluster, rows: u16, cols: u16, args: &str) -> String {
+    let inner = format!(
+        "stty rows {rows} cols {cols}; kubectl --kubeconfig {} {args}",
+        cluster.kubeconfig.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &inner, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args}: {}",
+        common::output_text(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn exec_and_attach_with_kubectl() {
+    let cluster = PodCluster::start();
+    cluster.ok(&[
+        "run",
+        "shell",
+        "--image",
+        IMAGE,
+        "--env=GREETING=hello from env",
+        "--",
+        "sleep",
+        "3600",
+    ]);
+    // A container with stdin open for attach; it answers each line until its stdin ends.
+    cluster.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"reader"}},
+            "spec":{{"restartPolicy":"Never","containers":[{{"name":"reader","image":"{IMAGE}",
+            "stdin":true,"stdinOnce":true,
+            "command":["sh","-c","echo ready; while read l; do echo got:$l; done; echo bye"]}}]}}}}"#
+        ),
+    );
+    for name in ["shell", "reader"] {
+        wait_pod(&cluster, name, Duration::from_secs(60), "Running", |p| {
+            phase(p) == "Running"
+        });
+    }
+
+    // Output, the container's environment and working directory.
+    assert_eq!(cluster.ok(&["exec", "shell", "--", "echo", "hi"]), "hi\n");
+    assert_eq!(
+        cluster.ok(&[
+            "exec",
+            "shell",
+            "--",
+            "sh",
+            "-c",
+            "echo $GREETING; pwd; id -u"
+        ]),
+        "hello from env\n/\n0\n"
+    );
+    // stdin round-trips, small and large (many WebSocket messages), and ends.
+    assert_eq!(
+        cluster.ok_stdin(&["exec", "-i", "shell", "--", "cat"], "one\ntwo\n"),
+        "one\ntwo\n"
+    );
+    let big: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+    let echoed = cluster.ok_stdin(&["exec", "-i", "shell", "--", "cat"], &big);
+    assert_eq!(echoed.len(), big.len());
+    assert!(echoed == big, "the large input came back changed");
+    // Exit codes and the two output streams.
+    let out = cluster.kubectl(&[
+        "exec",
+        "shell",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", common::output_text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("err\n"));
+    let out = cluster.kubectl(&["exec", "shell", "--", "sh", "-c", "kill -9 $$"]);
+    assert_eq!(
+        out.status.code(),
+        Some(137),
+        "{}",
+        common::output_text(&out)
+    );
+    // A program that does not exist.
+    let err = cluster.fails(&["exec", "shell", "--", "/no/such/program"], None);
+    assert!(
+        err.contains("error executing command in container"),
+        "{err}"
+    );
+
+    // A terminal: the program sees a pty, sized as kubectl's own terminal.
+    let shown = kubectl_in_terminal(&cluster, 33, 101, "exec -it shell -- tty");
+    assert!(shown.contains("/dev/pts/"), "{shown:?}");
+    let shown = kubectl_in_terminal(
+        &cluster,
+        33,
+        101,
+        "exec -it shell -- sh -c 'sleep 1; stty size'",
+    );
+    assert!(shown.contains("33 101"), "{shown:?}");
+    let shown = kubectl_in_terminal(
+        &cluster,
+        24,
+        80,
+        "exec -it shell -- sh -c 'exit 4' || echo code=$?",
+    );
+    assert!(shown.contains("code=4"), "{shown:?}");
+
+    // Bad requests.
+    let err = cluster.fails(&["exec", "shell", "-c", "nope", "--", "true"], None);
+    assert!(err.contains("nope"), "{err}");
+    let err = cluster.fails(
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/pods/shell/exec?command=true&container=nope&stdout=true",
+        ],
+        None,
+    );
+    assert!(
+        err.contains("container nope is not valid for pod shell"),
+        "{err}"
+    );
+    let err = cluster.fails(
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/pods/shell/exec?stdout=true",
+        ],
+        None,
+    );
+    assert!(
+        err.contains("you must specify at least one command for the container"),
+        "{err}"
+    );
+    let err = cluster.fails(&["exec", "ghost", "--", "true"], None);
+    assert!(err.contains(r#"pods "ghost" not found"#), "{err}");
+
+    // RBAC: the WebSocket's GET needs `create` on pods/exec too (kube 1.35).
+    cluster.ok(&[
+        "create",
+        "role",
+        "exec-get",
+        "--verb=get",
+        "--resource=pods,pods/exec",
+    ]);
+    cluster.ok(&[
+        "create",
+        "rolebinding",
+        "exec-get",
+        "--role=exec-get",
+        "--user=alice",
+    ]);
+    let err = cluster.fails(&["--as=alice", "exec", "shell", "--", "true"], None);
+    assert!(
+        err.contains(r#"cannot create resource "pods/exec""#),
+        "{err}"
+    );
+    cluster.ok(&[
+        "create",
+        "role",
+        "exec-create",
+        "--verb=create",
+        "--resource=pods/exec",
+    ]);
+    cluster.ok(&[
+        "create",
+        "rolebinding",
+        "exec-create",
+        "--role=exec-create",
+        "--user=alice",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = cluster.kubectl(&["--as=alice", "exec", "shell", "--", "echo", "allowed"]);
+        if out.status.success() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "allowed\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", common::output_text(&out));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Discovery lists the subresources.
+    let resources: Value = serde_json::from_str(&cluster.ok(&["get", "--raw", "/api/v1"])).unwrap();
+    for (sub, kind) in [
+        ("pods/exec", "PodExecOptions"),
+        ("pods/attach", "PodAttachOptions"),
+    ] {
+        let r = resources["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == sub)
+            .unwrap_or_else(|| panic!("{sub} in discovery"));
+        assert_eq!(r["kind"], kind);
+        assert_eq!(r["verbs"], serde_json::json!(["create", "get"]));
+    }
+
+    // Attach: a line in, the container's answer out; closing stdin ends the container's
+    // (stdinOnce), so it says bye and ends, and so does kubectl.
+    let out = cluster.ok_stdin(&["attach", "-i", "reader"], "ping\n");
+    assert!(out.contains("got:ping\n"), "{out:?}");
+    assert!(out.contains("bye\n"), "{out:?}");
+    assert!(
+        !out.contains("ready"),
+        "attach shows output from its start only: {out:?}"
+    );
+    wait_pod(
+        &cluster,
+        "reader",
+        Duration::from_secs(30),
+        "Succeeded",
+        |p| phase(p) == "Succeeded",
+    );
+    assert_eq!(cluster.ok(&["logs", "reader"]), "ready\ngot:ping\nbye\n");
+    let err = cluster.fails(&["exec", "reader", "--", "true"], None);
+    assert!(err.contains("completed pod"), "{err}");
+    let err = cluster.fails(
+        &[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/pods/reader/attach?stdout=true",
+        ],
+        None,
+    );
+    assert!(
+        err.contains("cannot attach to a container in a completed pod; current phase is Succeeded"),
+        "{err}"
+    );
+}

@@ -119,6 +119,25 @@ pub const POD_LOG: Subresource = Subresource {
     verbs: &["get"],
 };
 
+/// `pods/exec`: a command run in one of the pod's containers, its stdio streamed over a
+/// WebSocket (`v5.channel.k8s.io`); `GET` is the upgrade, `POST` the SPDY form kmicro refuses.
+pub const POD_EXEC: Subresource = Subresource {
+    name: "exec",
+    group: "",
+    version: "v1",
+    kind: "PodExecOptions",
+    verbs: &["create", "get"],
+};
+
+/// `pods/attach`: the stdio of a running container, streamed like `pods/exec`.
+pub const POD_ATTACH: Subresource = Subresource {
+    name: "attach",
+    group: "",
+    version: "v1",
+    kind: "PodAttachOptions",
+    verbs: &["create", "get"],
+};
+
 /// `modules/source`: the component's bytes (`application/wasm`), read and replaced whole.
 pub const MODULE_SOURCE: Subresource = Subresource {
     name: "source",
@@ -167,7 +186,7 @@ impl ResourceInfo {
     /// Subresources with a kind and verbs of their own.
     pub fn other_subresources(&self) -> &'static [Subresource] {
         match (self.group, self.plural) {
-            ("", "pods") => &[POD_BINDING, POD_EVICTION, POD_LOG],
+            ("", "pods") => &[POD_ATTACH, POD_BINDING, POD_EVICTION, POD_EXEC, POD_LOG],
             ("", "namespaces") => &[NAMESPACE_FINALIZE],
             ("", "serviceaccounts") => &[SERVICE_ACCOUNT_TOKEN],
             ("modules.kmicro.io", "modules") => &[MODULE_SOURCE, MODULE_LOG],
@@ -176,8 +195,9 @@ impl ResourceInfo {
     }
 
     /// The [`other_subresources`](Self::other_subresources) whose bodies are objects of their
-    /// kind, as OpenAPI documents describe them; `modules/source`, `modules/log` and
-    /// `pods/log` carry raw bytes and text and are left out of the documents.
+    /// kind, as OpenAPI documents describe them; `modules/source`, `modules/log`, `pods/log`
+    /// and the streams of `pods/exec` and `pods/attach` carry raw bytes and text and are left
+    /// out of the documents.
     pub fn object_subresources(&self) -> &'static [Subresource] {
         match (self.group, self.plural) {
             ("modules.kmicro.io", "modules") => &[],

@@ -22,6 +22,7 @@ use crate::handlers::{self, Ctx};
 use crate::impersonation;
 use crate::module_host::{HostSlot, ModuleHost};
 use crate::openapi::OpenApi;
+use crate::pod_exec_host::{PodExecHost, PodExecSlot};
 use crate::pod_log_host::{PodLogHost, PodLogSlot};
 use crate::query::Query;
 use crate::render::Format;
@@ -53,6 +54,7 @@ pub struct Api {
     module_host: HostSlot,
     pod_log_host: PodLogSlot,
     service_ranges: ServiceRanges,
+    pod_exec_host: PodExecSlot,
 }
 
 impl Api {
@@ -74,6 +76,7 @@ impl Api {
             module_host: HostSlot::default(),
             pod_log_host: PodLogSlot::default(),
             service_ranges: ServiceRanges::default(),
+            pod_exec_host: PodExecSlot::default(),
         }
     }
 
@@ -147,6 +150,12 @@ impl Api {
     /// Registers the node agent's pod logs: from then on `pods/log` is served (503 before).
     pub fn set_pod_log_host(&self, host: Arc<dyn PodLogHost>) {
         self.pod_log_host.set(host);
+    }
+
+    /// Registers the node agent's exec and attach: from then on `pods/exec` and `pods/attach`
+    /// are served (503 before).
+    pub fn set_pod_exec_host(&self, host: Arc<dyn PodExecHost>) {
+        self.pod_exec_host.set(host);
     }
 
     /// Answers one request. `cert_user` is who the connection's client certificate names.
@@ -304,6 +313,8 @@ impl Api {
                     module_host: self.module_host.get(),
                     pod_log_host: self.pod_log_host.get(),
                     service_ranges: &self.service_ranges,
+                    pod_exec_host: self.pod_exec_host.get(),
+                    upgrade: req.extensions().get::<hyper::upgrade::OnUpgrade>().cloned(),
                 };
                 let mut resp = handlers::dispatch(&ctx, body?)
                     .await

@@ -120,7 +120,7 @@ fn number(key: &str, value: &str) -> ApiResult<i64> {
 }
 
 /// `application/x-www-form-urlencoded` pairs.
-fn pairs(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
+pub(crate) fn pairs(raw: &str) -> impl Iterator<Item = (String, String)> + '_ {
     raw.split('&').filter(|p| !p.is_empty()).map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         (decode(k), decode(v))

@@ -72,6 +72,9 @@ pub struct AgentConfig {
     pub pod_logs: pods::logs::LogRegistry,
     /// When unused images are collected (`--kubelet-arg=image-gc-…`).
     pub image_gc: pods::ImageGcPolicy,
+    /// The running containers the API server's `pods/exec` and `pods/attach` reach
+    /// (registered with the API by the caller).
+    pub pod_sessions: pods::sessions::SessionRegistry,
 }
 
 /// The running agent; dropping it stops it (the Node stays, as kubelet leaves it).
@@ -173,8 +176,9 @@ impl<T: Transport> Agent<T> {
                 image_gc: self.config.image_gc,
             };
             let logs = self.config.pod_logs.clone();
+            let sessions = self.config.pod_sessions.clone();
             self.pods_task = Some(AbortOnDrop(tokio::spawn(pods::run(
-                config, transport, logs,
+                config, transport, logs, sessions,
             ))));
         }
         let mut tick = tokio::time::interval(STATUS_INTERVAL);

@@ -241,6 +241,7 @@ mod tests {
             cgroup_root: "kmicro".into(),
             image_gc: Default::default(),
             pod_logs: Default::default(),
+            pod_sessions: Default::default(),
         }
     }
 

@@ -247,6 +247,18 @@ impl Pty {
         })
     }
 
+    /// Another handle on the same terminal (a duplicate of the master fd), so that one task
+    /// can read the program's output while others write its input or resize it
+    /// (`kubectl attach` to a container with a tty).
+    pub fn try_clone(&self) -> Result<Pty> {
+        let master = self
+            .fd
+            .get_ref()
+            .try_clone()
+            .map_err(|e| Error::sys("dup the pty master", e))?;
+        Pty::new(master)
+    }
+
     /// Sets the terminal's size (`TIOCSWINSZ`; the program gets `SIGWINCH`).
     pub fn resize(&self, cols: u16, rows: u16) -> Result<()> {
         rustix::termios::tcsetwinsize(

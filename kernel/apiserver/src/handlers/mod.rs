@@ -10,6 +10,7 @@ mod fields;
 mod managed;
 pub(crate) mod module;
 mod namespace;
+mod pod_exec;
 mod pod_log;
 mod protobuf;
 mod read;
@@ -64,6 +65,10 @@ pub(crate) struct Ctx<'a> {
     pub pod_log_host: Option<std::sync::Arc<dyn crate::pod_log_host::PodLogHost>>,
     /// The ranges Services' cluster IPs and node ports come from.
     pub service_ranges: &'a crate::service_alloc::ServiceRanges,
+    /// The node agent's exec and attach, once registered.
+    pub pod_exec_host: Option<std::sync::Arc<dyn crate::pod_exec_host::PodExecHost>>,
+    /// The connection's upgrade, when it can be upgraded (HTTP/1.1 from the network).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 impl Ctx<'_> {
@@ -159,6 +164,13 @@ pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<B
         && ctx.rr.subresource.as_deref() == Some("log")
     {
         return pod_log::get(ctx).await;
+    }
+    if ctx.resource().group.is_empty() && ctx.resource().plural == "pods" {
+        match ctx.rr.subresource.as_deref() {
+            Some("exec") => return pod_exec::connect(ctx, pod_exec::Kind::Exec).await,
+            Some("attach") => return pod_exec::connect(ctx, pod_exec::Kind::Attach).await,
+            _ => {}
+        }
     }
     if module::is_modules(ctx.resource()) {
         match (ctx.rr.verb, ctx.rr.subresource.as_deref()) {

@@ -78,7 +78,11 @@ pub(super) async fn get(ctx: &Ctx<'_>) -> ApiResult<Response<Body>> {
 /// The container a log request is for, as kube-apiserver chooses it: the one named (an app,
 /// init or ephemeral container), else the pod's only container, else the one the
 /// `kubectl.kubernetes.io/default-container` annotation names.
-fn choose_container(pod: &Value, pod_name: &str, asked: Option<&str>) -> ApiResult<String> {
+pub(super) fn choose_container(
+    pod: &Value,
+    pod_name: &str,
+    asked: Option<&str>,
+) -> ApiResult<String> {
     let names = |field: &str| -> Vec<String> {
         pod["spec"][field]
             .as_array()

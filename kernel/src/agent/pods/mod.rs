@@ -13,8 +13,10 @@
 //! (`Runtime::adopt_all`) and hands each to its pod's worker, which resumes without
 //! restarting anything; containers, sandboxes, root filesystems and pod directories of pods
 //! that no longer exist are removed. Stopping kmicro leaves containers running (as k3s does).
+//! `kubectl exec` and `attach` go through [`sessions`], which the workers keep informed of
+//! their running containers.
 //! Not yet: image garbage collection on disk pressure, pod networking through CNI (see
-//! [`network`]), ephemeral containers, `kubectl exec`/`attach`/`port-forward`.
+//! [`network`]), ephemeral containers, `kubectl port-forward`.
 
 mod api;
 mod backoff;
@@ -26,6 +28,7 @@ pub mod image_gc;
 pub mod logs;
 mod network;
 mod probes;
+pub mod sessions;
 mod spec;
 mod state;
 mod status;
@@ -49,6 +52,7 @@ use tokio::sync::{mpsc, watch};
 use self::api::PodEvent;
 pub use self::image_gc::ImageGcPolicy;
 use self::logs::LogRegistry;
+use self::sessions::{Runner, SessionRegistry};
 use self::worker::{Adopted, Worker};
 use super::api::NodeApi;
 use super::transport::Transport;
@@ -92,12 +96,37 @@ pub struct Shared<T> {
     pub logs: LogRegistry,
     /// When unused images are collected.
     pub image_gc: ImageGcPolicy,
+    /// What `pods/exec` and `pods/attach` reach.
+    pub sessions: SessionRegistry,
+}
+
+impl<T: Transport> Runner for Shared<T> {
+    fn exec(
+        self: Arc<Self>,
+        id: String,
+        spec: kmicro_container::ExecSpec,
+    ) -> futures::future::BoxFuture<'static, kmicro_container::Result<kmicro_container::ExecProcess>>
+    {
+        Box::pin(async move { self.runtime.exec(&id, &spec).await })
+    }
+
+    fn wait(
+        self: Arc<Self>,
+        id: String,
+    ) -> futures::future::BoxFuture<'static, kmicro_container::Result<kmicro_container::Exit>> {
+        Box::pin(async move { self.runtime.wait(&id).await })
+    }
 }
 
 /// Runs the pod manager until the agent stops.
-pub async fn run<T: Transport>(config: PodsConfig, transport: T, logs: LogRegistry) {
+pub async fn run<T: Transport>(
+    config: PodsConfig,
+    transport: T,
+    logs: LogRegistry,
+    sessions: SessionRegistry,
+) {
     let shared = loop {
-        match open(&config, &transport, &logs).await {
+        match open(&config, &transport, &logs, &sessions).await {
             Ok(shared) => break Arc::new(shared),
             Err(err) => {
                 tracing::error!(err = %format!("{err:#}"), "the pod manager cannot start; retrying in 10 s");
@@ -105,6 +134,9 @@ pub async fn run<T: Transport>(config: PodsConfig, transport: T, logs: LogRegist
             }
         }
     };
+    let runner: Arc<dyn Runner> = shared.clone();
+    sessions.set_runner(Arc::downgrade(&runner));
+    drop(runner);
     Manager::new(shared).run().await;
 }
 
@@ -112,6 +144,7 @@ async fn open<T: Transport>(
     config: &PodsConfig,
     transport: &T,
     logs: &LogRegistry,
+    sessions: &SessionRegistry,
 ) -> anyhow::Result<Shared<T>> {
     let agent_dir = config.data_dir.join("agent");
     let runtime = Runtime::new(agent_dir.join("containers"), &config.cgroup_root)
@@ -154,6 +187,7 @@ async fn open<T: Transport>(
         log_dir: config.log_dir.clone(),
         logs: logs.clone(),
         image_gc: config.image_gc,
+        sessions: sessions.clone(),
     })
 }
 

@@ -24,6 +24,7 @@ use super::etc_files::{self, EtcFiles};
 use super::events::{self, EventType};
 use super::logs::{log_path, pod_log_dir};
 use super::probes::{self, ProbeKind};
+use super::sessions::RunningContainer;
 use super::spec::{self, ATTEMPT, CONTAINER_NAME, IMAGE_ID};
 use super::state::{Slot, SlotState, Terminated};
 use super::status::{self, StatusInput};
@@ -178,6 +179,7 @@ impl<T: Transport> Worker<T> {
             }
         }
         self.shared.logs.remove(&self.uid);
+        self.shared.sessions.remove(&self.uid);
     }
 
     fn restart_policy(&self) -> String {
@@ -804,10 +806,23 @@ impl<T: Transport> Worker<T> {
         attempt: u32,
         started_at: Timestamp,
         since: Instant,
-        stdio: kmicro_container::Stdio,
+        mut stdio: kmicro_container::Stdio,
         adopted: bool,
     ) {
         let path = log_path(&self.log_dir, &container.name, attempt);
+        // What attach sessions write to: the container's stdin (kept open here for its whole
+        // life) or its terminal, which the log writer below reads.
+        let stdin = stdio.stdin.take();
+        let tty = stdio
+            .tty
+            .as_ref()
+            .and_then(|t| match (t.try_clone(), t.try_clone()) {
+                (Ok(input), Ok(resize)) => Some((input, resize)),
+                (Err(err), _) | (_, Err(err)) => {
+                    tracing::warn!(%err, "the container's terminal cannot be shared with attach");
+                    None
+                }
+            });
         let writer = match (stdio.stdout, stdio.stderr, stdio.tty) {
             (_, _, Some(tty)) => {
                 LogWriter::spawn(&path, tty, tokio::io::empty(), LogConfig::default())
@@ -843,6 +858,19 @@ impl<T: Transport> Worker<T> {
             self.uid.clone(),
             self.log_dir.clone(),
             container.name.clone(),
+        );
+        self.shared.sessions.running(
+            &uid,
+            &name,
+            RunningContainer {
+                id: id.clone(),
+                env: self.envs.get(&id).cloned().unwrap_or_default(),
+                stdin,
+                stdin_once: container.stdin_once.unwrap_or(false),
+                tty,
+                log: path.clone(),
+                follow: follow.clone(),
+            },
         );
         self.shared.logs.update(&uid, &dir, &name, |l| {
             l.attempt = Some(attempt);
@@ -992,6 +1020,7 @@ impl<T: Transport> Worker<T> {
         self.shared
             .logs
             .update(&uid, &dir, &name, |l| l.follow = None);
+        self.shared.sessions.stopped(&uid, &name, id);
         self.remove_instance(id).await;
     }
 
