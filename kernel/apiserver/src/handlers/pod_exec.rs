@@ -12,6 +12,8 @@ use http::{Response, StatusCode, header};
 use kmicro_apimachinery::rbac::Action;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::Ctx;
 use super::pod_log::choose_container;
@@ -160,7 +162,19 @@ pub(super) async fn connect(ctx: &Ctx<'_>, kind: Kind) -> ApiResult<Response<Bod
         Kind::Exec => host.exec(request).await,
         Kind::Attach => host.attach(request).await,
     };
-    let session = started.map_err(host_error)?;
+    let session = match started {
+        Ok(session) => session,
+        // As kubelet: a process that cannot be started is reported on the status channel
+        // of the upgraded connection (kubectl prints it and exits 1).
+        Err(e) if e.code == StatusCode::INTERNAL_SERVER_ERROR => PodSession {
+            stdin: None,
+            stdout: None,
+            stderr: None,
+            resize: None,
+            end: Box::pin(std::future::ready(Outcome::Failed(e.message))),
+        },
+        Err(e) => return Err(host_error(e)),
+    };
     let protocol = handshake.protocol;
     let stopping = ctx.stopping.clone();
     tokio::spawn(async move {
@@ -198,6 +212,13 @@ async fn carry(
                 return;
             }
         }
+        // A normal closure (1000): kubectl reads it as the end of every stream, while a
+        // close without a code (1005) is an error to it.
+        let normal = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        let _ = sink.send(Message::Close(Some(normal))).await;
         let _ = sink.close().await;
     });
     let mut outputs = Vec::new();
