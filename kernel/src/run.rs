@@ -217,6 +217,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             api.set_pod_log_host(Arc::new(pod_logs.clone()));
             let pod_sessions = agent::pods::sessions::SessionRegistry::default();
             api.set_pod_exec_host(Arc::new(pod_sessions.clone()));
+            let port_forward = agent::pods::port_forward::PortForwarder::default();
+            api.set_pod_port_forward_host(Arc::new(port_forward.clone()));
             let log_dir = match &args.pod_log_dir {
                 Some(dir) => absolute(dir)?,
                 None => data_dir.join("agent").join("pod-logs"),
@@ -234,6 +236,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 pod_logs,
                 image_gc: kubelet.image_gc,
                 pod_sessions,
+                port_forward,
             };
             Some(start_agent(&api, config).await?)
         }

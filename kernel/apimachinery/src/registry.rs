@@ -138,6 +138,17 @@ pub const POD_ATTACH: Subresource = Subresource {
     verbs: &["create", "get"],
 };
 
+/// `pods/portforward`: a connection upgraded to a stream of forwarded TCP connections to the
+/// pod's ports, served by the node agent of the pod's node. A connect subresource: kubectl's
+/// WebSocket `GET` is authorized as `create`, as kube-apiserver 1.30+ does.
+pub const POD_PORTFORWARD: Subresource = Subresource {
+    name: "portforward",
+    group: "",
+    version: "v1",
+    kind: "PodPortForwardOptions",
+    verbs: &["create", "get"],
+};
+
 /// `modules/source`: the component's bytes (`application/wasm`), read and replaced whole.
 pub const MODULE_SOURCE: Subresource = Subresource {
     name: "source",
@@ -155,6 +166,19 @@ pub const MODULE_LOG: Subresource = Subresource {
     kind: "Module",
     verbs: &["get"],
 };
+
+impl Subresource {
+    /// Whether it is a connect subresource (a streaming upgrade, `*Options` its kind): a
+    /// `GET` of it is authorized and served as `create`, as kube-apiserver does for the
+    /// WebSocket upgrades of `exec`, `attach` and `portforward`.
+    pub fn is_connect(&self) -> bool {
+        self.group.is_empty()
+            && matches!(
+                self.kind,
+                "PodPortForwardOptions" | "PodExecOptions" | "PodAttachOptions"
+            )
+    }
+}
 
 impl ResourceInfo {
     /// `group/version`, or just `version` for the core group.
@@ -186,7 +210,14 @@ impl ResourceInfo {
     /// Subresources with a kind and verbs of their own.
     pub fn other_subresources(&self) -> &'static [Subresource] {
         match (self.group, self.plural) {
-            ("", "pods") => &[POD_ATTACH, POD_BINDING, POD_EVICTION, POD_EXEC, POD_LOG],
+            ("", "pods") => &[
+                POD_ATTACH,
+                POD_BINDING,
+                POD_EVICTION,
+                POD_EXEC,
+                POD_LOG,
+                POD_PORTFORWARD,
+            ],
             ("", "namespaces") => &[NAMESPACE_FINALIZE],
             ("", "serviceaccounts") => &[SERVICE_ACCOUNT_TOKEN],
             ("modules.kmicro.io", "modules") => &[MODULE_SOURCE, MODULE_LOG],
@@ -196,8 +227,8 @@ impl ResourceInfo {
 
     /// The [`other_subresources`](Self::other_subresources) whose bodies are objects of their
     /// kind, as OpenAPI documents describe them; `modules/source`, `modules/log`, `pods/log`
-    /// and the streams of `pods/exec` and `pods/attach` carry raw bytes and text and are left
-    /// out of the documents.
+    /// and the streams of `pods/exec`, `pods/attach` and `pods/portforward` carry raw bytes
+    /// and text and are left out of the documents.
     pub fn object_subresources(&self) -> &'static [Subresource] {
         match (self.group, self.plural) {
             ("modules.kmicro.io", "modules") => &[],

@@ -24,6 +24,7 @@ use crate::module_host::{HostSlot, ModuleHost};
 use crate::openapi::OpenApi;
 use crate::pod_exec_host::{PodExecHost, PodExecSlot};
 use crate::pod_log_host::{PodLogHost, PodLogSlot};
+use crate::port_forward_host::{PodPortForwardHost, PortForwardSlot};
 use crate::query::Query;
 use crate::render::Format;
 use crate::response::{self, Body};
@@ -55,6 +56,7 @@ pub struct Api {
     pod_log_host: PodLogSlot,
     service_ranges: ServiceRanges,
     pod_exec_host: PodExecSlot,
+    port_forward_host: PortForwardSlot,
 }
 
 impl Api {
@@ -77,6 +79,7 @@ impl Api {
             pod_log_host: PodLogSlot::default(),
             service_ranges: ServiceRanges::default(),
             pod_exec_host: PodExecSlot::default(),
+            port_forward_host: PortForwardSlot::default(),
         }
     }
 
@@ -156,6 +159,12 @@ impl Api {
     /// are served (503 before).
     pub fn set_pod_exec_host(&self, host: Arc<dyn PodExecHost>) {
         self.pod_exec_host.set(host);
+    }
+
+    /// Registers the node agent's port forwarding: from then on `pods/portforward` is
+    /// served (503 before).
+    pub fn set_pod_port_forward_host(&self, host: Arc<dyn PodPortForwardHost>) {
+        self.port_forward_host.set(host);
     }
 
     /// Answers one request. `cert_user` is who the connection's client certificate names.
@@ -314,6 +323,7 @@ impl Api {
                     pod_log_host: self.pod_log_host.get(),
                     service_ranges: &self.service_ranges,
                     pod_exec_host: self.pod_exec_host.get(),
+                    port_forward_host: self.port_forward_host.get(),
                     upgrade: req.extensions().get::<hyper::upgrade::OnUpgrade>().cloned(),
                 };
                 let mut resp = handlers::dispatch(&ctx, body?)

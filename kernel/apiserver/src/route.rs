@@ -197,6 +197,8 @@ fn resource_route(
     };
     let verb = match (method, name.is_some(), subresource.is_some()) {
         (&Method::POST, true, true) if other.is_some() => Verb::Create,
+        // A connect subresource's WebSocket upgrade (kube-apiserver 1.30+).
+        (&Method::GET, true, true) if other.is_some_and(|o| o.is_connect()) => Verb::Create,
         (&Method::GET, true, _) if watch => Verb::Watch,
         (&Method::GET, true, _) => Verb::Get,
         (&Method::GET, false, _) if watch => Verb::Watch,

@@ -75,6 +75,9 @@ pub struct AgentConfig {
     /// The running containers the API server's `pods/exec` and `pods/attach` reach
     /// (registered with the API by the caller).
     pub pod_sessions: pods::sessions::SessionRegistry,
+    /// The port forwarding the API server's `pods/portforward` asks for (registered with
+    /// the API by the caller).
+    pub port_forward: pods::port_forward::PortForwarder,
 }
 
 /// The running agent; dropping it stops it (the Node stays, as kubelet leaves it).
@@ -177,8 +180,9 @@ impl<T: Transport> Agent<T> {
             };
             let logs = self.config.pod_logs.clone();
             let sessions = self.config.pod_sessions.clone();
+            let forwarder = self.config.port_forward.clone();
             self.pods_task = Some(AbortOnDrop(tokio::spawn(pods::run(
-                config, transport, logs, sessions,
+                config, transport, logs, sessions, forwarder,
             ))));
         }
         let mut tick = tokio::time::interval(STATUS_INTERVAL);

@@ -242,6 +242,7 @@ mod tests {
             image_gc: Default::default(),
             pod_logs: Default::default(),
             pod_sessions: Default::default(),
+            port_forward: Default::default(),
         }
     }
 

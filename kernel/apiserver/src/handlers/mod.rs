@@ -12,6 +12,7 @@ pub(crate) mod module;
 mod namespace;
 mod pod_exec;
 mod pod_log;
+mod port_forward;
 mod protobuf;
 mod read;
 mod review;
@@ -68,6 +69,8 @@ pub(crate) struct Ctx<'a> {
     /// The node agent's exec and attach, once registered.
     pub pod_exec_host: Option<std::sync::Arc<dyn crate::pod_exec_host::PodExecHost>>,
     /// The connection's upgrade, when it can be upgraded (HTTP/1.1 from the network).
+    /// The node agent's port forwarding, once registered.
+    pub port_forward_host: Option<std::sync::Arc<dyn crate::port_forward_host::PodPortForwardHost>>,
     pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
@@ -169,6 +172,8 @@ pub(crate) async fn dispatch(ctx: &Ctx<'_>, body: Bytes) -> ApiResult<Response<B
         match ctx.rr.subresource.as_deref() {
             Some("exec") => return pod_exec::connect(ctx, pod_exec::Kind::Exec).await,
             Some("attach") => return pod_exec::connect(ctx, pod_exec::Kind::Attach).await,
+            // Routing lets only `create` through (a GET upgrade or a POST).
+            Some("portforward") => return port_forward::connect(ctx).await,
             _ => {}
         }
     }

@@ -15,8 +15,9 @@
 //! that no longer exist are removed. Stopping kmicro leaves containers running (as k3s does).
 //! `kubectl exec` and `attach` go through [`sessions`], which the workers keep informed of
 //! their running containers.
-//! Not yet: image garbage collection on disk pressure, pod networking through CNI (see
-//! [`network`]), ephemeral containers, `kubectl port-forward`.
+//! `kubectl port-forward` connects through [`port_forward::PortForwarder`]; unused images go
+//! through [`image_gc`].
+//! Not yet: pod networking through CNI (see [`network`]), ephemeral containers.
 
 mod api;
 mod backoff;
@@ -27,6 +28,7 @@ mod events;
 pub mod image_gc;
 pub mod logs;
 mod network;
+pub mod port_forward;
 mod probes;
 pub mod sessions;
 mod spec;
@@ -124,6 +126,7 @@ pub async fn run<T: Transport>(
     transport: T,
     logs: LogRegistry,
     sessions: SessionRegistry,
+    forwarder: port_forward::PortForwarder,
 ) {
     let shared = loop {
         match open(&config, &transport, &logs, &sessions).await {
@@ -137,6 +140,7 @@ pub async fn run<T: Transport>(
     let runner: Arc<dyn Runner> = shared.clone();
     sessions.set_runner(Arc::downgrade(&runner));
     drop(runner);
+    forwarder.attach(&shared);
     Manager::new(shared).run().await;
 }
 
