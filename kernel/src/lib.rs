@@ -3,7 +3,8 @@
 //! It holds the command line ([`cli`]), `kmicro run` ([`run`]), the node agent ([`agent`]),
 //! `kmicro module` ([`module_cmd`], over the API client in `client`), `kmicro images`
 //! ([`images_cmd`], over the node's image store) and the benchmarks
-//! ([`bench`]); the module sandbox host joins it as it is built (see ARCHITECTURE.md).
+//! ([`bench`]); the module sandbox host joins it as it is built (see ARCHITECTURE.md). The
+//! root CA publisher (`root_ca`) keeps every namespace's `kube-root-ca.crt` ConfigMap.
 
 pub mod agent;
 pub mod bench;
@@ -14,4 +15,5 @@ mod logging;
 mod memory;
 pub mod module_cmd;
 mod modules;
+mod root_ca;
 pub mod run;

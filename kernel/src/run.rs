@@ -177,6 +177,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!(e.message))
         .context("creating the default namespaces, RBAC policy and service accounts")?;
 
+    let root_ca = crate::root_ca::spawn(Arc::clone(&api), pki.server_ca_pem().to_string());
     let tls = pki.server_config().context("configuring TLS")?;
     let server = Server::bind(addr, tls, api.clone())
         .await
@@ -257,6 +258,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         })
         .await;
     eprintln!("kmicro: stopping");
+    root_ca.abort();
     compactor.abort();
     drop(api);
     store.close().await.context("closing the store")?;

@@ -67,6 +67,16 @@ impl ApiError {
         .with_details(resource, name)
     }
 
+    /// 403 Forbidden by admission: `<resource> "<name>" is forbidden: <why>`.
+    pub fn forbidden(resource: &ResourceInfo, name: &str, why: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!("{} \"{name}\" is forbidden: {why}", qualified(resource)),
+        )
+        .with_details(resource, name)
+    }
+
     /// 409 Conflict on a stale resourceVersion or a failed precondition.
     pub fn conflict(resource: &ResourceInfo, name: &str, why: &str) -> Self {
         Self::new(

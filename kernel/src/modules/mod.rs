@@ -2,7 +2,7 @@
 //! supervisor that keeps it in line with the Module objects.
 
 mod host_api;
-mod local;
+pub(crate) mod local;
 mod rbac;
 mod supervisor;
 mod unpack;

@@ -103,6 +103,9 @@ pub struct ContainerInfo {
     pub adopted: bool,
     /// The spec's annotations.
     pub annotations: std::collections::BTreeMap<String, String>,
+    /// The spec's environment (`KEY=value`): what processes run in it by exec get, as CRI
+    /// merges it; kept in the state file, so an adopted container has it too.
+    pub env: Vec<String>,
 }
 
 /// A process started by [`Runtime::exec`].
@@ -431,6 +434,7 @@ impl Runtime {
                     exit: *t.exit.borrow(),
                     adopted: t.adopted,
                     annotations: s.spec.annotations.clone(),
+                    env: s.spec.env.clone(),
                 }
             })
             .collect();

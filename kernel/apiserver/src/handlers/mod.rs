@@ -22,6 +22,8 @@ mod token;
 mod watch;
 mod write;
 
+pub(crate) use write::random_suffix;
+
 use bytes::Bytes;
 use http::{HeaderMap, Response, StatusCode, header};
 use kmicro_apimachinery::registry::{self, ResourceInfo};

@@ -59,6 +59,12 @@ pub(super) async fn insert(
     }
     stamp_new(r, &mut obj);
     admission::mutate(r, None, &mut obj);
+    if crate::service_accounts::admission::applies(r, None)
+        && let Some(ns) = ctx.namespace()
+    {
+        crate::service_accounts::admission::admit_create(ctx.storage, r, ns, name, &mut obj)
+            .await?;
+    }
     let mut obj = prepare(r, name, super::custom::prepare_create(ctx, obj))?;
     if track == Track::Update {
         managed::record_update(ctx, &managed::manager(ctx)?, None, &mut obj);
@@ -468,7 +474,7 @@ fn resolve_name(r: &ResourceInfo, obj: &mut Value) -> ApiResult<()> {
 }
 
 /// Five characters from kube's alphabet for generated names (no vowels, no look-alikes).
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let bytes = uuid::Uuid::new_v4().into_bytes();
     bytes[..5]

@@ -1,9 +1,11 @@
 //! ServiceAccounts: every namespace has a `default` one (kube's serviceaccounts controller,
-//! run by the API server until controllers run as modules), and their tokens ([`tokens`]).
+//! run by the API server until controllers run as modules), their tokens ([`tokens`]) and
+//! kube's ServiceAccount admission plugin on pod creates ([`admission`]).
 //!
 //! The controller follows namespaces and service accounts: a namespace that appears, or
 //! whose `default` account is deleted, gets one (unless the namespace is going away).
 
+pub mod admission;
 pub mod tokens;
 
 use std::sync::{Arc, Weak};

@@ -1304,10 +1304,14 @@ impl<T: Transport> Worker<T> {
             let container = self.container(&name, self.slots[i].init);
             match (a.info.exit, a.container, container) {
                 (None, Some(running), Some(container)) => {
-                    // The environment of an adopted instance is not kept; its probes and
-                    // hooks get the default PATH.
-                    self.envs
-                        .insert(a.info.id.clone(), vec![spec::DEFAULT_PATH.to_string()]);
+                    // The runtime kept the instance's environment in its state: probes,
+                    // hooks and exec get it as before the restart.
+                    let env = if a.info.env.is_empty() {
+                        vec![spec::DEFAULT_PATH.to_string()]
+                    } else {
+                        a.info.env.clone()
+                    };
+                    self.envs.insert(a.info.id.clone(), env);
                     self.running(
                         i,
                         &container,
