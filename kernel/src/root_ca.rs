@@ -103,7 +103,10 @@ impl Publisher {
         }
         let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("0");
         let separator = if collection.contains('?') { '&' } else { '?' };
-        let path = format!("{collection}{separator}watch=1&resourceVersion={}", encode(rv));
+        let path = format!(
+            "{collection}{separator}watch=1&resourceVersion={}",
+            encode(rv)
+        );
         let mut chunks = Box::pin(self.client.stream(&path).await?);
         let mut pending = Vec::new();
         while let Some(chunk) = chunks.next().await {
@@ -161,7 +164,10 @@ impl Publisher {
     /// Makes namespace `ns`'s ConfigMap hold the CA (nothing for a namespace that is gone or
     /// going).
     async fn sync(&self, ns: &str) -> Result<(), LocalError> {
-        let ns_path = format!("/api/v1/namespaces/{}", crate::modules::local::encode_segment(ns));
+        let ns_path = format!(
+            "/api/v1/namespaces/{}",
+            crate::modules::local::encode_segment(ns)
+        );
         let namespace = match self.get(&ns_path).await? {
             Some(n) => n,
             None => return Ok(()),
@@ -216,7 +222,11 @@ impl Publisher {
     }
 
     async fn get(&self, path: &str) -> Result<Option<Value>, LocalError> {
-        match self.client.send(Method::GET, path, None, Bytes::new()).await {
+        match self
+            .client
+            .send(Method::GET, path, None, Bytes::new())
+            .await
+        {
             Ok(body) => Ok(serde_json::from_slice(&body).ok()),
             Err(e) if e.code == 404 => Ok(None),
             Err(e) => Err(e),

@@ -248,7 +248,10 @@ mod tests {
         }));
         mutate(&mut p, &json!({}), "abcde");
         let mount = json!({"name": "kube-api-access-abcde", "readOnly": true, "mountPath": TOKEN_MOUNT_PATH});
-        assert_eq!(p["spec"]["initContainers"][0]["volumeMounts"], json!([mount]));
+        assert_eq!(
+            p["spec"]["initContainers"][0]["volumeMounts"],
+            json!([mount])
+        );
         assert_eq!(p["spec"]["containers"][0]["volumeMounts"], json!([mount]));
         assert_eq!(
             p["spec"]["containers"][1]["volumeMounts"]
@@ -257,7 +260,10 @@ mod tests {
                 .len(),
             1
         );
-        assert_eq!(p["spec"]["volumes"][1], token_volume("kube-api-access-abcde"));
+        assert_eq!(
+            p["spec"]["volumes"][1],
+            token_volume("kube-api-access-abcde")
+        );
         assert_eq!(
             p["spec"]["volumes"][1]["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"],
             3607
@@ -269,15 +275,27 @@ mod tests {
         let base = json!({"containers": [{"name": "a", "image": "x"}]});
         let mut p = pod(base.clone());
         p["spec"]["automountServiceAccountToken"] = json!(false);
-        mutate(&mut p, &json!({"automountServiceAccountToken": true}), "abcde");
+        mutate(
+            &mut p,
+            &json!({"automountServiceAccountToken": true}),
+            "abcde",
+        );
         assert!(p["spec"]["volumes"].is_null());
         let mut p = pod(base.clone());
-        mutate(&mut p, &json!({"automountServiceAccountToken": false}), "abcde");
+        mutate(
+            &mut p,
+            &json!({"automountServiceAccountToken": false}),
+            "abcde",
+        );
         assert!(p["spec"]["volumes"].is_null());
         // The pod's preference wins over the account's.
         let mut p = pod(base);
         p["spec"]["automountServiceAccountToken"] = json!(true);
-        mutate(&mut p, &json!({"automountServiceAccountToken": false}), "abcde");
+        mutate(
+            &mut p,
+            &json!({"automountServiceAccountToken": false}),
+            "abcde",
+        );
         assert_eq!(p["spec"]["volumes"].as_array().unwrap().len(), 1);
     }
 
@@ -302,7 +320,11 @@ mod tests {
             "containers": [{"name": "a", "image": "x"}],
             "imagePullSecrets": [{"name": "own"}],
         }));
-        mutate(&mut p, &json!({"imagePullSecrets": [{"name": "reg"}]}), "abcde");
+        mutate(
+            &mut p,
+            &json!({"imagePullSecrets": [{"name": "reg"}]}),
+            "abcde",
+        );
         assert_eq!(p["spec"]["imagePullSecrets"], json!([{"name": "own"}]));
     }
 }
