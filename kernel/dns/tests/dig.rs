@@ -13,9 +13,14 @@ use tokio::net::{TcpListener, UdpSocket};
 
 /// Starts a server on a free loopback port (UDP and TCP); answers its address.
 async fn start(zone: &str, records: Records, upstreams: Vec<SocketAddr>) -> SocketAddr {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = udp.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).await.unwrap();
+    // A port free for both UDP and TCP: the UDP one chosen, TCP tried on it (again if taken).
+    let (udp, tcp, addr) = loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        if let Ok(tcp) = TcpListener::bind(addr).await {
+            break (udp, tcp, addr);
+        }
+    };
     let server = DnsServer::new(
         DnsConfig {
             zone: zone.into(),

@@ -284,9 +284,12 @@ async fn since_and_timestamps() {
 async fn follow_sees_later_lines_and_rotations_and_ends_with_the_writer() {
     let dir = tempfile::tempdir().unwrap();
     let path = log_path(&dir);
+    // Several rotations, but files enough that none is deleted before it is read even when
+    // the follower is slowed down by a loaded machine (a follower that falls behind loses what
+    // rotation deletes, as in kubelet).
     let config = LogConfig {
         max_size: 2048,
-        max_files: 4,
+        max_files: 32,
         ..LogConfig::default()
     };
     let mut container = start(&path, config);
