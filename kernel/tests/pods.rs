@@ -1291,3 +1291,146 @@ fn exec_and_attach_with_kubectl() {
     );
     assert!(shown.contains("code=4"), "{shown:?}");
 }
+
+/// `kubectl port-forward` to `target` (`:REMOTE`, a free local port): the child and the
+/// local port it printed (`Forwarding from 127.0.0.1:PORT -> REMOTE`); its stderr goes to
+/// `stderr`.
+fn port_forward(
+    cluster: &Cluster,
+    pod: &str,
+    remote: u16,
+    stderr: &Path,
+) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .args(["port-forward", &format!("pod/{pod}"), &format!(":{remote}")])
+        .args(["-v=6"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(stderr).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_else(|| {
+        let _ = child.kill();
+        panic!(
+            "kubectl port-forward printed nothing: {}",
+            std::fs::read_to_string(stderr).unwrap_or_default()
+        )
+    });
+    let port = first
+        .strip_prefix("Forwarding from 127.0.0.1:")
+        .and_then(|rest| rest.split_once(" -> "))
+        .and_then(|(port, _)| port.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"));
+    // Keep reading stdout so kubectl never blocks on it.
+    std::thread::spawn(move || for _ in lines {});
+    (child, port)
+}
+
+/// `GET path` on 127.0.0.1:`port` (busybox httpd answers and closes): the status line and
+/// the body.
+fn http_get(port: u16, path: &str) -> std::io::Result<(String, Vec<u8>)> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    conn.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(conn, "GET {path} HTTP/1.0\r\nHost: pod\r\n\r\n")?;
+    let mut answer = Vec::new();
+    conn.read_to_end(&mut answer)?;
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP answer: {answer:?}")))?;
+    let head = String::from_utf8_lossy(&answer[..split]).into_owned();
+    let status = head.lines().next().unwrap_or("").to_string();
+    Ok((status, answer[split + 4..].to_vec()))
+}
+
+#[test]
+fn port_forward_reaches_a_pods_port() {
+    let cluster = PodCluster::start();
+    cluster.ok(&["run", "web", "--image", IMAGE, "--", "sh", "-c",
+        "mkdir -p /www && echo hello from the pod > /www/index.html && seq 1 300000 > /www/big.txt && exec httpd -f -p 8080 -h /www"]);
+    wait_pod(&cluster, "web", Duration::from_secs(60), "Running", |p| {
+        phase(p) == "Running"
+    });
+    let logs = cluster.data_dir.join("port-forward.log");
+    let (mut kubectl, port) = port_forward(&cluster, "web", 8080, &logs);
+    // httpd may still be starting: the first fetch is retried.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        match http_get(port, "/index.html") {
+            Ok(answer) if answer.0.contains("200") => break answer,
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "no answer through the forward: {other:?}\n{}",
+                    std::fs::read_to_string(&logs).unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+    };
+    assert_eq!(first.1, b"hello from the pod\n");
+    for _ in 0..3 {
+        let (status, body) = http_get(port, "/index.html").unwrap();
+        assert!(status.contains("200"), "{status}");
+        assert_eq!(body, b"hello from the pod\n");
+    }
+    // Two connections at once, one of them large.
+    let expected: String = (1..=300_000).map(|n| format!("{n}\n")).collect();
+    assert!(expected.len() > 1 << 20);
+    let big = std::thread::spawn(move || http_get(port, "/big.txt"));
+    let small = std::thread::spawn(move || http_get(port, "/index.html"));
+    let (status, body) = big.join().unwrap().unwrap();
+    assert!(status.contains("200"), "{status}");
+    assert_eq!(body.len(), expected.len());
+    assert!(
+        body == expected.as_bytes(),
+        "the large body arrived changed"
+    );
+    assert_eq!(small.join().unwrap().unwrap().1, b"hello from the pod\n");
+    let _ = kubectl.kill();
+    let _ = kubectl.wait();
+    let log = std::fs::read_to_string(&logs).unwrap();
+    eprintln!("kubectl port-forward said:\n{log}");
+    assert!(
+        !log.contains("fallback"),
+        "kubectl fell back from the WebSocket: {log}"
+    );
+
+    // Nothing listens on 8081: kubectl reports kmicro's error on the error stream.
+    let refused_log = cluster.data_dir.join("port-forward-refused.log");
+    let (mut refused, port) = port_forward(&cluster, "web", 8081, &refused_log);
+    let answer = http_get(port, "/");
+    assert!(answer.map(|a| a.1.is_empty()).unwrap_or(true));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&refused_log).unwrap();
+        if text.contains("an error occurred forwarding") || Instant::now() > deadline {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("kubectl port-forward to 8081 said:\n{text}");
+    assert!(
+        text.contains("an error occurred forwarding")
+            && text.contains("8081")
+            && text.contains("failed to connect to localhost:8081")
+            && text.contains("onnection refused"),
+        "{text}"
+    );
+    let _ = refused.kill();
+    let _ = refused.wait();
+    // The pod and the server are unharmed: a new forward works at once.
+    let again_log = cluster.data_dir.join("port-forward-again.log");
+    let (mut again, port) = port_forward(&cluster, "web", 8080, &again_log);
+    assert_eq!(
+        http_get(port, "/index.html").unwrap().1,
+        b"hello from the pod\n"
+    );
+    let _ = again.kill();
+    let _ = again.wait();
+}

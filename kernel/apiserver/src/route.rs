@@ -345,6 +345,23 @@ mod tests {
     }
 
     #[test]
+    fn port_forward_upgrades_are_creates() {
+        let path = "/api/v1/namespaces/default/pods/web/portforward";
+        // kubectl's WebSocket GET, authorized as kube-apiserver 1.30+ does; the SPDY POST.
+        for method in [Method::GET, Method::POST] {
+            let r = resource(method, path);
+            assert_eq!(
+                (r.subresource.as_deref(), r.verb),
+                (Some("portforward"), Verb::Create)
+            );
+        }
+        assert!(matches!(
+            route(&Method::PUT, path, false),
+            Err(RouteError::MethodNotAllowed)
+        ));
+    }
+
+    #[test]
     fn bindings_evictions_and_finalize() {
         let r = resource(Method::POST, "/api/v1/namespaces/default/pods/web/binding");
         assert_eq!(

@@ -467,6 +467,81 @@ mod tests {
         assert_eq!(read, frames);
     }
 
+    /// Hex to bytes.
+    fn hex(text: &str) -> Vec<u8> {
+        (0..text.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// The first frames kubectl 1.32.4 sent through its WebSocket tunnel for one forwarded
+    /// connection to port 8080 (captured from a `kubectl port-forward` against kmicro):
+    /// the error stream (its header block opens the zlib stream, naming the SPDY/3
+    /// dictionary), its FIN, the data stream (compressed against the first block), a request,
+    /// a reset.
+    #[test]
+    fn frames_from_a_real_kubectl_decode() {
+        let wire = hex(concat!(
+            "800300010000003e0000000100000000000078f9e3c6a7c202253a060606ce2248fc6482d22da301",
+            "38e59514a526e6420b17d65450d0430aea22709eb030b03000000000ffff0000000101000000",
+            "800300010000001c00000003000000000000826a46550a2a8712b1a844b302000000ffff",
+            "0000000300000027474554202f696e6465782e68746d6c20485454502f312e300d0a486f73743a",
+            "20706f640d0a0d0a",
+            "80030003000000080000000300000005",
+        ));
+        let mut reader = FrameReader::new();
+        // kubectl writes each field as its own WebSocket message: the bytes come in pieces.
+        for piece in wire.chunks(5) {
+            reader.push(piece);
+        }
+        let mut frames = Vec::new();
+        while let Some(mut frame) = reader.next_frame().unwrap() {
+            // Go writes a header map in no particular order.
+            if let Frame::SynStream { headers, .. } = &mut frame {
+                headers.0.sort();
+            }
+            frames.push(frame);
+        }
+        let stream_headers =
+            |kind: &str| headers(&[("port", "8080"), ("requestid", "0"), ("streamtype", kind)]);
+        assert_eq!(
+            frames,
+            vec![
+                Frame::SynStream {
+                    stream_id: 1,
+                    associated_to: 0,
+                    priority: 0,
+                    fin: false,
+                    unidirectional: false,
+                    headers: stream_headers("error"),
+                },
+                Frame::Data {
+                    stream_id: 1,
+                    fin: true,
+                    data: Bytes::new()
+                },
+                Frame::SynStream {
+                    stream_id: 3,
+                    associated_to: 0,
+                    priority: 0,
+                    fin: false,
+                    unidirectional: false,
+                    headers: stream_headers("data"),
+                },
+                Frame::Data {
+                    stream_id: 3,
+                    fin: false,
+                    data: Bytes::from_static(b"GET /index.html HTTP/1.0\r\nHost: pod\r\n\r\n"),
+                },
+                Frame::RstStream {
+                    stream_id: 3,
+                    status: rst::CANCEL
+                },
+            ]
+        );
+    }
+
     #[test]
     fn unknown_control_frames_are_skipped_and_bad_ones_refused() {
         let mut reader = FrameReader::new();
