@@ -229,7 +229,7 @@ impl Session {
                 Ok(())
             }
             // Client pings have odd ids; even ones would answer pings of ours.
-            Frame::Ping(id) if id % 2 == 1 => self.send(Frame::Ping(id)).await,
+            Frame::Ping(id) if !id.is_multiple_of(2) => self.send(Frame::Ping(id)).await,
             Frame::GoAway { .. } => Err(End::GoneAway),
             // Replies, headers, settings, window updates and unknown frames change nothing
             // here (their header blocks were decoded, keeping the zlib stream in step).
