@@ -34,6 +34,7 @@ pub fn node_agent_object_name(node: &str) -> String {
 
 /// The ClusterRole of node `node`'s agent: register the Node and report its status, keep its
 /// Lease in `kube-node-lease` renewed, run the pods bound to it (read them, their ConfigMaps,
+/// the Services their environment names,
 /// Secrets and service-account tokens; write their status and events; confirm their
 /// deletion), nothing else.
 pub fn node_agent_role(node: &str) -> ClusterRole {
@@ -60,6 +61,9 @@ pub fn node_agent_role(node: &str) -> ClusterRole {
             rule(&["get"], "", "configmaps", false),
             rule(&["get"], "", "secrets", false),
             rule(&["get"], "", "serviceaccounts", false),
+            // Service environment variables of starting containers (kube's system:node
+            // role reads services too).
+            rule(&["get", "list", "watch"], "", "services", false),
             rule(&["create"], "", "serviceaccounts/token", false),
             // Events about its pods (Pulling, Started, BackOff, …).
             rule(&["create", "update", "patch"], "", "events", false),

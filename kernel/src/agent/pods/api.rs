@@ -154,6 +154,9 @@ pub trait ObjectSource: Send + Sync {
 
     /// A token of service account `account` in `namespace` (a TokenRequest `spec`).
     async fn token(&self, namespace: &str, account: &str, spec: Value) -> anyhow::Result<String>;
+
+    /// The Services of `namespace` (their list's `items`).
+    async fn services(&self, namespace: &str) -> anyhow::Result<Vec<Value>>;
 }
 
 #[async_trait::async_trait]
@@ -179,5 +182,17 @@ impl<T: Transport> ObjectSource for NodeApi<T> {
             .as_str()
             .map(str::to_string)
             .with_context(|| format!("{path}: the answer has no token"))
+    }
+
+    async fn services(&self, namespace: &str) -> anyhow::Result<Vec<Value>> {
+        let path = format!("/api/v1/namespaces/{namespace}/services");
+        let list: Option<Value> = self.get(&path).await?;
+        Ok(list
+            .and_then(|mut l| l.get_mut("items").map(Value::take))
+            .and_then(|items| match items {
+                Value::Array(items) => Some(items),
+                _ => None,
+            })
+            .unwrap_or_default())
     }
 }

@@ -1,7 +1,8 @@
 //! A container's environment from its Pod, as kubelet builds it: `envFrom` (ConfigMaps and
 //! Secrets, with a prefix), then `env` (values with `$(VAR)` expanded from what came before,
 //! `valueFrom` ConfigMap and Secret keys, the downward API's `fieldRef` and
-//! `resourceFieldRef`). Missing objects and keys fail the start with kubelet's messages
+//! `resourceFieldRef`), then the service variables the container's own do not override
+//! ([`super::service_env`]). Missing objects and keys fail the start with kubelet's messages
 //! (`CreateContainerConfigError`) unless `optional`.
 
 use std::collections::HashMap;
@@ -152,10 +153,13 @@ async fn resolve_inner(
             None => return Err(EnvError(format!("{label} {name:?} not found"))),
         }
     }
+    let service_vars = service_variables(source, pod).await?;
     for var in container.env.iter().flatten() {
         let value = match &var.value_from {
             None => {
-                let vars = lookup(&env);
+                // `$(VAR)` sees the container's variables so far, then the services'.
+                let mut vars = lookup(&service_vars);
+                vars.extend(lookup(&env));
                 expand(var.value.as_deref().unwrap_or(""), &vars)
             }
             Some(from) => {
@@ -215,7 +219,44 @@ async fn resolve_inner(
         };
         set(&mut env, var.name.clone(), value);
     }
+    // The service variables kubelet adds after the container's own (which win).
+    for (k, v) in service_vars {
+        if !env.iter().any(|(name, _)| *name == k) {
+            env.push((k, v));
+        }
+    }
     Ok(env)
+}
+
+/// The service variables of a container of `pod` starting now ([`super::service_env`]).
+async fn service_variables(
+    source: &dyn ObjectSource,
+    pod: &Pod,
+) -> Result<Vec<(String, String)>, EnvError> {
+    let namespace = pod.metadata.namespace.as_deref().unwrap_or("default");
+    let links = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.enable_service_links)
+        .unwrap_or(true);
+    let failed = |e: anyhow::Error| {
+        EnvError(format!(
+            "failed to list services when setting up env vars: {e:#}"
+        ))
+    };
+    let defaults = source.services("default").await.map_err(failed)?;
+    let kubernetes = defaults
+        .iter()
+        .find(|s| s["metadata"]["name"] == "kubernetes");
+    let local = if !links {
+        Vec::new()
+    } else if namespace == "default" {
+        defaults.clone()
+    } else {
+        source.services(namespace).await.map_err(failed)?
+    };
+    let seen = super::service_env::visible(namespace, links, kubernetes, &local);
+    Ok(super::service_env::variables(&seen))
 }
 
 /// The value of `key` in the object, `Err(())` when the object or key is missing.

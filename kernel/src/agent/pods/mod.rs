@@ -30,6 +30,7 @@ pub mod logs;
 mod network;
 pub mod port_forward;
 mod probes;
+mod service_env;
 pub mod sessions;
 mod spec;
 mod state;
