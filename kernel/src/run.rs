@@ -80,6 +80,14 @@ pub struct RunArgs {
     /// The range Services' node ports come from (as k3s).
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: String,
+    /// The IPv4 network pods take their addresses from (k3s's `--cluster-cidr`); the node's
+    /// pod CIDR is its first /24.
+    #[arg(long, default_value = "10.42.0.0/16")]
+    pub cluster_cidr: kmicro_network::Ipv4Cidr,
+    /// The bridge the pods' interfaces join (k3s's `cni0`): give every kmicro on one machine
+    /// its own, with its own `--cluster-cidr`.
+    #[arg(long, default_value = "cni0")]
+    pub cni_bridge: String,
     /// Do not run the built-in scheduler module.
     #[arg(long)]
     pub disable_scheduler: bool,
@@ -101,6 +109,31 @@ pub struct RunArgs {
     pub datastore_cache_mib: u16,
 }
 
+/// Refuses a `--cni-bridge` that is no interface name, or a `--cluster-cidr` too narrow for
+/// a node subnet, before anything starts.
+fn check_pod_network_flags(args: &RunArgs, data_dir: &Path) -> anyhow::Result<()> {
+    let mut net = kmicro_network::NetworkConfig::new(data_dir.join("agent/network"));
+    net.cluster_cidr = args.cluster_cidr;
+    net.node_subnet = agent::pod_cidr::first_node_subnet(&args.cluster_cidr);
+    net.bridge = args.cni_bridge.clone();
+    net.network_name = agent::cni_network_name(&args.cni_bridge);
+    net.validate().map_err(|e| match e {
+        kmicro_network::Error::InvalidConfig {
+            field: "bridge",
+            reason,
+        } => {
+            anyhow::anyhow!("--cni-bridge: {reason}")
+        }
+        kmicro_network::Error::InvalidConfig {
+            field: "node_subnet",
+            reason,
+        } => {
+            anyhow::anyhow!("--cluster-cidr: {reason}")
+        }
+        other => anyhow::anyhow!("pod network flags: {other}"),
+    })
+}
+
 fn parse_mode(s: &str) -> Result<u32, String> {
     u32::from_str_radix(s.trim_start_matches("0o"), 8)
         .ok()
@@ -115,6 +148,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let kubelet = agent::kubelet_args::resolve(&args.kubelet_args)?;
     let service_ranges = ServiceRanges::new(&args.service_cidr, &args.service_node_port_range)
         .map_err(|e| anyhow::anyhow!("--service-cidr / --service-node-port-range: {e}"))?;
+    check_pod_network_flags(&args, &data_dir)?;
     let node_name = if args.disable_agent {
         None
     } else {
@@ -238,6 +272,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 image_gc: kubelet.image_gc,
                 pod_sessions,
                 port_forward,
+                cluster_cidr: args.cluster_cidr,
+                cni_bridge: args.cni_bridge.clone(),
             };
             Some(start_agent(&api, config).await?)
         }

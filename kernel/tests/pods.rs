@@ -1434,3 +1434,300 @@ fn port_forward_reaches_a_pods_port() {
     let _ = again.kill();
     let _ = again.wait();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pod networking: each test cluster has its own bridge and subnet (`common::TestNet`).
+
+/// The test cluster's pod network.
+fn test_net(cluster: &Cluster) -> common::TestNet {
+    common::TestNet::recorded(&cluster.data_dir).expect("the harness gave the cluster a network")
+}
+
+/// A busybox `httpd` pod answering `web <hostname>` on `port`, mapped from `host_port`.
+fn web_pod(name: &str, port: u16, host_port: u16) -> String {
+    format!(
+        r#"apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: httpd
+    image: {IMAGE}
+    command: ["sh", "-c", "mkdir -p /tmp/www && echo web $HOSTNAME > /tmp/www/index.html && exec httpd -f -p {port} -h /tmp/www"]
+    ports:
+    - containerPort: {port}
+      hostPort: {host_port}
+"#
+    )
+}
+
+/// `GET /` from this process; the body, or why not.
+fn http_get_addr(addr: std::net::SocketAddr) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\nHost: test\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).map_err(|e| e.to_string())?;
+    answer
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .ok_or_else(|| format!("no HTTP answer: {answer:?}"))
+}
+
+/// Polls `GET /` at `addr` until it answers (panics after `timeout`).
+fn http_get_eventually(addr: std::net::SocketAddr, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match http_get_addr(addr) {
+            Ok(body) => return body,
+            Err(e) if Instant::now() > deadline => panic!("GET http://{addr}/: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// The pod's IPv4 address from its status (checked against `podIPs`).
+fn pod_ip(p: &Value) -> std::net::Ipv4Addr {
+    let ip = p["status"]["podIP"].as_str().expect("status.podIP");
+    assert_eq!(
+        p["status"]["podIPs"],
+        serde_json::json!([{"ip": ip}]),
+        "{p:#}"
+    );
+    ip.parse().unwrap()
+}
+
+/// The interfaces attached to `bridge`.
+fn bridge_ports(bridge: &str) -> Vec<String> {
+    run(Command::new("ip").args(["-o", "link", "show", "master", bridge]))
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect()
+}
+
+/// The nat rules that name the pod (its sandbox id is its uid).
+fn nat_rules_of(uid: &str) -> Vec<String> {
+    run(Command::new("iptables-save").args(["-t", "nat"]))
+        .lines()
+        .filter(|l| l.contains(uid))
+        .map(String::from)
+        .collect()
+}
+
+/// A pod that sends `GET /` to `ip:port` once and ends; the answer's body. (Debian's
+/// busybox-static `wget` crashes in a root without glibc's NSS modules, so `nc` speaks HTTP.)
+fn fetch_from_pod(cluster: &Cluster, name: &str, ip: std::net::Ipv4Addr, port: u16) -> String {
+    let script = format!(r#"printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 {ip} {port}"#);
+    cluster.ok(&[
+        "run",
+        name,
+        "--image",
+        IMAGE,
+        "--restart=Never",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let p = wait_pod(cluster, name, Duration::from_secs(60), "ended", |p| {
+        matches!(phase(p), "Succeeded" | "Failed")
+    });
+    let logs = cluster.ok(&["logs", name]);
+    assert_eq!(phase(&p), "Succeeded", "{name}: {logs}\n{p:#}");
+    // The log has the answer's lines without their `\r` (CRI logs drop it).
+    match logs.split_once("\n\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.") && head.contains(" 200 ") => {
+            body.to_string()
+        }
+        _ => panic!("{name}: no HTTP 200 answer: {logs:?}"),
+    }
+}
+
+#[test]
+fn pods_get_addresses_reach_each_other_and_host_ports() {
+    let cluster = PodCluster::start();
+    let net = test_net(&cluster);
+    let node: Value = serde_json::from_str(&cluster.ok(&["get", "nodes", "-o", "json"])).unwrap();
+    let spec = &node["items"][0]["spec"];
+    assert_eq!(spec["podCIDR"], net.cidr().as_str(), "{spec}");
+    assert_eq!(spec["podCIDRs"], serde_json::json!([net.cidr()]), "{spec}");
+
+    let host_port = free_port();
+    cluster.ok_stdin(&["apply", "-f", "-"], &web_pod("web", 8080, host_port));
+    let p = wait_pod(&cluster, "web", Duration::from_secs(60), "Running", |p| {
+        phase(p) == "Running"
+    });
+    let ip = pod_ip(&p);
+    assert!(
+        net.contains(ip) && ip != net.gateway(),
+        "{ip} in {}",
+        net.cidr()
+    );
+    let uid = p["metadata"]["uid"].as_str().unwrap().to_string();
+    let host_ip: std::net::IpAddr = p["status"]["hostIP"].as_str().unwrap().parse().unwrap();
+    assert_ne!(host_ip.to_string(), ip.to_string());
+    let veths = bridge_ports(&net.bridge());
+    assert_eq!(veths.len(), 1, "{veths:?}");
+    let ipam = cluster
+        .data_dir
+        .join("agent/network/ipam")
+        .join(net.bridge())
+        .join(ip.to_string());
+    assert!(ipam.exists(), "{} holds the address", ipam.display());
+
+    // The node reaches the pod by its address (through the bridge), and so does another pod.
+    let by_ip = std::net::SocketAddr::from((ip, 8080));
+    assert_eq!(
+        http_get_eventually(by_ip, Duration::from_secs(10)),
+        "web web\n"
+    );
+    assert_eq!(fetch_from_pod(&cluster, "client", ip, 8080), "web web\n");
+    let client_ip = pod_ip(&pod(&cluster, "client"));
+    assert!(net.contains(client_ip) && client_ip != ip, "{client_ip}");
+
+    // The hostPort answers on the loopback and on the node's address.
+    for addr in [
+        std::net::SocketAddr::from(([127, 0, 0, 1], host_port)),
+        std::net::SocketAddr::new(host_ip, host_port),
+    ] {
+        assert_eq!(
+            http_get_eventually(addr, Duration::from_secs(10)),
+            "web web\n",
+            "{addr}"
+        );
+    }
+    let rules = nat_rules_of(&uid);
+    assert!(
+        rules.iter().any(|r| r.contains(&format!("-s {ip}/32"))),
+        "the pod's masquerade rule: {rules:#?}"
+    );
+    assert!(
+        rules.iter().any(|r| r.contains("dnat")),
+        "the pod's hostPort rule: {rules:#?}"
+    );
+
+    // Deletion gives the address back and leaves no interface or rule.
+    cluster.ok(&["delete", "pod", "web", "--wait=false"]);
+    wait_gone(&cluster, "web", Duration::from_secs(30));
+    assert!(!ipam.exists(), "the address is released");
+    let left = bridge_ports(&net.bridge());
+    assert!(
+        !left.iter().any(|v| veths.contains(v)),
+        "the pod's veth is gone: {left:?}"
+    );
+    assert_eq!(nat_rules_of(&uid), Vec::<String>::new());
+    assert!(http_get_addr(std::net::SocketAddr::from(([127, 0, 0, 1], host_port))).is_err());
+    assert!(
+        !cluster
+            .data_dir
+            .join(format!("agent/network/pods/{uid}.json"))
+            .exists()
+    );
+
+    // A hostNetwork pod has the node's address.
+    cluster.ok(&[
+        "run",
+        "on-host",
+        "--image",
+        IMAGE,
+        "--overrides",
+        r#"{"spec":{"hostNetwork":true}}"#,
+        "--",
+        "sleep",
+        "3600",
+    ]);
+    let p = wait_pod(
+        &cluster,
+        "on-host",
+        Duration::from_secs(60),
+        "Running",
+        |p| phase(p) == "Running",
+    );
+    assert_eq!(p["status"]["podIP"], p["status"]["hostIP"], "{p:#}");
+}
+
+#[test]
+fn a_pod_keeps_its_address_across_restarts_and_strays_are_detached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data_dir = tmp.path().join("data");
+    let images = data_dir.join("agent/images");
+    std::fs::create_dir_all(&images).unwrap();
+    std::fs::copy(archive(), images.join("busybox.tar")).unwrap();
+    let port = free_port();
+    let mut cluster = Cluster::start_with(&data_dir, port, &[]);
+    let net = test_net(&cluster);
+    let host_port = free_port();
+    cluster.ok_stdin(&["apply", "-f", "-"], &web_pod("keep", 8080, host_port));
+    cluster.ok_stdin(&["apply", "-f", "-"], &web_pod("gone", 8081, free_port()));
+    let mut ips = Vec::new();
+    for name in ["keep", "gone"] {
+        let p = wait_pod(&cluster, name, Duration::from_secs(60), "Running", |p| {
+            phase(p) == "Running"
+        });
+        ips.push((
+            pod_ip(&p),
+            p["metadata"]["uid"].as_str().unwrap().to_string(),
+        ));
+    }
+    let (keep_ip, _) = ips[0].clone();
+    let (gone_ip, gone_uid) = ips[1].clone();
+    let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], host_port));
+    assert_eq!(
+        http_get_eventually(loopback, Duration::from_secs(10)),
+        "web keep\n"
+    );
+
+    // kill -9, then the same kmicro again: the pod keeps its address and its hostPort.
+    cluster.kill9();
+    std::mem::forget(cluster);
+    let cluster = Cluster::start_with(&data_dir, port, &[]);
+    assert_eq!(test_net(&cluster), net, "the same network after a restart");
+    std::thread::sleep(Duration::from_secs(2));
+    let p = pod(&cluster, "keep");
+    assert_eq!(pod_ip(&p), keep_ip, "{p:#}");
+    assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 0);
+    assert_eq!(http_get_addr(loopback).unwrap(), "web keep\n");
+    assert_eq!(
+        fetch_from_pod(&cluster, "client", keep_ip, 8080),
+        "web keep\n"
+    );
+
+    // A pod deleted while the node agent is away is detached when it comes back.
+    let mut cluster = cluster;
+    cluster.kill9();
+    std::mem::forget(cluster);
+    let api_only = Cluster::start_with(&data_dir, port, &["--disable-agent"]);
+    api_only.ok(&["delete", "pod", "gone", "--grace-period=0", "--force"]);
+    let mut api_only = api_only;
+    api_only.kill9();
+    std::mem::forget(api_only);
+    let gone_ipam = data_dir
+        .join("agent/network/ipam")
+        .join(net.bridge())
+        .join(gone_ip.to_string());
+    assert!(gone_ipam.exists());
+    let cluster = Cluster::start_with(&data_dir, port, &[]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while gone_ipam.exists() || !nat_rules_of(&gone_uid).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the stray pod's address and rules stay: {:?}",
+            nat_rules_of(&gone_uid)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(pod_ip(&pod(&cluster, "keep")), keep_ip);
+    assert_eq!(http_get_addr(loopback).unwrap(), "web keep\n");
+    drop(cluster);
+    assert!(
+        !Path::new(&format!("/sys/class/net/{}", net.bridge())).exists(),
+        "the harness removes the bridge"
+    );
+    let _tmp = tmp;
+}

@@ -17,6 +17,7 @@ pub mod host;
 pub mod kubelet_args;
 pub mod lease;
 pub mod node;
+pub mod pod_cidr;
 pub mod pods;
 mod registration;
 pub mod transport;
@@ -78,6 +79,11 @@ pub struct AgentConfig {
     /// The port forwarding the API server's `pods/portforward` asks for (registered with
     /// the API by the caller).
     pub port_forward: pods::port_forward::PortForwarder,
+    /// `--cluster-cidr`: the pods' addresses; the node's pod CIDR is its first /24.
+    pub cluster_cidr: kmicro_network::Ipv4Cidr,
+    /// `--cni-bridge`: the bridge pods' interfaces join (also the CNI network's name, but
+    /// `cbr0` for k3s's `cni0`).
+    pub cni_bridge: String,
 }
 
 /// The running agent; dropping it stops it (the Node stays, as kubelet leaves it).
@@ -177,6 +183,7 @@ impl<T: Transport> Agent<T> {
                 log_dir: self.config.log_dir.clone(),
                 cgroup_root: self.config.cgroup_root.clone(),
                 image_gc: self.config.image_gc,
+                network: self.pod_network(),
             };
             let logs = self.config.pod_logs.clone();
             let sessions = self.config.pod_sessions.clone();
@@ -201,6 +208,21 @@ impl<T: Transport> Agent<T> {
         }
     }
 
+    /// The pod network the pod manager attaches pods to: the node's pod CIDR as registered,
+    /// the bridge of `--cni-bridge`, state under `<data-dir>/agent/network`.
+    fn pod_network(&self) -> Result<kmicro_network::NetworkConfig, String> {
+        let node = self.node.as_ref().ok_or("the node is not registered")?;
+        let subnet = pod_cidr::node_subnet(node, &self.config.cluster_cidr)?;
+        let mut net =
+            kmicro_network::NetworkConfig::new(self.config.data_dir.join("agent/network"));
+        net.cluster_cidr = self.config.cluster_cidr;
+        net.node_subnet = subnet;
+        net.bridge = self.config.cni_bridge.clone();
+        net.network_name = cni_network_name(&self.config.cni_bridge);
+        net.validate().map_err(|e| e.to_string())?;
+        Ok(net)
+    }
+
     /// Registers, retrying with back-off until it works.
     async fn register_until_done(&mut self) {
         let mut wait = FIRST_RETRY;
@@ -222,6 +244,17 @@ impl<T: Transport> Agent<T> {
         tokio::task::spawn_blocking(move || Usage::read(&dir))
             .await
             .unwrap_or_default()
+    }
+}
+
+/// The CNI network's name (it labels the plugins' iptables rules and IPAM state): k3s's
+/// `cbr0` for its bridge `cni0`, else the bridge's own name, so clusters on other bridges
+/// never share rules.
+pub fn cni_network_name(bridge: &str) -> String {
+    if bridge == "cni0" {
+        "cbr0".to_string()
+    } else {
+        bridge.to_string()
     }
 }
 

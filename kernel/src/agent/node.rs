@@ -45,7 +45,7 @@ pub fn labels(config: &AgentConfig, architecture: &str) -> BTreeMap<String, Stri
 }
 
 /// A new Node, as registered: labels, kubelet's attach-detach annotation, `--node-taint`s,
-/// the provider id, and `status`.
+/// the provider id, the pod CIDR (the first /24 of `--cluster-cidr`), and `status`.
 pub fn new_node(config: &AgentConfig, architecture: &str, status: NodeStatus) -> Node {
     let taints: Vec<Taint> = config
         .taints
@@ -57,6 +57,7 @@ pub fn new_node(config: &AgentConfig, architecture: &str, status: NodeStatus) ->
             time_added: None,
         })
         .collect();
+    let pod_cidr = super::pod_cidr::first_node_subnet(&config.cluster_cidr);
     Node {
         metadata: ObjectMeta {
             name: Some(config.node_name.clone()),
@@ -70,6 +71,8 @@ pub fn new_node(config: &AgentConfig, architecture: &str, status: NodeStatus) ->
         spec: Some(NodeSpec {
             provider_id: Some(format!("kmicro://{}", config.node_name)),
             taints: (!taints.is_empty()).then_some(taints),
+            pod_cidr: Some(pod_cidr.to_string()),
+            pod_cidrs: Some(vec![pod_cidr.to_string()]),
             ..Default::default()
         }),
         status: Some(status),
@@ -243,6 +246,8 @@ mod tests {
             pod_logs: Default::default(),
             pod_sessions: Default::default(),
             port_forward: Default::default(),
+            cluster_cidr: "10.42.0.0/16".parse().unwrap(),
+            cni_bridge: "cni0".into(),
         }
     }
 
@@ -300,7 +305,10 @@ mod tests {
         ] {
             assert_eq!(labels.get(k).map(String::as_str), Some(v), "{k}");
         }
-        let taints = node.spec.unwrap().taints.unwrap();
+        let spec = node.spec.unwrap();
+        assert_eq!(spec.pod_cidr.as_deref(), Some("10.42.0.0/24"));
+        assert_eq!(spec.pod_cidrs, Some(vec!["10.42.0.0/24".to_string()]));
+        let taints = spec.taints.unwrap();
         assert_eq!(taints.len(), 1);
         assert_eq!(
             (

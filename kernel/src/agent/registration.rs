@@ -35,6 +35,7 @@ impl<T: Transport> Agent<T> {
         tracing::info!(node = %name, uid = ?existing.metadata.uid, "updating the registered node");
         self.node = Some(existing);
         self.add_labels().await?;
+        self.add_pod_cidr().await?;
         self.report_status(true).await
     }
 
@@ -64,6 +65,33 @@ impl<T: Transport> Agent<T> {
             Written::Exists => Ok(false),
             Written::Conflict | Written::Missing => bail!("unexpected answer to creating the node"),
         }
+    }
+
+    /// Gives a registered Node without a pod CIDR the first /24 of `--cluster-cidr` (a Node
+    /// that has one keeps it: the API refuses to change it).
+    async fn add_pod_cidr(&mut self) -> anyhow::Result<()> {
+        let subnet = super::pod_cidr::first_node_subnet(&self.config.cluster_cidr);
+        let path = node_path(&self.config.node_name, None);
+        for _ in 0..WRITE_ATTEMPTS {
+            let Some(current) = &self.node else {
+                bail!("node {} was deleted", self.config.node_name);
+            };
+            let Some(updated) = super::pod_cidr::with_pod_cidr(current, &subnet) else {
+                return Ok(());
+            };
+            match self.api.replace(&path, &updated).await? {
+                Written::Done(stored) => {
+                    tracing::info!(node = %self.config.node_name, pod_cidr = %subnet, "pod CIDR set");
+                    self.node = Some(stored);
+                    return Ok(());
+                }
+                Written::Conflict | Written::Exists => {
+                    self.node = self.api.get(&path).await?;
+                }
+                Written::Missing => self.node = None,
+            }
+        }
+        bail!("setting the node's pod CIDR kept conflicting with other writers")
     }
 
     /// Adds this start's labels to the registered Node.

@@ -146,6 +146,11 @@ impl ChildServer {
         .into())
     }
 
+    /// The child's whole stderr so far.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(LOG_FILE)).unwrap_or_default()
+    }
+
     /// The last lines of the child's stderr.
     pub(crate) fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.dir.path().join(LOG_FILE)).unwrap_or_default();

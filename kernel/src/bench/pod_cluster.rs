@@ -1,7 +1,9 @@
 //! The cluster half of `kmicro bench pods`: a `kmicro run` child with a busybox image in its
 //! airgap directory; pods created over the API one after the other, each timed from the
 //! create to `Running` in its status (image present: no pull), and kmicro's RSS before and
-//! after, as memory added per idle pod.
+//! after, as memory added per idle pod. The child has a pod network of its own (bridge
+//! `kmb-<pid>`, a free /24 of `10.245.0.0/16`), removed afterwards; each pod's CNI setup
+//! time is read from the child's log (`kmicro_network`'s `pod network attached` lines).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -31,6 +33,8 @@ pub(super) struct ClusterFigures {
     pub pod_running_ms_p90: f64,
     /// kmicro's RSS added per idle pod.
     pub rss_per_pod_kib: f64,
+    /// CNI ADD of one pod (loopback, bridge, IPAM), median, from the child's log.
+    pub cni_setup_ms_p50: f64,
 }
 
 /// Runs `pods` pods of `rootfs` (a busybox tree) in a child cluster under `dir`.
@@ -42,7 +46,19 @@ pub(super) async fn measure(
     let archive = dir.join("busybox-oci.tar");
     write_oci_archive(rootfs, &archive).context("writing the busybox OCI archive")?;
     let cgroup_root = format!("kmicro-bench-cluster-{}", std::process::id());
-    let mut server = ChildServer::start_with(dir, 4, &["--cgroup-root", &cgroup_root], |data| {
+    let bridge = format!("kmb-{}", std::process::id());
+    let subnet = free_subnet().context("finding a free /24 in 10.245.0.0/16")?;
+    let flags = [
+        "--cgroup-root",
+        &cgroup_root,
+        "--cni-bridge",
+        &bridge,
+        "--cluster-cidr",
+        &subnet,
+        "--log-level",
+        "warn,kmicro_network=info",
+    ];
+    let mut server = ChildServer::start_with(dir, 4, &flags, |data| {
         let images = data.join("agent/images");
         std::fs::create_dir_all(&images)?;
         std::fs::copy(&archive, images.join("busybox.tar"))?;
@@ -50,10 +66,67 @@ pub(super) async fn measure(
     })?;
     let data_dir = server.data_dir().to_path_buf();
     let result = measure_started(&mut server, async |server| run_pods(server, pods).await).await;
+    let cni_ms = cni_setup_times(&server.log());
     kill_cgroup(&cgroup_root);
     unmount_under(&data_dir);
     drop(server);
-    result.map(|(figures, _)| figures)
+    if let Err(err) = kmicro_network::remove_network(&bridge, &bridge) {
+        tracing::warn!(%err, %bridge, "removing the benchmark's pod network");
+    }
+    let mut figures = result.map(|(figures, _)| figures)?;
+    let mut cni = Latencies::default();
+    for ms in cni_ms {
+        cni.push(Duration::from_secs_f64(ms / 1e3));
+    }
+    figures.cni_setup_ms_p50 = cni.percentile_ms(50.0);
+    Ok(figures)
+}
+
+/// The first `10.245.N.0/24` that no IPv4 route of this machine (`/proc/net/route`)
+/// overlaps.
+fn free_subnet() -> anyhow::Result<String> {
+    let table = std::fs::read_to_string("/proc/net/route").context("reading /proc/net/route")?;
+    let routes: Vec<(u32, u32)> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let dest = u32::from_str_radix(f.get(1)?, 16).ok()?;
+            let mask = u32::from_str_radix(f.get(7)?, 16).ok()?;
+            // The file prints the address's bytes (network order) read as a native integer.
+            Some((
+                u32::from_be_bytes(dest.to_ne_bytes()),
+                u32::from_be_bytes(mask.to_ne_bytes()),
+            ))
+        })
+        .filter(|(_, mask)| *mask != 0)
+        .collect();
+    (0..=255u32)
+        .map(|n| (10 << 24) | (245 << 16) | (n << 8))
+        .find(|net| {
+            routes.iter().all(|(dest, mask)| {
+                let common = mask & 0xffff_ff00;
+                dest & common != net & common
+            })
+        })
+        .map(|net| format!("{}/24", std::net::Ipv4Addr::from(net)))
+        .context("every /24 of 10.245.0.0/16 is routed on this machine")
+}
+
+/// The `elapsed_ms` of each `pod network attached` line of a kmicro log.
+fn cni_setup_times(log: &str) -> Vec<f64> {
+    log.lines()
+        .filter(|l| l.contains("pod network attached"))
+        .filter_map(|l| {
+            let rest = &l[l.find("elapsed_ms")? + "elapsed_ms".len()..];
+            let number: String = rest
+                .chars()
+                .skip_while(|c| !c.is_ascii_digit())
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            number.parse().ok()
+        })
+        .collect()
 }
 
 async fn run_pods(server: &mut ChildServer, pods: usize) -> anyhow::Result<ClusterFigures> {
@@ -78,6 +151,7 @@ async fn run_pods(server: &mut ChildServer, pods: usize) -> anyhow::Result<Clust
         pod_running_ms_p50: latencies.percentile_ms(50.0),
         pod_running_ms_p90: latencies.percentile_ms(90.0),
         rss_per_pod_kib: (after - before) * 1024.0 / pods as f64,
+        cni_setup_ms_p50: 0.0,
     })
 }
 
@@ -249,5 +323,27 @@ fn unmount_under(dir: &Path) {
     points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
     for point in points {
         let _ = rustix::mount::unmount(&point, rustix::mount::UnmountFlags::DETACH);
+    }
+}
+
+#[cfg(test)]
+mod network_tests {
+    use super::*;
+
+    #[test]
+    fn reads_cni_setup_times_from_the_log() {
+        let log = "2026-11-26T10:00:00Z  INFO kmicro_network::network: pod network attached sandbox=a elapsed_ms=12.5\n\
+                   2026-11-26T10:00:01Z  WARN kmicro::agent: other elapsed_ms=99\n\
+                   \x1b[2m2026\x1b[0m INFO pod network attached \x1b[3melapsed_ms\x1b[0m\x1b[2m=\x1b[0m7.25\n";
+        assert_eq!(cni_setup_times(log), vec![12.5, 7.25]);
+    }
+
+    #[test]
+    fn a_free_subnet_is_in_the_bench_range() {
+        let subnet = free_subnet().unwrap();
+        assert!(
+            subnet.starts_with("10.245.") && subnet.ends_with(".0/24"),
+            "{subnet}"
+        );
     }
 }

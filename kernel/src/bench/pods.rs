@@ -136,10 +136,15 @@ pub async fn run(args: PodsBenchArgs) -> anyhow::Result<()> {
             "  kmicro RSS per idle pod       {:8.0} KiB (target <= 1024)",
             cluster.rss_per_pod_kib
         );
+        println!(
+            "  CNI setup per pod, p50        {:8.2} ms",
+            cluster.cni_setup_ms_p50
+        );
         figures["pods"] = json!(cluster.pods);
         figures["pod_running_ms_p50"] = json!(cluster.pod_running_ms_p50);
         figures["pod_running_ms_p90"] = json!(cluster.pod_running_ms_p90);
         figures["rss_per_pod_kib"] = json!(cluster.rss_per_pod_kib);
+        figures["cni_setup_ms_p50"] = json!(cluster.cni_setup_ms_p50);
     }
     if args.json {
         println!("{figures}");

@@ -297,6 +297,9 @@ impl Drop for Cluster {
         // runtime mounted under the data dir is unmounted so the temp dir can go.
         kill_cgroup(&cgroup_root(&self.data_dir));
         unmount_under(&self.data_dir);
+        if let Some(net) = TestNet::recorded(&self.data_dir) {
+            net.release();
+        }
     }
 }
 
@@ -409,6 +412,11 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
     let sets_cgroup_root = extra
         .iter()
         .any(|a| *a == "--cgroup-root" || a.starts_with("--cgroup-root="));
+    let sets_network = extra.iter().any(|a| {
+        ["--cni-bridge", "--cluster-cidr"]
+            .iter()
+            .any(|f| a == f || a.starts_with(&format!("{f}=")))
+    });
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmicro"));
     cmd.args([
         "run",
@@ -425,6 +433,10 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
     if !sets_cgroup_root {
         cmd.args(["--cgroup-root", &cgroup_root(data_dir)]);
     }
+    if !sets_network {
+        let net = TestNet::for_data_dir(data_dir);
+        cmd.args(["--cni-bridge", &net.bridge(), "--cluster-cidr", &net.cidr()]);
+    }
     cmd.args(extra)
         .env("KMICRO_LOG_LEVEL", "warn")
         // The node agent runs pods now: an image it does not have would be pulled from its
@@ -437,4 +449,169 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start kmicro run")
+}
+
+/// Where test clusters claim their pod networks: one file per index, holding the claiming
+/// process's pid (`/run` is a tmpfs, emptied at boot).
+const TEST_NET_CLAIMS: &str = "/run/kmicro-test-nets";
+
+/// A test cluster's own pod network, so clusters running at once (in this process, in other
+/// test processes, or a real cluster on the machine) never share a bridge, a subnet or an
+/// iptables rule: bridge `kmt-<N>` (which also names the CNI network, so the plugins' rules
+/// carry `name: "kmt-<N>"`), cluster CIDR `10.244.<N>.0/24`. `N` is claimed by a file in
+/// [`TEST_NET_CLAIMS`]; a subnet that any route of the machine overlaps is never taken. The
+/// index is recorded beside the data dir, so a cluster started again on it (a restart) gets
+/// the same network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TestNet {
+    /// `N`.
+    pub index: u8,
+}
+
+impl TestNet {
+    /// The bridge.
+    pub fn bridge(&self) -> String {
+        format!("kmt-{}", self.index)
+    }
+
+    /// The cluster CIDR (and node subnet).
+    pub fn cidr(&self) -> String {
+        format!("10.244.{}.0/24", self.index)
+    }
+
+    /// The bridge's address, the pods' gateway.
+    pub fn gateway(&self) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::new(10, 244, self.index, 1)
+    }
+
+    /// Whether `ip` lies in the subnet.
+    pub fn contains(&self, ip: std::net::Ipv4Addr) -> bool {
+        let o = ip.octets();
+        o[0] == 10 && o[1] == 244 && o[2] == self.index
+    }
+
+    fn record_path(data_dir: &Path) -> PathBuf {
+        data_dir.with_extension("testnet")
+    }
+
+    fn claim_path(index: u8) -> PathBuf {
+        Path::new(TEST_NET_CLAIMS).join(index.to_string())
+    }
+
+    /// The network recorded for `data_dir`, if one was claimed.
+    pub fn recorded(data_dir: &Path) -> Option<TestNet> {
+        let text = std::fs::read_to_string(Self::record_path(data_dir)).ok()?;
+        Some(TestNet {
+            index: text.trim().parse().ok()?,
+        })
+    }
+
+    /// The network of the cluster on `data_dir`: the recorded one, else a newly claimed one.
+    pub fn for_data_dir(data_dir: &Path) -> TestNet {
+        if let Some(net) = Self::recorded(data_dir) {
+            let _ = std::fs::write(Self::claim_path(net.index), std::process::id().to_string());
+            return net;
+        }
+        std::fs::create_dir_all(TEST_NET_CLAIMS).unwrap();
+        let routes = host_ipv4_routes();
+        let start = (std::process::id() % 256) as u8;
+        for i in 0..=255u8 {
+            let index = start.wrapping_add(i);
+            let net = TestNet { index };
+            let claim = Self::claim_path(index);
+            if let Ok(owner) = std::fs::read_to_string(&claim) {
+                let alive = owner
+                    .trim()
+                    .parse::<u32>()
+                    .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                if alive {
+                    continue;
+                }
+                // Left by a test process that died: its bridge and rules go first.
+                net.clean_up();
+                let _ = std::fs::remove_file(&claim);
+            }
+            let base = u32::from(std::net::Ipv4Addr::new(10, 244, index, 0));
+            if routes
+                .iter()
+                .any(|(net, len)| overlaps(*net, *len, base, 24))
+            {
+                continue;
+            }
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&claim);
+            let Ok(mut file) = created else {
+                continue;
+            };
+            use std::io::Write;
+            file.write_all(std::process::id().to_string().as_bytes())
+                .unwrap();
+            std::fs::write(Self::record_path(data_dir), index.to_string()).unwrap();
+            return net;
+        }
+        panic!("no free test pod network in 10.244.0.0/16");
+    }
+
+    /// Removes the bridge and every iptables rule of the network, then the claim.
+    pub fn release(&self) {
+        self.clean_up();
+        let _ = std::fs::remove_file(Self::claim_path(self.index));
+    }
+
+    /// Removes the bridge and the plugins' iptables rules of this network (kmicro-network's
+    /// `remove_network`: the bridge is also the CNI network's name).
+    pub fn clean_up(&self) {
+        if let Err(err) = kmicro_network::remove_network(&self.bridge(), &self.bridge()) {
+            eprintln!("removing test network {}: {err}", self.bridge());
+        }
+    }
+}
+
+/// The machine's IPv4 routes (every table) as (network, prefix length).
+fn host_ipv4_routes() -> Vec<(u32, u8)> {
+    let out = Command::new("ip")
+        .args(["-4", "route", "show", "table", "all"])
+        .output()
+        .expect("run ip route");
+    let mut routes = Vec::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut words = line.split_whitespace();
+        let mut first = words.next().unwrap_or("");
+        if matches!(
+            first,
+            "unicast"
+                | "local"
+                | "broadcast"
+                | "multicast"
+                | "throw"
+                | "unreachable"
+                | "prohibit"
+                | "blackhole"
+                | "nat"
+                | "anycast"
+        ) {
+            first = words.next().unwrap_or("");
+        }
+        if first == "default" {
+            continue; // 0.0.0.0/0 overlaps everything; it is not a subnet of this machine
+        }
+        let (addr, len) = first.split_once('/').unwrap_or((first, "32"));
+        if let (Ok(addr), Ok(len)) = (addr.parse::<std::net::Ipv4Addr>(), len.parse::<u8>()) {
+            routes.push((u32::from(addr), len.min(32)));
+        }
+    }
+    routes
+}
+
+/// Whether two IPv4 networks share an address.
+fn overlaps(a: u32, a_len: u8, b: u32, b_len: u8) -> bool {
+    let len = a_len.min(b_len);
+    let mask = if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - u32::from(len))
+    };
+    a & mask == b & mask
 }

@@ -37,6 +37,7 @@ mod network;
 mod plugin;
 mod pod;
 mod record;
+mod remove;
 
 pub use cidr::{Ipv4Cidr, ParseCidrError};
 pub use config::{DEFAULT_PLUGIN_DIRS, NetworkConfig};
@@ -45,3 +46,4 @@ pub use error::{Error, Result};
 pub use network::PodNetwork;
 pub use pod::{PodIp, PodRef, PortMapping, Protocol};
 pub use record::Attachment;
+pub use remove::remove_network;

@@ -1,13 +1,15 @@
 //! The pod manager: kubelet's pod lifecycle on this node. It watches the pods bound to the
 //! node (`fieldSelector=spec.nodeName=<node>`) and runs one [`worker::Worker`] task per pod
-//! (sandbox, images, root filesystems, containers, restarts, probes, status, deletion), on
-//! the runtime crates: `kmicro-container` (processes), `kmicro-rootfs` (layers and overlay
-//! snapshots), `kmicro-images` (the image store and pulls), `kmicro-cri-logs` (log files).
+//! (sandbox, network, images, root filesystems, containers, restarts, probes, status,
+//! deletion), on the runtime crates: `kmicro-container` (processes), `kmicro-network` (pod
+//! addresses through CNI), `kmicro-rootfs` (layers and overlay snapshots), `kmicro-images`
+//! (the image store and pulls), `kmicro-cri-logs` (log files).
 //!
 //! Everything host-global is derived from the data dir or a flag, so several clusters can run
 //! on one machine: `<data-dir>/agent/containers` (runtime state), `…/snapshots`,
 //! `…/images-store`, `…/images` (airgap tarballs imported at start), `…/pods/<uid>` (volumes,
-//! `/etc` files, termination logs), the log dir (`…/pod-logs` by default) and the cgroup root.
+//! `/etc` files, termination logs), `…/network` (CNI state: IPAM, recorded attachments), the
+//! log dir (`…/pod-logs` by default), the cgroup root, the bridge and the cluster CIDR.
 //!
 //! At start the manager takes back the containers that kept running while kmicro was away
 //! (`Runtime::adopt_all`) and hands each to its pod's worker, which resumes without
@@ -17,7 +19,8 @@
 //! their running containers.
 //! `kubectl port-forward` connects through [`port_forward::PortForwarder`]; unused images go
 //! through [`image_gc`].
-//! Not yet: pod networking through CNI (see [`network`]), ephemeral containers.
+//! Pods get their addresses through [`network`] (`kmicro-network`'s CNI plugins).
+//! Not yet: ephemeral containers.
 
 mod api;
 mod backoff;
@@ -75,6 +78,8 @@ pub struct PodsConfig {
     pub cgroup_root: PathBuf,
     /// When unused images are collected.
     pub image_gc: ImageGcPolicy,
+    /// The pod network (an error: why the node has none; pods that need one fail with it).
+    pub network: Result<kmicro_network::NetworkConfig, String>,
 }
 
 /// What every worker shares.
@@ -97,6 +102,8 @@ pub struct Shared<T> {
     pub log_dir: PathBuf,
     /// What `pods/log` reads.
     pub logs: LogRegistry,
+    /// The pod network.
+    pub network: Arc<network::Network>,
     /// When unused images are collected.
     pub image_gc: ImageGcPolicy,
     /// What `pods/exec` and `pods/attach` reach.
@@ -193,6 +200,7 @@ async fn open<T: Transport>(
         logs: logs.clone(),
         image_gc: config.image_gc,
         sessions: sessions.clone(),
+        network: Arc::new(network::Network::new(config.network.clone())),
     })
 }
 
@@ -384,8 +392,8 @@ impl<T: Transport> Manager<T> {
         }
     }
 
-    /// Removes what pods that no longer exist left behind: containers, sandboxes, root
-    /// filesystems, pod directories.
+    /// Removes what pods that no longer exist left behind: containers, network attachments,
+    /// sandboxes, root filesystems, pod directories.
     async fn remove_orphans(&mut self, live: &HashSet<String>) {
         let orphans: Vec<(String, Vec<Adopted>)> = self
             .adopted
@@ -400,6 +408,13 @@ impl<T: Transport> Manager<T> {
                     tracing::warn!(%err, id = %c.info.id, "deleting an orphaned container failed");
                 }
             }
+        }
+        let detached = network::remove_strays(&self.shared.network, live).await;
+        if detached > 0 {
+            tracing::info!(
+                pods = detached,
+                "detached the networks of pods that no longer exist"
+            );
         }
         if let Ok(sandboxes) = self.shared.runtime.sandboxes() {
             for sandbox in sandboxes.into_iter().filter(|s| !live.contains(s.id())) {

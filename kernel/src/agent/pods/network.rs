@@ -1,42 +1,222 @@
-//! A pod's network. **The seam the CNI integration replaces** ([`attach`] and [`detach`]):
-//! today a pod gets its own network namespace with only its loopback up (no routable
-//! address), and a `hostNetwork` pod gets the node's address. `kmicro-network`'s
-//! `PodNetwork::setup`/`teardown` go here, answering the pod's IP.
+//! A pod's network, through `kmicro-network` (the CNI plugins `loopback`, `bridge` with
+//! `host-local`, `portmap`): [`attach`] gives a pod's sandbox its own address from the
+//! node's pod CIDR, its loopback, a default route via the bridge and its hostPorts;
+//! [`detach`] undoes it (CNI DEL, the address released). A `hostNetwork` pod has the node's
+//! address and nothing to attach.
 //!
-//! Also: running a piece of work inside a pod's network namespace (probes of pods that have no
-//! routable address), on a thread of its own that enters the namespace and then ends.
+//! The attachments are recorded under `<data-dir>/agent/network/pods/` by the network crate:
+//! after a kmicro restart, an adopted pod's [`attach`] CHECKs its recorded attachment and
+//! keeps its address; [`remove_strays`] detaches pods that disappeared meanwhile.
+//!
+//! Also: running a piece of work inside a pod's network namespace, on a thread of its own
+//! that enters the namespace and then ends.
 
+use std::collections::HashSet;
 use std::io;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
 
+use anyhow::Context;
+use k8s_openapi::api::core::v1::Pod;
 use kmicro_container::Sandbox;
-use rustix::net::netlink::SocketAddrNetlink;
-use rustix::net::sockopt::{Timeout, set_socket_timeout};
-use rustix::net::{
-    AddressFamily, RecvFlags, SendFlags, SocketFlags, SocketType, recv, sendto, socket_with,
-};
+use kmicro_network::{NetworkConfig, PodNetwork, PodRef, PortMapping, Protocol};
 
-/// Connects `sandbox`'s pod to the network; answers the pod's IP when it has one.
-pub async fn attach(sandbox: &Sandbox, node_ip: IpAddr) -> anyhow::Result<Option<IpAddr>> {
+/// The node's pod network, opened at its first use (and tried again after a failure, so
+/// plugins installed later are found).
+pub struct Network {
+    config: Result<NetworkConfig, String>,
+    opened: Mutex<Option<Arc<PodNetwork>>>,
+}
+
+impl Network {
+    /// The network of `config` (an error: why this node has none; attaching fails with it).
+    pub fn new(config: Result<NetworkConfig, String>) -> Self {
+        Network {
+            config,
+            opened: Mutex::new(None),
+        }
+    }
+
+    /// The opened network (blocking: it finds the plugins and prepares the host).
+    fn open(&self) -> anyhow::Result<Arc<PodNetwork>> {
+        let config = self
+            .config
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("the pod network is not configured: {e}"))?;
+        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(net) = opened.as_ref() {
+            return Ok(Arc::clone(net));
+        }
+        let net = Arc::new(
+            PodNetwork::new(config.clone()).context("the pod network (CNI) is not ready")?,
+        );
+        tracing::info!(
+            bridge = %config.bridge,
+            subnet = %config.node_subnet,
+            "pod network ready"
+        );
+        *opened = Some(Arc::clone(&net));
+        Ok(net)
+    }
+
+    /// Whether any attachment is recorded (without opening the network).
+    fn has_records(&self) -> bool {
+        self.config.as_ref().is_ok_and(|c| {
+            std::fs::read_dir(c.records_dir())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".json"))
+        })
+    }
+}
+
+/// Connects `sandbox`'s pod to the network; answers the pod's IP. A pod attached before (an
+/// adopted one) keeps its address when its attachment still checks out.
+pub async fn attach(
+    network: &Arc<Network>,
+    sandbox: &Sandbox,
+    pod: &Pod,
+    node_ip: IpAddr,
+) -> anyhow::Result<Option<IpAddr>> {
     if sandbox.spec.host_network {
         return Ok(Some(node_ip));
     }
     let Some(netns) = sandbox.netns_path() else {
         return Ok(None);
     };
-    tokio::task::spawn_blocking(move || in_netns(&netns, loopback_up))
-        .await
-        .map_err(|e| anyhow::anyhow!("bringing the pod's loopback up: {e}"))?
-        .map_err(|e| anyhow::anyhow!("bringing the pod's loopback up: {e}"))??;
-    Ok(None)
+    let pod_ref = PodRef {
+        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
+        sandbox_id: sandbox.id().to_string(),
+    };
+    let ports = port_mappings(pod);
+    let network = Arc::clone(network);
+    let ip = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let net = network.open()?;
+        Ok(net.setup(&pod_ref, &netns, &ports)?)
+    })
+    .await
+    .context("attaching the pod to the network")??;
+    Ok(Some(IpAddr::V4(ip.ip)))
 }
 
-/// Disconnects `sandbox`'s pod from the network (nothing to undo for a loopback).
-pub async fn detach(_sandbox: &Sandbox) -> anyhow::Result<()> {
-    Ok(())
+/// Disconnects the pod of sandbox `sandbox_id` from the network (CNI DEL, its address
+/// released), when it was attached. Repeating it does nothing.
+pub async fn detach(network: &Arc<Network>, sandbox_id: &str) -> anyhow::Result<()> {
+    let network = Arc::clone(network);
+    let id = sandbox_id.to_string();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        if !network.has_records() {
+            return Ok(());
+        }
+        let net = network.open()?;
+        if let Some(a) = net.attachment(&id)? {
+            net.teardown(&a.pod, &a.netns)?;
+        }
+        Ok(())
+    })
+    .await
+    .context("detaching the pod from the network")?
+}
+
+/// Detaches every recorded pod whose uid is not in `live` (pods deleted while kmicro was
+/// away); answers how many.
+pub async fn remove_strays(network: &Arc<Network>, live: &HashSet<String>) -> usize {
+    let network = Arc::clone(network);
+    let live = live.clone();
+    let removed = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        if !network.has_records() {
+            return Ok(0);
+        }
+        let net = network.open()?;
+        let mut removed = 0;
+        for a in net.attachments()? {
+            if live.contains(&a.pod.uid) {
+                continue;
+            }
+            match net.teardown(&a.pod, &a.netns) {
+                Ok(()) => removed += 1,
+                Err(err) => tracing::warn!(
+                    %err,
+                    pod = %format!("{}/{}", a.pod.namespace, a.pod.name),
+                    "detaching a pod that no longer exists failed"
+                ),
+            }
+        }
+        Ok(removed)
+    })
+    .await;
+    match removed {
+        Ok(Ok(n)) => n,
+        Ok(Err(err)) => {
+            tracing::warn!(err = %format!("{err:#}"), "looking for stray pod networks failed");
+            0
+        }
+        Err(err) => {
+            tracing::warn!(%err, "looking for stray pod networks failed");
+            0
+        }
+    }
+}
+
+/// The pod's hostPorts as portmap takes them: every container port with a `hostPort`
+/// (protocol TCP unless given, `hostIP` empty or unspecified = every address), the first of
+/// any repeated host port/protocol/address kept, as kubelet does.
+pub fn port_mappings(pod: &Pod) -> Vec<PortMapping> {
+    let mut out: Vec<PortMapping> = Vec::new();
+    let containers = pod.spec.iter().flat_map(|s| s.containers.iter());
+    for port in containers.flat_map(|c| c.ports.iter().flatten()) {
+        let Some(host_port) = port.host_port.filter(|p| *p > 0) else {
+            continue;
+        };
+        let (Ok(host_port), Ok(container_port @ 1..)) =
+            (u16::try_from(host_port), u16::try_from(port.container_port))
+        else {
+            tracing::warn!(
+                host_port,
+                container_port = port.container_port,
+                "port out of range; no hostPort mapping"
+            );
+            continue;
+        };
+        let protocol = match port.protocol.as_deref().unwrap_or("TCP") {
+            "TCP" => Protocol::Tcp,
+            "UDP" => Protocol::Udp,
+            "SCTP" => Protocol::Sctp,
+            other => {
+                tracing::warn!(
+                    protocol = other,
+                    host_port,
+                    "unknown protocol; no hostPort mapping"
+                );
+                continue;
+            }
+        };
+        let host_ip = port
+            .host_ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<IpAddr>().ok())
+            .filter(|ip| !ip.is_unspecified());
+        let mapping = PortMapping {
+            host_port,
+            container_port,
+            protocol,
+            host_ip,
+        };
+        if out.iter().any(|m| {
+            m.host_port == mapping.host_port
+                && m.protocol == mapping.protocol
+                && m.host_ip == mapping.host_ip
+        }) {
+            continue;
+        }
+        out.push(mapping);
+    }
+    out
 }
 
 /// Runs `work` on a new thread that first enters the network namespace at `netns` (so the
@@ -60,41 +240,43 @@ pub fn in_netns<R: Send + 'static>(
         .map_err(|_| io::Error::other("the network namespace thread panicked"))?
 }
 
-/// `ip link set lo up` over netlink: `RTM_NEWLINK` for interface 1 (the loopback, always
-/// first in a new namespace) with `IFF_UP`, acknowledged.
-fn loopback_up() -> io::Result<()> {
-    const RTM_NEWLINK: u16 = 16;
-    const NLMSG_ERROR: u16 = 2;
-    const NLM_F_REQUEST: u16 = 0x1;
-    const NLM_F_ACK: u16 = 0x4;
-    const IFF_UP: u32 = 0x1;
-    let fd = socket_with(
-        AddressFamily::NETLINK,
-        SocketType::RAW,
-        SocketFlags::CLOEXEC,
-        None,
-    )?;
-    set_socket_timeout(&fd, Timeout::Recv, Some(Duration::from_secs(2)))?;
-    let mut msg = Vec::with_capacity(32);
-    msg.extend_from_slice(&32u32.to_ne_bytes()); // length
-    msg.extend_from_slice(&RTM_NEWLINK.to_ne_bytes());
-    msg.extend_from_slice(&(NLM_F_REQUEST | NLM_F_ACK).to_ne_bytes());
-    msg.extend_from_slice(&1u32.to_ne_bytes()); // sequence
-    msg.extend_from_slice(&0u32.to_ne_bytes()); // port
-    msg.push(0); // family AF_UNSPEC
-    msg.push(0); // padding
-    msg.extend_from_slice(&0u16.to_ne_bytes()); // type
-    msg.extend_from_slice(&1i32.to_ne_bytes()); // index
-    msg.extend_from_slice(&IFF_UP.to_ne_bytes()); // flags
-    msg.extend_from_slice(&IFF_UP.to_ne_bytes()); // change mask
-    sendto(&fd, &msg, SendFlags::empty(), &SocketAddrNetlink::new(0, 0))?;
-    let mut buf = [0u8; 1024];
-    let (n, _) = recv(&fd, &mut buf[..], RecvFlags::empty())?;
-    if n >= 20 && u16::from_ne_bytes([buf[4], buf[5]]) == NLMSG_ERROR {
-        let code = i32::from_ne_bytes([buf[16], buf[17], buf[18], buf[19]]);
-        if code != 0 {
-            return Err(io::Error::from_raw_os_error(-code));
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_ports_become_port_mappings() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default", "uid": "u1"},
+            "spec": {"containers": [
+                {"name": "a", "ports": [
+                    {"containerPort": 80, "hostPort": 8080},
+                    {"containerPort": 81},
+                    {"containerPort": 53, "hostPort": 5353, "protocol": "UDP", "hostIP": "127.0.0.1"},
+                    {"containerPort": 443, "hostPort": 8443, "hostIP": "0.0.0.0"},
+                ]},
+                {"name": "b", "ports": [
+                    {"containerPort": 90, "hostPort": 8080},
+                    {"containerPort": 91, "hostPort": 8080, "protocol": "UDP"},
+                    {"containerPort": 92, "hostPort": 70000},
+                ]},
+            ]},
+        }))
+        .unwrap();
+        let m = |host_port, container_port, protocol, host_ip: Option<&str>| PortMapping {
+            host_port,
+            container_port,
+            protocol,
+            host_ip: host_ip.map(|ip| ip.parse().unwrap()),
+        };
+        assert_eq!(
+            port_mappings(&pod),
+            vec![
+                m(8080, 80, Protocol::Tcp, None),
+                m(5353, 53, Protocol::Udp, Some("127.0.0.1")),
+                m(8443, 443, Protocol::Tcp, None),
+                m(8080, 91, Protocol::Udp, None),
+            ]
+        );
     }
-    Ok(())
 }

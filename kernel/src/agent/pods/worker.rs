@@ -399,7 +399,13 @@ impl<T: Transport> Worker<T> {
                 shm_size: None,
             })?,
         };
-        self.pod_ip = network::attach(&sandbox, self.shared.node_ip).await?;
+        self.pod_ip = network::attach(
+            &self.shared.network,
+            &sandbox,
+            &self.pod,
+            self.shared.node_ip,
+        )
+        .await?;
         self.sandbox = Some(sandbox);
         Ok(())
     }
@@ -1217,9 +1223,8 @@ impl<T: Transport> Worker<T> {
         for id in ids {
             self.remove_instance(&id).await;
         }
-        if let Some(sandbox) = self.sandbox.take()
-            && let Err(err) = network::detach(&sandbox).await
-        {
+        self.sandbox = None;
+        if let Err(err) = network::detach(&self.shared.network, &self.uid).await {
             tracing::warn!(err = %format!("{err:#}"), "detaching the pod from the network failed");
         }
         if let Err(err) = self.shared.runtime.remove_sandbox(&self.uid)
