@@ -24,7 +24,7 @@ pub struct Cli {
 pub enum Command {
     /// Run a single-node cluster: the store and the Kubernetes API server.
     #[command(alias = "server")]
-    Run(crate::run::RunArgs),
+    Run(Box<crate::run::RunArgs>),
     /// Manage the control-plane WebAssembly modules of a cluster (over its API).
     Module(crate::module_cmd::ModuleArgs),
     /// Manage the node's container images: import airgap archives, list, remove, pull.
@@ -68,7 +68,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => crate::run::run(args).await,
+            Command::Run(args) => crate::run::run(*args).await,
             Command::Module(args) => crate::module_cmd::run(args).await,
             Command::Images(args) => crate::images_cmd::run(args).await,
             Command::Bench(BenchCommand::Store(args)) => bench::store::run(args).await,
