@@ -118,6 +118,7 @@ fn cni_setup_times(log: &str) -> Vec<f64> {
     log.lines()
         .filter(|l| l.contains("pod network attached"))
         .filter_map(|l| {
+            let l = strip_ansi(l);
             let rest = &l[l.find("elapsed_ms")? + "elapsed_ms".len()..];
             let number: String = rest
                 .chars()
@@ -324,6 +325,24 @@ fn unmount_under(dir: &Path) {
     for point in points {
         let _ = rustix::mount::unmount(&point, rustix::mount::UnmountFlags::DETACH);
     }
+}
+
+/// `line` without its ANSI escape sequences (`ESC [ … letter`: a terminal's colours).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ pub struct Cluster {
     pub port: u16,
     pub kubeconfig: PathBuf,
     cache_dir: PathBuf,
+    /// The pod network the harness gave it (released on drop).
+    net: Option<TestNet>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -169,6 +171,7 @@ impl Cluster {
             port,
             kubeconfig: data_dir.join("kubeconfig.yaml"),
             cache_dir: data_dir.with_extension("kubecache"),
+            net: TestNet::recorded(data_dir),
             _tmp: None,
         };
         cluster.wait_ready();
@@ -297,7 +300,7 @@ impl Drop for Cluster {
         // runtime mounted under the data dir is unmounted so the temp dir can go.
         kill_cgroup(&cgroup_root(&self.data_dir));
         unmount_under(&self.data_dir);
-        if let Some(net) = TestNet::recorded(&self.data_dir) {
+        if let Some(net) = self.net {
             net.release();
         }
     }
