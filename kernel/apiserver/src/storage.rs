@@ -136,29 +136,8 @@ impl Storage {
         extra: TxnExtra,
     ) -> ApiResult<Write> {
         let key = r.key(ns, name);
-        let (bytes, lease) = (self.encode(r, obj)?, self.lease_for(r).await?);
-        let mut compares = vec![Compare::absent(key.as_bytes())];
-        compares.extend(extra.compares);
-        let mut success = vec![Op::put_with_lease(key.as_bytes(), bytes, lease)];
-        success.extend(extra.ops);
-        let resp = self
-            .store
-            .txn(Txn {
-                compares,
-                success,
-                failure: vec![Op::get(key.as_bytes())],
-            })
-            .await?;
-        if resp.succeeded {
-            return Ok(Write::Done(stored(obj.clone(), resp.revision)));
-        }
-        let current = match resp.responses.into_iter().next() {
-            Some(OpResponse::Range(mut range)) => range.kvs.pop(),
-            _ => None,
-        };
-        Ok(Write::Conflict(
-            current.map(|kv| decode(r, &kv)).transpose()?,
-        ))
+        let guard = Compare::absent(key.as_bytes());
+        self.put_txn(r, &key, obj, guard, extra).await
     }
 
     /// Replaces an object if it is still at `revision`.
@@ -193,8 +172,22 @@ impl Storage {
         extra: TxnExtra,
     ) -> ApiResult<Write> {
         let key = r.key(ns, name);
+        let guard = Compare::mod_revision(key.as_bytes(), revision);
+        self.put_txn(r, &key, obj, guard, extra).await
+    }
+
+    /// Puts `obj` at `key` in one transaction with `extra` when `guard` and `extra`'s compares
+    /// hold; otherwise a `Conflict` with the object as it is now.
+    async fn put_txn(
+        &self,
+        r: &ResourceInfo,
+        key: &str,
+        obj: &Value,
+        guard: Compare,
+        extra: TxnExtra,
+    ) -> ApiResult<Write> {
         let (bytes, lease) = (self.encode(r, obj)?, self.lease_for(r).await?);
-        let mut compares = vec![Compare::mod_revision(key.as_bytes(), revision)];
+        let mut compares = vec![guard];
         compares.extend(extra.compares);
         let mut success = vec![Op::put_with_lease(key.as_bytes(), bytes, lease)];
         success.extend(extra.ops);

@@ -7,19 +7,18 @@
 //! plugin puts on them (`name: "<network>" id: "<sandbox id>"`).
 
 use std::net::Ipv4Addr;
-use std::process::Command;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Removes the leftover masquerade rule and chain; `Ok(false)` when there was none.
 pub(crate) fn remove_leftover(network: &str, sandbox_id: &str, ip: Ipv4Addr) -> Result<bool> {
-    let save = iptables("iptables-save", &["-t", "nat"])?;
+    let save = super::remove::run("iptables-save", &["-t", "nat"], None)?;
     let Some(chain) = leftover_chain(&save, network, sandbox_id, ip) else {
         return Ok(false);
     };
     let comment = format!("name: \"{network}\" id: \"{sandbox_id}\"");
     let source = format!("{ip}/32");
-    iptables(
+    super::remove::run(
         "iptables",
         &[
             "-w",
@@ -36,9 +35,10 @@ pub(crate) fn remove_leftover(network: &str, sandbox_id: &str, ip: Ipv4Addr) -> 
             "-j",
             &chain,
         ],
+        None,
     )?;
-    iptables("iptables", &["-w", "-t", "nat", "-F", &chain])?;
-    iptables("iptables", &["-w", "-t", "nat", "-X", &chain])?;
+    super::remove::run("iptables", &["-w", "-t", "nat", "-F", &chain], None)?;
+    super::remove::run("iptables", &["-w", "-t", "nat", "-X", &chain], None)?;
     tracing::info!(sandbox = sandbox_id, %ip, chain, "removed a leftover masquerade rule");
     Ok(true)
 }
@@ -53,25 +53,6 @@ fn leftover_chain(save: &str, network: &str, sandbox_id: &str, ip: Ipv4Addr) -> 
         let chain = chain.trim();
         (chain.starts_with("CNI-") && !chain.contains(' ')).then(|| chain.to_string())
     })
-}
-
-fn iptables(program: &'static str, args: &[&str]) -> Result<String> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| Error::io("run", program, e))?;
-    if !out.status.success() {
-        return Err(Error::io(
-            "run",
-            program,
-            std::io::Error::other(format!(
-                "{args:?}: {}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )),
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 #[cfg(test)]

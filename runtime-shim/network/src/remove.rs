@@ -65,7 +65,9 @@ fn removal_script(save: &str, network: &str) -> String {
     script
 }
 
-fn run(program: &'static str, args: &[&str], input: Option<&str>) -> Result<String> {
+/// Runs an iptables tool with `input` on its stdin; its stdout, or an error naming the
+/// arguments and what it printed.
+pub(crate) fn run(program: &'static str, args: &[&str], input: Option<&str>) -> Result<String> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(if input.is_some() {
