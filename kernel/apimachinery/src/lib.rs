@@ -25,6 +25,7 @@ pub mod admission;
 pub mod apply;
 pub mod convert;
 pub mod crd;
+pub mod duration;
 pub mod field_validation;
 mod gofmt;
 pub mod intern;

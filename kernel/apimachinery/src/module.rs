@@ -219,7 +219,9 @@ impl ModuleLimits {
 
     /// `callTimeout`, if set and valid.
     pub fn call_timeout(&self) -> Option<Duration> {
-        self.call_timeout.as_deref().and_then(parse_duration)
+        self.call_timeout
+            .as_deref()
+            .and_then(crate::duration::parse_duration)
     }
 }
 
@@ -354,47 +356,6 @@ pub fn memory_bytes(quantity: &str) -> Option<u64> {
     Some(value.ceil() as u64)
 }
 
-/// Parses a Go duration (`1s`, `250ms`, `1m30s`, `1.5h`; units `ns`, `us`, `µs`, `ms`, `s`, `m`,
-/// `h`); `None` when malformed or negative.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    if text == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut rest = text;
-    let mut total = 0f64;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let number_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        if number_len == 0 {
-            return None;
-        }
-        let number: f64 = rest[..number_len].parse().ok()?;
-        rest = &rest[number_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let nanos_per_unit = match &rest[..unit_len] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        rest = &rest[unit_len..];
-        total += number * nanos_per_unit;
-    }
-    if !total.is_finite() || total > u64::MAX as f64 {
-        return None;
-    }
-    Some(Duration::from_nanos(total.round() as u64))
-}
-
 /// A byte count as the MEMORY column prints it: binary units with one decimal below ten
 /// (`512`, `12Ki`, `1.2Mi`, `64Mi`, `1.5Gi`).
 pub fn human_bytes(bytes: u64) -> String {
@@ -434,19 +395,6 @@ mod tests {
         assert!(!is_valid_digest(&good.to_uppercase()));
         assert!(!is_valid_digest("sha256:abc"));
         assert!(!is_valid_digest(&format!("sha512:{}", "ab".repeat(32))));
-    }
-
-    #[test]
-    fn durations_follow_go() {
-        assert_eq!(parse_duration("1s"), Some(Duration::from_secs(1)));
-        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("10µs"), Some(Duration::from_micros(10)));
-        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
-        for bad in ["", "1", "s", "1x", "-1s", "1s2"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
     }
 
     #[test]

@@ -146,7 +146,7 @@ impl KubeletArg {
                     KubeletSetting::ImageGcLowThreshold(percent("image-gc-low-threshold", value)?)
                 }
                 "image-minimum-gc-age" => KubeletSetting::ImageMinimumGcAge(
-                    kmicro_apimachinery::module::parse_duration(value).ok_or_else(|| {
+                    kmicro_apimachinery::duration::parse_duration(value).ok_or_else(|| {
                         KubeletArgError::InvalidValue {
                             key: "image-minimum-gc-age",
                             value: value.to_string(),

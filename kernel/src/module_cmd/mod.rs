@@ -98,7 +98,7 @@ pub struct SwapArgs {
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
-    kmicro_apimachinery::module::parse_duration(text)
+    kmicro_apimachinery::duration::parse_duration(text)
         .ok_or_else(|| format!("{text:?} is not a duration such as 30s or 2m"))
 }
 

@@ -686,7 +686,7 @@ pub(crate) fn parse_cron(spec: &str) -> Result<(), String> {
             }
             d if d.starts_with("every ") => {
                 let dur = d["every ".len()..].trim();
-                parse_go_duration(dur)
+                crate::duration::parse_go_duration(dur)
                     .map(|_| ())
                     .map_err(|e| format!("failed to parse duration {spec}: {e}"))
             }
@@ -792,48 +792,6 @@ fn parse_cron_int(s: &str, names: &[&str], offset: u32) -> Result<u32, String> {
     s.parse::<u32>().map_err(|_| {
         format!("failed to parse int from {s}: strconv.Atoi: parsing \"{s}\": value out of range")
     })
-}
-
-/// Parses a Go duration (`1h30m`, `90s`, `1.5h`) to seconds.
-fn parse_go_duration(s: &str) -> Result<f64, String> {
-    let err = || format!("time: invalid duration \"{s}\"");
-    let mut rest = s.strip_prefix(['+', '-']).unwrap_or(s);
-    if rest == "0" {
-        return Ok(0.0);
-    }
-    if rest.is_empty() {
-        return Err(err());
-    }
-    let mut total = 0.0;
-    while !rest.is_empty() {
-        let n = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("time: missing unit in duration \"{s}\""))?;
-        if n == 0 {
-            return Err(err());
-        }
-        let value: f64 = rest[..n].parse().map_err(|_| err())?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let unit = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" | "μs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            other => {
-                return Err(format!(
-                    "time: unknown unit \"{other}\" in duration \"{s}\""
-                ));
-            }
-        };
-        total += value * unit;
-        rest = &rest[u..];
-    }
-    Ok(total)
 }
 
 #[cfg(test)]

@@ -83,7 +83,7 @@ fn validate_limits(limits: &ModuleLimits, path: &Path, errs: &mut Errors) {
     }
     if let Some(timeout) = &limits.call_timeout {
         let at = path.child("callTimeout");
-        match module::parse_duration(timeout) {
+        match crate::duration::parse_duration(timeout) {
             None => errs.invalid(
                 &at,
                 timeout,
