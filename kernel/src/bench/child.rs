@@ -1,5 +1,6 @@
-//! A `kmicro run` started by a benchmark as a child process: its own temp data dir and
-//! loopback port, its memory read from `/proc`, and a stop that always happens.
+//! A `kmicro run` started by a benchmark as a child process: its own temp data dir, loopback
+//! port and share of the host ([`ChildHost`]), its memory read from `/proc`, and a stop and
+//! clean-up that always happen.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use rustix::process::{Pid, Signal, kill_process};
 
+use super::child_host::ChildHost;
+
 /// How long a SIGTERM'd child gets before it is killed.
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -16,7 +19,7 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const LOG_FILE: &str = "kmicro-run.log";
 
 /// A running `kmicro run` on `127.0.0.1`. Dropping it kills the process (if still running),
-/// reaps it, then removes its temp dir.
+/// reaps it, releases its share of the host, then removes its temp dir.
 pub(crate) struct ChildServer {
     /// `None` once stopped and reaped.
     child: Option<Child>,
@@ -25,6 +28,7 @@ pub(crate) struct ChildServer {
     pid: u32,
     port: u16,
     data_dir: PathBuf,
+    host: ChildHost,
     /// Declared last: removed after the process is gone.
     dir: tempfile::TempDir,
 }
@@ -83,6 +87,7 @@ impl ChildServer {
         let log = std::fs::File::create(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         prepare(&data_dir)?;
+        let host = ChildHost::new()?;
         let child = Command::new(&exe)
             .arg("run")
             .args(["--bind-address", "127.0.0.1"])
@@ -90,7 +95,9 @@ impl ChildServer {
             .arg("--data-dir")
             .arg(&data_dir)
             .args(["--datastore-cache-mib", &cache_mib.to_string()])
+            .args(host.flags())
             .args(extra)
+            .envs(host.env())
             .env("KMICRO_LOG_LEVEL", "warn")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -104,13 +111,9 @@ impl ChildServer {
             exit: None,
             port,
             data_dir,
+            host,
             dir,
         })
-    }
-
-    /// The child's data dir.
-    pub(crate) fn data_dir(&self) -> &Path {
-        &self.data_dir
     }
 
     /// The child's process id.
@@ -215,6 +218,7 @@ impl Drop for ChildServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+        self.host.release(&self.data_dir);
     }
 }
 

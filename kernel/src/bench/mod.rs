@@ -7,6 +7,7 @@
 
 pub mod api;
 mod child;
+mod child_host;
 mod load;
 pub mod modules;
 mod pod_cluster;

@@ -1,11 +1,11 @@
 //! The cluster half of `kmicro bench pods`: a `kmicro run` child with a busybox image in its
 //! airgap directory; pods created over the API one after the other, each timed from the
 //! create to `Running` in its status (image present: no pull), and kmicro's RSS before and
-//! after, as memory added per idle pod. The child has a pod network of its own (bridge
-//! `kmb-<pid>`, a free /24 of `10.245.0.0/16`), removed afterwards; each pod's CNI setup
-//! time is read from the child's log (`kmicro_network`'s `pod network attached` lines).
+//! after, as memory added per idle pod. The child has a pod network of its own (see
+//! `child_host`), removed afterwards; each pod's CNI setup time is read from the child's log
+//! (`kmicro_network`'s `pod network attached` lines).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -45,34 +45,16 @@ pub(super) async fn measure(
 ) -> anyhow::Result<ClusterFigures> {
     let archive = dir.join("busybox-oci.tar");
     write_oci_archive(rootfs, &archive).context("writing the busybox OCI archive")?;
-    let cgroup_root = format!("kmicro-bench-cluster-{}", std::process::id());
-    let bridge = format!("kmb-{}", std::process::id());
-    let subnet = free_subnet().context("finding a free /24 in 10.245.0.0/16")?;
-    let flags = [
-        "--cgroup-root",
-        &cgroup_root,
-        "--cni-bridge",
-        &bridge,
-        "--cluster-cidr",
-        &subnet,
-        "--log-level",
-        "warn,kmicro_network=info",
-    ];
+    let flags = ["--log-level", "warn,kmicro_network=info"];
     let mut server = ChildServer::start_with(dir, 4, &flags, |data| {
         let images = data.join("agent/images");
         std::fs::create_dir_all(&images)?;
         std::fs::copy(&archive, images.join("busybox.tar"))?;
         Ok(())
     })?;
-    let data_dir = server.data_dir().to_path_buf();
     let result = measure_started(&mut server, async |server| run_pods(server, pods).await).await;
     let cni_ms = cni_setup_times(&server.log());
-    kill_cgroup(&cgroup_root);
-    unmount_under(&data_dir);
     drop(server);
-    if let Err(err) = kmicro_network::remove_network(&bridge, &bridge) {
-        tracing::warn!(%err, %bridge, "removing the benchmark's pod network");
-    }
     let mut figures = result.map(|(figures, _)| figures)?;
     let mut cni = Latencies::default();
     for ms in cni_ms {
@@ -80,37 +62,6 @@ pub(super) async fn measure(
     }
     figures.cni_setup_ms_p50 = cni.percentile_ms(50.0);
     Ok(figures)
-}
-
-/// The first `10.245.N.0/24` that no IPv4 route of this machine (`/proc/net/route`)
-/// overlaps.
-fn free_subnet() -> anyhow::Result<String> {
-    let table = std::fs::read_to_string("/proc/net/route").context("reading /proc/net/route")?;
-    let routes: Vec<(u32, u32)> = table
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let dest = u32::from_str_radix(f.get(1)?, 16).ok()?;
-            let mask = u32::from_str_radix(f.get(7)?, 16).ok()?;
-            // The file prints the address's bytes (network order) read as a native integer.
-            Some((
-                u32::from_be_bytes(dest.to_ne_bytes()),
-                u32::from_be_bytes(mask.to_ne_bytes()),
-            ))
-        })
-        .filter(|(_, mask)| *mask != 0)
-        .collect();
-    (0..=255u32)
-        .map(|n| (10 << 24) | (245 << 16) | (n << 8))
-        .find(|net| {
-            routes.iter().all(|(dest, mask)| {
-                let common = mask & 0xffff_ff00;
-                dest & common != net & common
-            })
-        })
-        .map(|net| format!("{}/24", std::net::Ipv4Addr::from(net)))
-        .context("every /24 of 10.245.0.0/16 is routed on this machine")
 }
 
 /// The `elapsed_ms` of each `pod network attached` line of a kmicro log.
@@ -265,68 +216,6 @@ fn write_oci_archive(rootfs: &Path, out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Kills what runs in cgroup `root` (every hierarchy) and removes its cgroups: the pods'
-/// containers, which outlive the stopped child.
-fn kill_cgroup(root: &str) {
-    fn walk(dir: &Path, pids: &mut Vec<i32>, dirs: &mut Vec<PathBuf>) {
-        if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-            pids.extend(text.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
-        }
-        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-            if entry.path().is_dir() {
-                walk(&entry.path(), pids, dirs);
-            }
-        }
-        dirs.push(dir.to_path_buf());
-    }
-    for _ in 0..50 {
-        let (mut pids, mut dirs) = (Vec::new(), Vec::new());
-        for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let top = hierarchy.path().join(root);
-            if top.is_dir() {
-                walk(&top, &mut pids, &mut dirs);
-            }
-        }
-        let top = Path::new("/sys/fs/cgroup").join(root);
-        if top.join("cgroup.procs").exists() {
-            walk(&top, &mut pids, &mut dirs);
-        }
-        if pids.is_empty() {
-            for dir in dirs {
-                let _ = std::fs::remove_dir(dir);
-            }
-            return;
-        }
-        for pid in pids {
-            if let Some(pid) = rustix::process::Pid::from_raw(pid) {
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// Unmounts (detached) what the runtime mounted under `dir`, deepest first.
-fn unmount_under(dir: &Path) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let mut points: Vec<PathBuf> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(PathBuf::from)
-        .filter(|p| p.starts_with(dir))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-    for point in points {
-        let _ = rustix::mount::unmount(&point, rustix::mount::UnmountFlags::DETACH);
-    }
-}
-
 /// `line` without its ANSI escape sequences (`ESC [ … letter`: a terminal's colours).
 fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -355,14 +244,5 @@ mod network_tests {
                    2026-11-26T10:00:01Z  WARN kmicro::agent: other elapsed_ms=99\n\
                    \x1b[2m2026\x1b[0m INFO pod network attached \x1b[3melapsed_ms\x1b[0m\x1b[2m=\x1b[0m7.25\n";
         assert_eq!(cni_setup_times(log), vec![12.5, 7.25]);
-    }
-
-    #[test]
-    fn a_free_subnet_is_in_the_bench_range() {
-        let subnet = free_subnet().unwrap();
-        assert!(
-            subnet.starts_with("10.245.") && subnet.ends_with(".0/24"),
-            "{subnet}"
-        );
     }
 }
