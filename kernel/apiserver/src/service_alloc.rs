@@ -401,7 +401,10 @@ async fn holder_uses(storage: &Storage, kv: &KeyValue) -> ApiResult<bool> {
     else {
         return Ok(false);
     };
-    let key = format!("/registry/core/services/{namespace}/{name}");
+    let Some(services) = kmicro_apimachinery::registry::find("", "v1", "services") else {
+        return Ok(true);
+    };
+    let key = services.key(Some(namespace), name);
     let Some(service) = storage.store().get(key.as_bytes()).await? else {
         return Ok(false);
     };
