@@ -32,6 +32,10 @@ pub enum Command {
     /// Measure kmicro's subsystems against their peers.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Compiles a module's component from stdin to an artifact on stdout (the kernel runs
+    /// this in a child process for every uploaded module).
+    #[command(name = "__compile-module", hide = true)]
+    CompileModule,
 }
 
 /// `kmicro bench …`
@@ -75,6 +79,7 @@ pub fn main() -> ExitCode {
             Command::Bench(BenchCommand::Api(args)) => bench::api::run(args).await,
             Command::Bench(BenchCommand::Modules(args)) => bench::modules::run(args).await,
             Command::Bench(BenchCommand::Pods(args)) => bench::pods::run(args).await,
+            Command::CompileModule => crate::modules::compile::run_child(),
         }
     });
     match result {

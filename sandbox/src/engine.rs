@@ -116,6 +116,10 @@ pub(crate) fn engine(target: &Target) -> Result<Engine, SandboxError> {
     Engine::new(&engine_config(target)?).map_err(|e| SandboxError::Engine(describe(&e)))
 }
 
+/// Whether this build can compile components (the `compiler` feature): without it only
+/// precompiled artifacts load.
+pub const HAS_COMPILER: bool = cfg!(feature = "compiler");
+
 /// Compiles a component (`.wasm`) for `target` into an artifact that
 /// [`Artifact::Precompiled`] loads, in a binary built for that target.
 #[cfg(feature = "compiler")]
@@ -126,6 +130,12 @@ pub fn precompile(wasm: &[u8], target: &Target) -> Result<Vec<u8>, SandboxError>
             name: "(precompile)".into(),
             message: describe(&e),
         })
+}
+
+/// Without the `compiler` feature nothing compiles: always [`SandboxError::CompilerDisabled`].
+#[cfg(not(feature = "compiler"))]
+pub fn precompile(_wasm: &[u8], _target: &Target) -> Result<Vec<u8>, SandboxError> {
+    Err(SandboxError::CompilerDisabled("(precompile)".into()))
 }
 
 /// The code of a module.
@@ -139,8 +149,8 @@ pub enum Artifact {
     /// artifact's machine code.
     Precompiled(&'static [u8]),
     /// An artifact made by [`precompile`] for this binary's target, in a file that kmicro
-    /// wrote itself from bytes embedded in its binary (the built-in modules, unpacked into
-    /// the data dir). Loading it maps the file: its pages are the page cache's, not the
+    /// wrote itself: from bytes embedded in its binary (the built-in modules, unpacked into
+    /// the data dir) or compiled by its own child process from an uploaded component. Loading it maps the file: its pages are the page cache's, not the
     /// process's own memory. Never name a file from elsewhere: wasmtime trusts an
     /// artifact's machine code.
     PrecompiledFile {

@@ -44,9 +44,7 @@ pub use api::{
     ApiCall, ApiError, DeleteOptions, HostApi, ListOptions, PatchType, RawEventType, RawWatchEvent,
     ResourceRef, Verb, WatchStream, WriteOptions,
 };
-#[cfg(feature = "compiler")]
-pub use engine::precompile;
-pub use engine::{Artifact, Target, engine_config};
+pub use engine::{Artifact, HAS_COMPILER, Target, engine_config, precompile};
 pub use error::SandboxError;
 pub use limits::Limits;
 pub use logs::{LogLevel, LogLine, LogSource, MAX_LINE_BYTES};

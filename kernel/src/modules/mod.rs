@@ -1,6 +1,7 @@
 //! The control plane's modules in the kernel: the sandbox, its view of the API, and the
 //! supervisor that keeps it in line with the Module objects.
 
+pub(crate) mod compile;
 mod host_api;
 pub(crate) mod local;
 mod rbac;
@@ -44,11 +45,15 @@ pub async fn start(
     )
     .context("starting the module sandbox")?;
     let disabled = disabled.iter().map(|name| name.to_string()).collect();
+    let artifact_dir = data_dir.join("server").join("modules");
+    let compiled = compile::CompiledArtifacts::new(artifact_dir.join("uploaded"))
+        .with_context(|| format!("preparing {}", artifact_dir.join("uploaded").display()))?;
     let supervisor = Supervisor::new(
         Arc::new(sandbox),
         admin,
         kmicro_builtin_modules::all(),
-        data_dir.join("server").join("modules"),
+        artifact_dir,
+        compiled,
         disabled,
     );
     api.set_module_host(Arc::new(Hook(Arc::clone(&supervisor))));

@@ -22,6 +22,7 @@ use kmicro_sandbox::{Artifact, Limits, ModuleSpec, ModuleStatus, Phase, PolicyRu
 use serde_json::json;
 use tokio::sync::Mutex;
 
+use super::compile::CompiledArtifacts;
 use super::local::{LocalClient, LocalError, encode, encode_segment};
 use super::rbac;
 use super::unpack;
@@ -53,6 +54,8 @@ pub struct Supervisor {
     builtins: &'static [BuiltinModule],
     /// Where the built-ins' artifacts are unpacked (`<data-dir>/server/modules`).
     artifact_dir: PathBuf,
+    /// Uploaded modules' artifacts, compiled by child processes.
+    compiled: CompiledArtifacts,
     /// Built-in modules not to run (`--disable-scheduler`, `--disable-controller-manager`).
     disabled: Vec<String>,
     loaded: Mutex<BTreeMap<String, Loaded>>,
@@ -60,12 +63,14 @@ pub struct Supervisor {
 
 impl Supervisor {
     /// A supervisor of `sandbox`, acting on the API through `admin`, unpacking the
-    /// built-ins' artifacts into `artifact_dir`.
+    /// built-ins' artifacts into `artifact_dir` and compiling uploaded modules into
+    /// `compiled`.
     pub fn new(
         sandbox: Arc<Sandbox>,
         admin: LocalClient,
         builtins: &'static [BuiltinModule],
         artifact_dir: PathBuf,
+        compiled: CompiledArtifacts,
         disabled: Vec<String>,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -73,6 +78,7 @@ impl Supervisor {
             admin,
             builtins,
             artifact_dir,
+            compiled,
             disabled,
             loaded: Mutex::new(BTreeMap::new()),
         })
@@ -314,7 +320,8 @@ impl Supervisor {
         }
     }
 
-    /// The component of `module`: embedded for built-ins, else its uploaded source.
+    /// The component of `module`: embedded for built-ins, else its uploaded source compiled
+    /// (out of process).
     async fn artifact(&self, name: &str, module: &Module) -> Result<Artifact, String> {
         if module.spec.source.is_builtin() {
             let builtin = self
@@ -351,7 +358,7 @@ impl Supervisor {
             )
             .await
             .map_err(|e| format!("reading the source: {e}"))?;
-        Ok(Artifact::Wasm(Arc::from(bytes.to_vec())))
+        self.compiled.artifact(name, bytes.to_vec()).await
     }
 
     /// The digest a built-in runs under.
