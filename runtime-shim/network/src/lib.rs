@@ -36,6 +36,7 @@ mod masquerade;
 mod network;
 mod plugin;
 mod pod;
+pub mod proxy;
 mod record;
 mod remove;
 
