@@ -16,4 +16,5 @@ mod memory;
 pub mod module_cmd;
 mod modules;
 mod root_ca;
+mod service_proxy;
 pub mod run;

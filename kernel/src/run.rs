@@ -65,6 +65,15 @@ pub struct RunArgs {
     /// Run no node agent: serve the API only, with no Node.
     #[arg(long)]
     pub disable_agent: bool,
+    /// Run no service proxy (kube-proxy's job: the iptables rules taking Services' cluster
+    /// IPs, node ports and load-balancer ports to their endpoints).
+    #[arg(long)]
+    pub disable_kube_proxy: bool,
+    /// The address the `kubernetes` Service's endpoints list, which pods reach the API
+    /// server at (default: the --bind-address when it is a specific address, else the node
+    /// IP; with --disable-agent, the first non-loopback address).
+    #[arg(long)]
+    pub advertise_address: Option<IpAddr>,
     /// Where container logs are written (kubelet's `/var/log/pods`; default
     /// `<data-dir>/agent/pod-logs`).
     #[arg(long)]
@@ -177,10 +186,17 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     .await?;
     let compactor = spawn_compactor(store.clone(), CompactionPolicy::default());
 
+    let node_ip = args.node_ip.unwrap_or_else(detected_node_ip);
+    let advertise = advertise_address(&args, node_ip);
     let server_dir = data_dir.join("server");
+    // Pods reach the API server at the `kubernetes` Service's IP, DNATed to the advertise
+    // address: both must be in the serving certificate (reissued when the SANs change).
+    let mut sans = args.tls_san.clone();
+    sans.push(service_ranges.address(1).to_string());
+    sans.push(advertise.to_string());
     let pki = Pki::load_or_create(&PkiConfig {
         dir: server_dir.join("tls"),
-        sans: args.tls_san.clone(),
+        sans,
     })
     .context("preparing the cluster certificates")?;
     let service_account_key = ServiceAccountKey::load_or_create(&server_dir.join("tls"))
@@ -204,7 +220,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             authenticator,
             format!("{client_host}:{}", args.https_listen_port),
         )
-        .with_service_ranges(service_ranges),
+        .with_service_ranges(service_ranges)
+        .with_advertise_address(advertise),
     );
     api.bootstrap()
         .await
@@ -279,6 +296,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let proxy = if node_name.is_some() && !args.disable_kube_proxy {
+        let options = crate::service_proxy::ProxyOptions {
+            bridge: args.cni_bridge.clone(),
+            cluster_cidr: args.cluster_cidr,
+            node_ip,
+            // k3s's `--disable servicelb` turns this off.
+            servicelb: true,
+            api_port: bound.port(),
+        };
+        Some(
+            crate::service_proxy::ServiceProxy::start(Arc::clone(&api), options)
+                .await
+                .context("starting the service proxy")?,
+        )
+    } else {
+        None
+    };
     let node = node_name.as_deref().unwrap_or("none (--disable-agent)");
     tracing::info!(%url, %node, "API server ready");
     eprintln!("kmicro is running: API server {url}, node {node}");
@@ -294,6 +328,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         })
         .await;
     eprintln!("kmicro: stopping");
+    if let Some(proxy) = proxy {
+        proxy.shutdown().await;
+    }
     root_ca.abort();
     compactor.abort();
     drop(api);
@@ -316,6 +353,30 @@ async fn start_agent(api: &Arc<Api>, config: AgentConfig) -> anyhow::Result<Agen
         .context("granting the node agent its access")?;
     let user = agent::access::agent_user(&config.node_name);
     Ok(agent::spawn(config, LocalTransport::new(api.clone(), user)))
+}
+
+/// The node's InternalIP when `--node-ip` is not given (as the agent detects it): the first
+/// IPv4 address of an up, non-loopback interface, else 127.0.0.1.
+fn detected_node_ip() -> IpAddr {
+    agent::host::first_ipv4()
+        .map(IpAddr::V4)
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// `--advertise-address`, else the bind address when it is a specific one (the only address
+/// the server answers on), else the node IP (with `--disable-agent`: the first non-loopback
+/// address, which `node_ip` holds unless `--node-ip` was given).
+fn advertise_address(args: &RunArgs, node_ip: IpAddr) -> IpAddr {
+    if let Some(ip) = args.advertise_address {
+        return ip;
+    }
+    if !args.bind_address.is_unspecified() {
+        return args.bind_address;
+    }
+    if args.disable_agent {
+        return detected_node_ip();
+    }
+    node_ip
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.

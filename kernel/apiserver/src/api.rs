@@ -57,6 +57,7 @@ pub struct Api {
     service_ranges: ServiceRanges,
     pod_exec_host: PodExecSlot,
     port_forward_host: PortForwardSlot,
+    advertise_address: Option<std::net::IpAddr>,
 }
 
 impl Api {
@@ -80,7 +81,16 @@ impl Api {
             service_ranges: ServiceRanges::default(),
             pod_exec_host: PodExecSlot::default(),
             port_forward_host: PortForwardSlot::default(),
+            advertise_address: None,
         }
+    }
+
+    /// The address `default/kubernetes`'s Endpoints and EndpointSlice list (with the API
+    /// port), kept right from `bootstrap` on (kube-apiserver's `--advertise-address`); none
+    /// are written without one.
+    pub fn with_advertise_address(mut self, address: std::net::IpAddr) -> Self {
+        self.advertise_address = Some(address);
+        self
     }
 
     /// Services' cluster IPs and node ports come from `ranges` (default: k3s's 10.43.0.0/16
@@ -112,6 +122,10 @@ impl Api {
             api_port,
         )
         .await?;
+        if let Some(address) = self.advertise_address {
+            crate::kubernetes_endpoints::ensure(&self.storage, address, api_port).await?;
+            crate::kubernetes_endpoints::spawn(&self.storage, address, api_port);
+        }
         authz::bootstrap::ensure_policy(&self.storage).await?;
         self.authorizer.wait_synced().await;
         authz::aggregation::spawn(&self.authorizer, &self.storage);

@@ -19,6 +19,7 @@ pub mod error;
 mod handlers;
 pub mod impersonation;
 pub mod informer;
+pub mod kubernetes_endpoints;
 pub mod module_blobs;
 pub mod module_host;
 pub mod namespaces;

@@ -415,11 +415,15 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
     let sets_cgroup_root = extra
         .iter()
         .any(|a| *a == "--cgroup-root" || a.starts_with("--cgroup-root="));
-    let sets_network = extra.iter().any(|a| {
-        ["--cni-bridge", "--cluster-cidr"]
-            .iter()
-            .any(|f| a == f || a.starts_with(&format!("{f}=")))
-    });
+    let sets = |flags: &[&str]| {
+        extra.iter().any(|a| {
+            flags
+                .iter()
+                .any(|f| a == f || a.starts_with(&format!("{f}=")))
+        })
+    };
+    let sets_network = sets(&["--cni-bridge", "--cluster-cidr"]);
+    let sets_services = sets(&["--service-cidr", "--service-node-port-range"]);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmicro"));
     cmd.args([
         "run",
@@ -439,6 +443,15 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
     if !sets_network {
         let net = TestNet::for_data_dir(data_dir);
         cmd.args(["--cni-bridge", &net.bridge(), "--cluster-cidr", &net.cidr()]);
+    }
+    if !sets_services {
+        let net = TestNet::for_data_dir(data_dir);
+        cmd.args([
+            "--service-cidr",
+            &net.service_cidr(),
+            "--service-node-port-range",
+            &net.node_port_range(),
+        ]);
     }
     cmd.args(extra)
         .env("KMICRO_LOG_LEVEL", "warn")
@@ -461,7 +474,8 @@ const TEST_NET_CLAIMS: &str = "/run/kmicro-test-nets";
 /// A test cluster's own pod network, so clusters running at once (in this process, in other
 /// test processes, or a real cluster on the machine) never share a bridge, a subnet or an
 /// iptables rule: bridge `kmt-<N>` (which also names the CNI network, so the plugins' rules
-/// carry `name: "kmt-<N>"`), cluster CIDR `10.244.<N>.0/24`. `N` is claimed by a file in
+/// carry `name: "kmt-<N>"`, and the service proxy's chains its prefix), cluster CIDR
+/// `10.244.<N>.0/24`, service CIDR `10.96.<N>.0/24`, node ports `30000 + 40·N` … `+ 39`. `N` is claimed by a file in
 /// [`TEST_NET_CLAIMS`]; a subnet that any route of the machine overlaps is never taken. The
 /// index is recorded beside the data dir, so a cluster started again on it (a restart) gets
 /// the same network.
@@ -480,6 +494,27 @@ impl TestNet {
     /// The cluster CIDR (and node subnet).
     pub fn cidr(&self) -> String {
         format!("10.244.{}.0/24", self.index)
+    }
+
+    /// The service CIDR (`--service-cidr`).
+    pub fn service_cidr(&self) -> String {
+        format!("10.96.{}.0/24", self.index)
+    }
+
+    /// The first node port of the cluster's slice (`--service-node-port-range`).
+    pub fn first_node_port(&self) -> u16 {
+        30000 + 40 * u16::from(self.index)
+    }
+
+    /// `--service-node-port-range`: 40 ports of its own.
+    pub fn node_port_range(&self) -> String {
+        let first = self.first_node_port();
+        format!("{first}-{}", first + 39)
+    }
+
+    /// The service proxy's chain prefix for this network's bridge.
+    pub fn chain_prefix(&self) -> String {
+        kmicro_network::proxy::chain_prefix(&self.bridge())
     }
 
     /// The bridge's address, the pods' gateway.
@@ -563,11 +598,14 @@ impl TestNet {
         let _ = std::fs::remove_file(Self::claim_path(self.index));
     }
 
-    /// Removes the bridge and the plugins' iptables rules of this network (kmicro-network's
+    /// Removes the bridge, the service proxy's chains and the plugins' iptables rules of this network (kmicro-network's
     /// `remove_network`: the bridge is also the CNI network's name).
     pub fn clean_up(&self) {
         if let Err(err) = kmicro_network::remove_network(&self.bridge(), &self.bridge()) {
             eprintln!("removing test network {}: {err}", self.bridge());
+        }
+        if let Err(err) = kmicro_network::proxy::remove(&self.chain_prefix()) {
+            eprintln!("removing test network {}'s service rules: {err}", self.bridge());
         }
     }
 }
