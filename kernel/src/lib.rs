@@ -16,5 +16,5 @@ mod memory;
 pub mod module_cmd;
 mod modules;
 mod root_ca;
-mod service_proxy;
 pub mod run;
+mod service_proxy;

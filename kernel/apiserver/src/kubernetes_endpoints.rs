@@ -70,17 +70,23 @@ pub async fn ensure(storage: &Storage, address: IpAddr, port: u16) -> ApiResult<
     })
     .await?;
     let (labels, family, eps, ports) = wanted_slice(address, port);
-    put(storage, slices(), "EndpointSlice", "discovery.k8s.io/v1", |obj| {
-        let changed = obj["metadata"]["labels"] != labels
-            || obj["addressType"] != family
-            || obj["endpoints"] != eps
-            || obj["ports"] != ports;
-        obj["metadata"]["labels"] = labels.clone();
-        obj["addressType"] = json!(family);
-        obj["endpoints"] = eps.clone();
-        obj["ports"] = ports.clone();
-        changed
-    })
+    put(
+        storage,
+        slices(),
+        "EndpointSlice",
+        "discovery.k8s.io/v1",
+        |obj| {
+            let changed = obj["metadata"]["labels"] != labels
+                || obj["addressType"] != family
+                || obj["endpoints"] != eps
+                || obj["ports"] != ports;
+            obj["metadata"]["labels"] = labels.clone();
+            obj["addressType"] = json!(family);
+            obj["endpoints"] = eps.clone();
+            obj["ports"] = ports.clone();
+            changed
+        },
+    )
     .await
 }
 
@@ -123,7 +129,10 @@ async fn put(
             return Ok(());
         }
     }
-    tracing::warn!(kind, "default/kubernetes endpoints: lost to concurrent writers; retried on their next change");
+    tracing::warn!(
+        kind,
+        "default/kubernetes endpoints: lost to concurrent writers; retried on their next change"
+    );
     Ok(())
 }
 

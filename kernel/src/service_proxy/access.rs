@@ -34,19 +34,29 @@ pub fn user(name: &str) -> User {
 /// Writes both roles and bindings (server-side apply as `admin`), then waits briefly until
 /// the authorizer lets the proxy list Services.
 pub async fn ensure(admin: &LocalClient) -> Result<(), LocalError> {
-    let rule = |groups: &[&str], resources: &[&str], verbs: &[&str]| {
-        json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
-    };
+    let rule = |groups: &[&str], resources: &[&str], verbs: &[&str]| json!({"apiGroups": groups, "resources": resources, "verbs": verbs});
     let proxier = vec![
         rule(&[""], &["endpoints", "services"], &["list", "watch"]),
         rule(&[""], &["nodes"], &["get", "list", "watch"]),
-        rule(&["", "events.k8s.io"], &["events"], &["create", "patch", "update"]),
-        rule(&["discovery.k8s.io"], &["endpointslices"], &["list", "watch"]),
+        rule(
+            &["", "events.k8s.io"],
+            &["events"],
+            &["create", "patch", "update"],
+        ),
+        rule(
+            &["discovery.k8s.io"],
+            &["endpointslices"],
+            &["list", "watch"],
+        ),
     ];
     let servicelb = vec![
         rule(&[""], &["services"], &["get", "list", "watch"]),
         rule(&[""], &["services/status"], &["update", "patch"]),
-        rule(&["", "events.k8s.io"], &["events"], &["create", "patch", "update"]),
+        rule(
+            &["", "events.k8s.io"],
+            &["events"],
+            &["create", "patch", "update"],
+        ),
     ];
     write_role(admin, PROXY_ROLE, PROXY_USER, proxier).await?;
     write_role(admin, SERVICELB_ROLE, SERVICELB_USER, servicelb).await?;
@@ -60,7 +70,12 @@ pub async fn ensure(admin: &LocalClient) -> Result<(), LocalError> {
     });
     let deadline = Instant::now() + AUTHORIZER_WAIT;
     for name in [PROXY_USER, SERVICELB_USER] {
-        while admin.api().authorizer().authorize(&user(name), &action).is_err() {
+        while admin
+            .api()
+            .authorizer()
+            .authorize(&user(name), &action)
+            .is_err()
+        {
             if Instant::now() > deadline {
                 tracing::warn!(user = name, "the authorizer does not see the binding yet");
                 break;

@@ -115,7 +115,9 @@ impl ServiceProxy {
         let _ = self.task.await;
         let prefix = self.prefix.clone();
         match tokio::task::spawn_blocking(move || proxy::remove(&prefix)).await {
-            Ok(Ok(())) => tracing::info!(chain_prefix = %self.prefix, "service proxy rules removed"),
+            Ok(Ok(())) => {
+                tracing::info!(chain_prefix = %self.prefix, "service proxy rules removed")
+            }
             Ok(Err(err)) => tracing::warn!(%err, "removing the service proxy's rules failed"),
             Err(err) => tracing::warn!(%err, "removing the service proxy's rules failed"),
         }
@@ -316,7 +318,9 @@ impl Proxier {
     async fn warn_pending(&self, svc: Value, message: &str) -> Result<(), LocalError> {
         let (ns, name) = key_of(&svc);
         tracing::warn!(service = %format!("{ns}/{name}"), "{message}");
-        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let now = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
         let event = json!({
             "apiVersion": "v1",
             "kind": "Event",

@@ -65,7 +65,12 @@ pub fn admit<'a>(
             .spec
             .iter()
             .flat_map(|s| s.ports.iter().flatten())
-            .filter_map(|p| Some((protocol(p.protocol.as_deref())?, u16::try_from(p.port).ok()?)))
+            .filter_map(|p| {
+                Some((
+                    protocol(p.protocol.as_deref())?,
+                    u16::try_from(p.port).ok()?,
+                ))
+            })
             .collect();
         let clash = ports
             .iter()

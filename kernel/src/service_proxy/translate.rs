@@ -129,7 +129,11 @@ pub fn protocol(p: Option<&str>) -> Option<Protocol> {
 
 /// The ready endpoints of `slices` for the port named `port_name` (kube counts an unset
 /// `ready` as ready).
-fn ready_endpoints(slices: &[&EndpointSlice], port_name: &str, protocol: Protocol) -> Vec<Endpoint> {
+fn ready_endpoints(
+    slices: &[&EndpointSlice],
+    port_name: &str,
+    protocol: Protocol,
+) -> Vec<Endpoint> {
     let mut out = BTreeSet::new();
     for slice in slices {
         let Some(number) = slice.ports.iter().flatten().find_map(|p| {

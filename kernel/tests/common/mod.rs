@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod busybox;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -605,7 +607,10 @@ impl TestNet {
             eprintln!("removing test network {}: {err}", self.bridge());
         }
         if let Err(err) = kmicro_network::proxy::remove(&self.chain_prefix()) {
-            eprintln!("removing test network {}'s service rules: {err}", self.bridge());
+            eprintln!(
+                "removing test network {}'s service rules: {err}",
+                self.bridge()
+            );
         }
     }
 }
