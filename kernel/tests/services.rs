@@ -25,13 +25,34 @@ fn in_service_cidr(ip: Ipv4Addr) -> bool {
     (a, b) == (10, 43)
 }
 
+/// An API-only cluster with k3s's default service ranges, which these tests check. Test
+/// clusters otherwise get ranges of their own; with no service proxy, these ranges never
+/// reach the host's rules, so clusters running at once cannot collide.
+fn start_with_k3s_ranges() -> (Cluster, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start_with(
+        &tmp.path().join("data"),
+        common::free_port(),
+        &[
+            "--disable-scheduler",
+            "--disable-controller-manager",
+            "--disable-kube-proxy",
+            "--service-cidr",
+            "10.43.0.0/16",
+            "--service-node-port-range",
+            "30000-32767",
+        ],
+    );
+    (cluster, tmp)
+}
+
 fn manifest(name: &str, spec: &str) -> String {
     format!("apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n{spec}")
 }
 
 #[test]
 fn services_get_cluster_ips_and_node_ports() {
-    let cluster = Cluster::start_api_only();
+    let (cluster, _tmp) = start_with_k3s_ranges();
 
     // The API server's own Service, as k3s has it.
     assert_eq!(
@@ -201,7 +222,7 @@ fn services_get_cluster_ips_and_node_ports() {
 
 #[test]
 fn concurrent_creates_never_share_a_value() {
-    let cluster = Cluster::start_api_only();
+    let (cluster, _tmp) = start_with_k3s_ranges();
     let names: Vec<String> = (0..16).map(|i| format!("svc{i}")).collect();
     std::thread::scope(|scope| {
         for name in &names {
