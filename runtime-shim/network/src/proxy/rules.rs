@@ -353,7 +353,7 @@ fn service_rules(
         .iter()
         .map(|e| {
             let ep = format!("{}:{}", e.ip, e.port);
-            object_chain(p, "SEP", &[&parts[0], parts[1], parts[2], parts[3], &ep])
+            object_chain(p, "SEP", &[parts[0], parts[1], parts[2], parts[3], &ep])
         })
         .collect();
     if let SessionAffinity::ClientIp { timeout_seconds } = port.affinity {
