@@ -63,9 +63,11 @@ pub(crate) struct Stopped {
 
 impl ChildServer {
     /// Starts this very binary as `kmicro run` in a fresh temp dir under `parent`, on a free
-    /// loopback port. Does not wait for readiness (see [`ChildServer::kubeconfig`]).
+    /// loopback port, without the service proxy (the child would share the default bridge
+    /// name, and so the iptables chains, of a real kmicro on the machine). Does not wait for
+    /// readiness (see [`ChildServer::kubeconfig`]).
     pub(crate) fn start(parent: &Path, cache_mib: u16) -> anyhow::Result<Self> {
-        Self::start_with(parent, cache_mib, &[], |_| Ok(()))
+        Self::start_with(parent, cache_mib, &["--disable-kube-proxy"], |_| Ok(()))
     }
 
     /// Like [`ChildServer::start`], with extra `kmicro run` flags and `prepare` run on the
