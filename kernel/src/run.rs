@@ -311,6 +311,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 .context("starting the service proxy")?,
         )
     } else {
+        if node_name.is_some() {
+            // Rules a crashed earlier run left behind would keep redirecting traffic.
+            let prefix = kmicro_network::proxy::chain_prefix(&args.cni_bridge);
+            match tokio::task::spawn_blocking(move || kmicro_network::proxy::remove(&prefix)).await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => tracing::warn!(%err, "removing leftover service proxy rules"),
+                Err(err) => tracing::warn!(%err, "removing leftover service proxy rules"),
+            }
+        }
         None
     };
     let node = node_name.as_deref().unwrap_or("none (--disable-agent)");

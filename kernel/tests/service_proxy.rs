@@ -555,17 +555,31 @@ fn start_again(tmp: &tempfile::TempDir, port: u16) -> Cluster {
 }
 
 #[test]
-fn disable_kube_proxy_writes_no_rules() {
+fn disable_kube_proxy_leaves_no_rules_even_after_a_crash() {
     let tmp = tempfile::tempdir().unwrap();
-    let cluster = start(&tmp, free_port(), &["--disable-kube-proxy"]);
+    let port = free_port();
+    let mut cluster = start(&tmp, port, &[]);
     let prefix = net(&cluster).chain_prefix();
-    cluster.ok_stdin(
-        &["apply", "-f", "-"],
-        &service("quiet", "nobody", "NodePort", 80, ""),
+    wait_for(Duration::from_secs(20), "the proxy's rules", || {
+        let n = jumps("nat", &prefix).len();
+        (n == 3).then_some(()).ok_or(format!("{n} jumps"))
+    });
+    cluster.kill9();
+    std::mem::forget(cluster);
+    let cluster = Cluster::start_with(&tmp.path().join("data"), port, &["--disable-kube-proxy"]);
+    wait_for(
+        Duration::from_secs(20),
+        "the leftover rules removed",
+        || {
+            let left = rules_with("nat", &prefix).len() + rules_with("filter", &prefix).len();
+            (left == 0)
+                .then_some(())
+                .ok_or(format!("{left} rules left"))
+        },
     );
-    // The kubernetes endpoints are the API server's, not the proxy's: still written.
+    // The kubernetes endpoints are the API server's, not the proxy's: still written, with
+    // the bind address (127.0.0.1) as the advertise address.
     let ep = json(&cluster, &["get", "endpointslice", "kubernetes"]);
     assert_eq!(ep["endpoints"][0]["addresses"][0], "127.0.0.1", "{ep:#}");
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(rules_with("nat", &prefix), Vec::<String>::new());
+    assert_eq!(ep["ports"][0]["port"], port, "{ep:#}");
 }
