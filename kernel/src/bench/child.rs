@@ -67,7 +67,7 @@ impl ChildServer {
     /// name, and so the iptables chains, of a real kmicro on the machine). Does not wait for
     /// readiness (see [`ChildServer::kubeconfig`]).
     pub(crate) fn start(parent: &Path, cache_mib: u16) -> anyhow::Result<Self> {
-        Self::start_with(parent, cache_mib, &["--disable-kube-proxy"], |_| Ok(()))
+        Self::start_with(parent, cache_mib, &[], |_| Ok(()))
     }
 
     /// Like [`ChildServer::start`], with extra `kmicro run` flags and `prepare` run on the

@@ -2,7 +2,9 @@
 //! cluster's on this machine nor leaves anything behind: its own cgroup root, its own pod
 //! network (bridge `kmb-<pid>-<n>` on a free /24 of `10.245.0.0/16`), and a proxy that goes
 //! nowhere for registry pulls (a benchmark's pods name images such as
-//! `registry.k8s.io/pause` that must fail here rather than reach the internet). [`ChildHost::release`]
+//! `registry.k8s.io/pause` that must fail here rather than reach the internet). It runs no
+//! service proxy: its Services would take k3s's service CIDR in the host's tables, as a
+//! real kmicro's do. [`ChildHost::release`]
 //! kills the pods' processes, unmounts their root filesystems and removes the network.
 
 use std::path::{Path, PathBuf};
@@ -46,6 +48,7 @@ impl ChildHost {
             &self.bridge,
             "--cluster-cidr",
             &self.subnet,
+            "--disable-kube-proxy",
         ]
         .map(String::from)
         .to_vec()
