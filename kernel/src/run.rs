@@ -18,6 +18,8 @@ use kmicro_store::{CompactionPolicy, RedbConfig, RedbStore, Store, spawn_compact
 use crate::agent::{
     self, AgentConfig, AgentHandle, KubeletArg, LocalTransport, NodeLabel, NodeTaint,
 };
+use crate::cluster_dns::{self, ClusterDnsConfig};
+use crate::components::{self, Component};
 
 /// Arguments of `kmicro run`.
 #[derive(Debug, clap::Args)]
@@ -97,6 +99,26 @@ pub struct RunArgs {
     /// its own, with its own `--cluster-cidr`.
     #[arg(long, default_value = "cni0")]
     pub cni_bridge: String,
+    /// The cluster DNS address (k3s's `--cluster-dns`): the `kube-system/kube-dns` Service's
+    /// cluster IP and pods' name server; it must lie in `--service-cidr` (default: its tenth
+    /// address, 10.43.0.10).
+    #[arg(long)]
+    pub cluster_dns: Option<Ipv4Addr>,
+    /// The cluster's DNS domain (k3s's `--cluster-domain`).
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// The resolver file naming the name servers for names outside the cluster domain, and
+    /// the resolvers of `dnsPolicy: Default` pods (k3s's `--resolv-conf`).
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    pub resolv_conf: PathBuf,
+    /// Packaged components not to run (k3s's `--disable`; repeatable or comma-separated).
+    #[arg(
+        long = "disable",
+        value_name = "COMPONENT",
+        value_delimiter = ',',
+        value_enum
+    )]
+    pub disable: Vec<Component>,
     /// Do not run the built-in scheduler module.
     #[arg(long)]
     pub disable_scheduler: bool,
@@ -158,6 +180,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let service_ranges = ServiceRanges::new(&args.service_cidr, &args.service_node_port_range)
         .map_err(|e| anyhow::anyhow!("--service-cidr / --service-node-port-range: {e}"))?;
     check_pod_network_flags(&args, &data_dir)?;
+    let dns_address = cluster_dns::flags::cluster_dns_address(&args.service_cidr, args.cluster_dns)
+        .map_err(anyhow::Error::msg)?;
+    let cluster_domain =
+        cluster_dns::flags::cluster_domain(&args.cluster_domain).map_err(anyhow::Error::msg)?;
+    let resolv_conf = absolute(&args.resolv_conf)?;
     let node_name = if args.disable_agent {
         None
     } else {
@@ -229,6 +256,21 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("creating the default namespaces, RBAC policy and service accounts")?;
 
     let root_ca = crate::root_ca::spawn(Arc::clone(&api), pki.server_ca_pem().to_string());
+    let dns = if components::disabled(&args.disable, Component::Coredns) {
+        None
+    } else {
+        let config = ClusterDnsConfig {
+            address: dns_address,
+            domain: cluster_domain.clone(),
+            bridge: args.cni_bridge.clone(),
+            resolv_conf: resolv_conf.clone(),
+        };
+        Some(
+            cluster_dns::start(Arc::clone(&api), config)
+                .await
+                .context("starting cluster DNS")?,
+        )
+    };
     let tls = pki.server_config().context("configuring TLS")?;
     let server = Server::bind(addr, tls, api.clone())
         .await
@@ -291,6 +333,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
                 port_forward,
                 cluster_cidr: args.cluster_cidr,
                 cni_bridge: args.cni_bridge.clone(),
+                dns: agent::pods::resolv_conf::NodeDns {
+                    cluster_dns: vec![IpAddr::V4(dns_address)],
+                    domain: cluster_domain.clone(),
+                    host_file: resolv_conf.clone(),
+                },
             };
             Some(start_agent(&api, config).await?)
         }
@@ -301,8 +348,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             bridge: args.cni_bridge.clone(),
             cluster_cidr: args.cluster_cidr,
             node_ip,
-            // k3s's `--disable servicelb` turns this off.
-            servicelb: true,
+            servicelb: !components::disabled(&args.disable, Component::Servicelb),
             api_port: bound.port(),
         };
         Some(
@@ -340,6 +386,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     eprintln!("kmicro: stopping");
     if let Some(proxy) = proxy {
         proxy.shutdown().await;
+    }
+    if let Some(dns) = dns {
+        dns.stop();
     }
     root_ca.abort();
     compactor.abort();

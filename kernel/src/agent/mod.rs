@@ -84,6 +84,9 @@ pub struct AgentConfig {
     /// `--cni-bridge`: the bridge pods' interfaces join (also the CNI network's name, but
     /// `cbr0` for k3s's `cni0`).
     pub cni_bridge: String,
+    /// `--cluster-dns`, `--cluster-domain` and `--resolv-conf`: what pods' resolv.conf is
+    /// made from.
+    pub dns: pods::resolv_conf::NodeDns,
 }
 
 /// The running agent; dropping it stops it (the Node stays, as kubelet leaves it).
@@ -184,6 +187,7 @@ impl<T: Transport> Agent<T> {
                 cgroup_root: self.config.cgroup_root.clone(),
                 image_gc: self.config.image_gc,
                 network: self.pod_network(),
+                dns: self.config.dns.clone(),
             };
             let logs = self.config.pod_logs.clone();
             let sessions = self.config.pod_sessions.clone();

@@ -248,6 +248,7 @@ mod tests {
             port_forward: Default::default(),
             cluster_cidr: "10.42.0.0/16".parse().unwrap(),
             cni_bridge: "cni0".into(),
+            dns: Default::default(),
         }
     }
 

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Pod;
 
+use super::resolv_conf::{self, DnsConfig, NodeDns};
+
 /// The files of one pod.
 #[derive(Debug, Clone)]
 pub struct EtcFiles {
@@ -40,7 +42,7 @@ pub fn hostname(pod: &Pod, host_network: bool) -> String {
 /// kubelet's managed hosts file for a pod with its own network: localhost entries, the pod's
 /// address with its hostname (and `<hostname>.<subdomain>.<ns>.svc.<domain>` when a subdomain
 /// is set), then `hostAliases`.
-pub fn hosts_file(pod: &Pod, hostname: &str, pod_ip: Option<IpAddr>) -> String {
+pub fn hosts_file(pod: &Pod, hostname: &str, pod_ip: Option<IpAddr>, domain: &str) -> String {
     let mut out = String::from(
         "# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nfe00::0\tip6-mcastprefix\nfe00::1\tip6-allnodes\nfe00::2\tip6-allrouters\n",
     );
@@ -52,7 +54,7 @@ pub fn hosts_file(pod: &Pod, hostname: &str, pod_ip: Option<IpAddr>) -> String {
             out.push_str(&format!("{ip}\t{hostname}\n"));
         } else {
             out.push_str(&format!(
-                "{ip}\t{hostname}.{subdomain}.{namespace}.svc.cluster.local\t{hostname}\n"
+                "{ip}\t{hostname}.{subdomain}.{namespace}.svc.{domain}\t{hostname}\n"
             ));
         }
     }
@@ -82,30 +84,14 @@ fn aliases(pod: &Pod, out: &mut String) {
     }
 }
 
-/// The node's resolv.conf for a pod: loopback name servers dropped (they would be the pod's
-/// own loopback), everything else kept. Cluster DNS comes later.
-pub fn resolv_conf(host: &str) -> String {
-    let mut out = String::new();
-    for line in host.lines() {
-        let mut words = line.split_whitespace();
-        if words.next() == Some("nameserver")
-            && let Some(addr) = words.next().and_then(|a| a.parse::<IpAddr>().ok())
-            && addr.is_loopback()
-        {
-            continue;
-        }
-        out.push_str(line);
-        out.push('\n');
-    }
-    out
-}
-
-/// Writes the files into `dir`.
+/// Writes the files into `dir`; `dns` gives the resolv.conf's rules (the pod's `dnsPolicy`
+/// and `dnsConfig` over the node's cluster DNS and the host's resolver file).
 pub fn write(
     dir: &Path,
     pod: &Pod,
     host_network: bool,
     pod_ip: Option<IpAddr>,
+    dns: &NodeDns,
 ) -> std::io::Result<EtcFiles> {
     std::fs::create_dir_all(dir)?;
     let name = hostname(pod, host_network);
@@ -115,7 +101,7 @@ pub fn write(
             &std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
         )
     } else {
-        hosts_file(pod, &name, pod_ip)
+        hosts_file(pod, &name, pod_ip, &dns.domain)
     };
     let files = EtcFiles {
         hosts: dir.join("etc-hosts"),
@@ -123,8 +109,15 @@ pub fn write(
         hostname: dir.join("hostname"),
     };
     std::fs::write(&files.hosts, hosts)?;
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    std::fs::write(&files.resolv_conf, resolv_conf(&host_resolv))?;
+    let host_resolv = match std::fs::read_to_string(&dns.host_file) {
+        Ok(text) => text,
+        Err(err) => {
+            tracing::warn!(file = %dns.host_file.display(), %err, "cannot read the host's resolver file; pods get no host resolvers");
+            String::new()
+        }
+    };
+    let config = resolv_conf::for_pod(pod, dns, &DnsConfig::parse(&host_resolv));
+    std::fs::write(&files.resolv_conf, config.render())?;
     std::fs::write(&files.hostname, format!("{name}\n"))?;
     Ok(files)
 }
@@ -134,23 +127,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn loopback_name_servers_are_dropped() {
-        let host =
-            "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch lan\nnameserver ::1\n";
-        assert_eq!(
-            resolv_conf(host),
-            "# generated\nnameserver 10.0.0.2\nsearch lan\n"
-        );
-    }
-
-    #[test]
     fn hosts_file_names_the_pod() {
         let pod: Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "web", "namespace": "ns"},
             "spec": {"containers": [], "hostAliases": [{"ip": "10.1.1.1", "hostnames": ["a", "b"]}]}
         }))
         .unwrap();
-        let text = hosts_file(&pod, "web", Some("10.42.0.5".parse().unwrap()));
+        let text = hosts_file(
+            &pod,
+            "web",
+            Some("10.42.0.5".parse().unwrap()),
+            "cluster.local",
+        );
         assert!(text.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
         assert!(text.contains("10.42.0.5\tweb\n"));
         assert!(text.ends_with("# Entries added by HostAliases.\n10.1.1.1\ta\tb\n"));

@@ -33,6 +33,7 @@ pub mod logs;
 mod network;
 pub mod port_forward;
 mod probes;
+pub mod resolv_conf;
 mod service_env;
 pub mod sessions;
 mod spec;
@@ -80,6 +81,8 @@ pub struct PodsConfig {
     pub image_gc: ImageGcPolicy,
     /// The pod network (an error: why the node has none; pods that need one fail with it).
     pub network: Result<kmicro_network::NetworkConfig, String>,
+    /// Cluster DNS, cluster domain and the host's resolver file, for pods' resolv.conf.
+    pub dns: resolv_conf::NodeDns,
 }
 
 /// What every worker shares.
@@ -108,6 +111,8 @@ pub struct Shared<T> {
     pub image_gc: ImageGcPolicy,
     /// What `pods/exec` and `pods/attach` reach.
     pub sessions: SessionRegistry,
+    /// Cluster DNS, cluster domain and the host's resolver file, for pods' resolv.conf.
+    pub dns: resolv_conf::NodeDns,
 }
 
 impl<T: Transport> Runner for Shared<T> {
@@ -201,6 +206,7 @@ async fn open<T: Transport>(
         image_gc: config.image_gc,
         sessions: sessions.clone(),
         network: Arc::new(network::Network::new(config.network.clone())),
+        dns: config.dns.clone(),
     })
 }
 

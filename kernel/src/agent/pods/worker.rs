@@ -430,9 +430,11 @@ impl<T: Transport> Worker<T> {
         let dir = self.pod_dir.join("etc");
         let pod = Arc::clone(&self.pod);
         let pod_ip = self.pod_ip;
-        let etc =
-            tokio::task::spawn_blocking(move || etc_files::write(&dir, &pod, host_network, pod_ip))
-                .await??;
+        let dns = self.shared.dns.clone();
+        let etc = tokio::task::spawn_blocking(move || {
+            etc_files::write(&dir, &pod, host_network, pod_ip, &dns)
+        })
+        .await??;
         self.prepared = Some(Prepared { volumes, etc });
         Ok(())
     }
