@@ -26,8 +26,9 @@ fn in_service_cidr(ip: Ipv4Addr) -> bool {
 }
 
 /// An API-only cluster with k3s's default service ranges, which these tests check. Test
-/// clusters otherwise get ranges of their own; with no service proxy, these ranges never
-/// reach the host's rules, so clusters running at once cannot collide.
+/// clusters otherwise get ranges of their own; with no service proxy and no cluster DNS,
+/// these ranges never reach the host's rules or interfaces, so clusters running at once
+/// cannot collide.
 fn start_with_k3s_ranges() -> (Cluster, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     let cluster = Cluster::start_with(
@@ -37,6 +38,8 @@ fn start_with_k3s_ranges() -> (Cluster, tempfile::TempDir) {
             "--disable-scheduler",
             "--disable-controller-manager",
             "--disable-kube-proxy",
+            "--disable",
+            "coredns",
             "--service-cidr",
             "10.43.0.0/16",
             "--service-node-port-range",

@@ -287,6 +287,11 @@ impl Cluster {
         format!("https://127.0.0.1:{}", self.port)
     }
 
+    /// Keeps `tmp` (holding the data dir) until the cluster is dropped.
+    pub fn keep_temp_dir(&mut self, tmp: tempfile::TempDir) {
+        self._tmp = Some(tmp);
+    }
+
     /// SIGKILLs the process.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
@@ -425,7 +430,11 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
         })
     };
     let sets_network = sets(&["--cni-bridge", "--cluster-cidr"]);
-    let sets_services = sets(&["--service-cidr", "--service-node-port-range"]);
+    let sets_services = sets(&[
+        "--service-cidr",
+        "--service-node-port-range",
+        "--cluster-dns",
+    ]);
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmicro"));
     cmd.args([
         "run",
@@ -453,6 +462,8 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
             &net.service_cidr(),
             "--service-node-port-range",
             &net.node_port_range(),
+            "--cluster-dns",
+            &net.cluster_dns().to_string(),
         ]);
     }
     cmd.args(extra)
@@ -477,7 +488,8 @@ const TEST_NET_CLAIMS: &str = "/run/kmicro-test-nets";
 /// test processes, or a real cluster on the machine) never share a bridge, a subnet or an
 /// iptables rule: bridge `kmt-<N>` (which also names the CNI network, so the plugins' rules
 /// carry `name: "kmt-<N>"`, and the service proxy's chains its prefix), cluster CIDR
-/// `10.244.<N>.0/24`, service CIDR `10.96.<N>.0/24`, node ports `30000 + 40·N` … `+ 39`. `N` is claimed by a file in
+/// `10.244.<N>.0/24`, service CIDR `10.96.<N>.0/24` with the cluster DNS at `10.96.<N>.10`
+/// (on interface `kmt-<N>-dns`), node ports `30000 + 40·N` … `+ 39`. `N` is claimed by a file in
 /// [`TEST_NET_CLAIMS`]; a subnet that any route of the machine overlaps is never taken. The
 /// index is recorded beside the data dir, so a cluster started again on it (a restart) gets
 /// the same network.
@@ -512,6 +524,16 @@ impl TestNet {
     pub fn node_port_range(&self) -> String {
         let first = self.first_node_port();
         format!("{first}-{}", first + 39)
+    }
+
+    /// The cluster DNS address (in the service CIDR).
+    pub fn cluster_dns(&self) -> std::net::Ipv4Addr {
+        std::net::Ipv4Addr::new(10, 96, self.index, 10)
+    }
+
+    /// The interface kmicro puts the cluster DNS address on (`<bridge>-dns`).
+    pub fn dns_interface(&self) -> String {
+        format!("{}-dns", self.bridge())
     }
 
     /// The service proxy's chain prefix for this network's bridge.
@@ -611,6 +633,12 @@ impl TestNet {
                 "removing test network {}'s service rules: {err}",
                 self.bridge()
             );
+        }
+        // A cluster killed with SIGKILL leaves its cluster DNS interface behind.
+        if Path::new("/sys/class/net").join(self.dns_interface()).exists() {
+            let _ = Command::new("ip")
+                .args(["link", "del", &self.dns_interface()])
+                .status();
         }
     }
 }
