@@ -3,8 +3,9 @@
 //! network (bridge `kmb-<pid>-<n>` on a free /24 of `10.245.0.0/16`), and a proxy that goes
 //! nowhere for registry pulls (a benchmark's pods name images such as
 //! `registry.k8s.io/pause` that must fail here rather than reach the internet). It runs no
-//! service proxy: its Services would take k3s's service CIDR in the host's tables, as a
-//! real kmicro's do. [`ChildHost::release`]
+//! service proxy and no cluster DNS: they would take k3s's service CIDR in the host's tables
+//! and its DNS address (10.43.0.10) on the host, as a real kmicro's do; no benchmark measures
+//! them. [`ChildHost::release`]
 //! kills the pods' processes, unmounts their root filesystems and removes the network.
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,8 @@ impl ChildHost {
             "--cluster-cidr",
             &self.subnet,
             "--disable-kube-proxy",
+            "--disable",
+            "coredns",
         ]
         .map(String::from)
         .to_vec()

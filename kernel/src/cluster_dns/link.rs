@@ -1,7 +1,9 @@
 //! The cluster DNS address's home: a dummy interface holding it as a /32, made and removed
 //! over a netlink socket (`RTM_NEWLINK` of kind `dummy`, `RTM_NEWADDR`, `RTM_DELLINK`), as
-//! `ip link add … type dummy` and `ip addr add` would. Pods reach it routed through the host
-//! (their default route is the bridge's address), so it needs no route of its own.
+//! `ip link add … type dummy` and `ip addr add` would. Kernels built without the dummy
+//! driver (`EOPNOTSUPP`) get an empty bridge instead, which holds a local address just as
+//! well. Pods reach it routed through the host (their default route is the bridge's
+//! address), so it needs no route of its own.
 
 use std::io;
 use std::net::Ipv4Addr;
@@ -55,7 +57,16 @@ pub fn interface_name(bridge: &str) -> String {
 /// Creates dummy interface `name`, up, holding `address`/32. An interface of that name left
 /// behind (a kmicro killed with SIGKILL) is reused: the address is (re)set on it.
 pub fn create(name: &str, address: Ipv4Addr) -> io::Result<()> {
-    let created = request(&new_dummy(name));
+    let created = match request(&new_link(name, "dummy")) {
+        Err(err) if err.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+            tracing::debug!(
+                interface = name,
+                "no dummy interfaces in this kernel; an empty bridge holds the cluster DNS address"
+            );
+            request(&new_link(name, "bridge"))
+        }
+        other => other,
+    };
     match created {
         Ok(()) => {}
         Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {
@@ -170,11 +181,12 @@ fn c_name(name: &str) -> Vec<u8> {
     out
 }
 
-fn new_dummy(name: &str) -> Vec<u8> {
+/// `RTM_NEWLINK` creating interface `name` of `kind` (`dummy`, `bridge`), up.
+fn new_link(name: &str, kind_name: &str) -> Vec<u8> {
     let mut kind = Message {
         bytes: Vec::with_capacity(16),
     };
-    kind.attr(IFLA_INFO_KIND, b"dummy");
+    kind.attr(IFLA_INFO_KIND, kind_name.as_bytes());
     Message::new(
         RTM_NEWLINK,
         NLM_F_CREATE | NLM_F_EXCL,
@@ -225,7 +237,7 @@ mod tests {
 
     #[test]
     fn messages_are_well_formed() {
-        let msg = new_dummy("kmt-1-dns");
+        let msg = new_link("kmt-1-dns", "dummy");
         let len = u32::from_ne_bytes([msg[0], msg[1], msg[2], msg[3]]) as usize;
         assert_eq!(len, msg.len());
         assert_eq!(len % 4, 0);

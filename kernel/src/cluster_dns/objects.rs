@@ -27,7 +27,7 @@ pub const NAMESPACE: &str = "kube-system";
 const MANAGER: &str = "kmicro-cluster-dns";
 /// The EndpointSlice's managed-by label value (not the endpoints controller's, which leaves
 /// it alone).
-pub const MANAGED_BY: &str = "kmicro.io/cluster-dns";
+pub const MANAGED_BY: &str = "cluster-dns.kmicro.io";
 /// How long the authorizer may take to see the new binding.
 const AUTHORIZER_WAIT: Duration = Duration::from_secs(5);
 /// How long a failed write waits before it is tried again.
