@@ -635,7 +635,10 @@ impl TestNet {
             );
         }
         // A cluster killed with SIGKILL leaves its cluster DNS interface behind.
-        if Path::new("/sys/class/net").join(self.dns_interface()).exists() {
+        if Path::new("/sys/class/net")
+            .join(self.dns_interface())
+            .exists()
+        {
             let _ = Command::new("ip")
                 .args(["link", "del", &self.dns_interface()])
                 .status();
