@@ -1520,8 +1520,9 @@ fn nat_rules_of(uid: &str) -> Vec<String> {
         .collect()
 }
 
-/// A pod that sends `GET /` to `ip:port` once and ends; the answer's body. (Debian's
-/// busybox-static `wget` crashes in a root without glibc's NSS modules, so `nc` speaks HTTP.)
+/// A pod that sends `GET /` to `ip:port` once and ends; the answer's body. (`nc` speaks
+/// HTTP: Debian's busybox-static 1.35 `wget` segfaults on `-T`, an option its build lacks
+/// — anywhere, not only in containers; without it `wget` works, names included.)
 fn fetch_from_pod(cluster: &Cluster, name: &str, ip: std::net::Ipv4Addr, port: u16) -> String {
     let script = format!(r#"printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 {ip} {port}"#);
     cluster.ok(&[
