@@ -518,6 +518,8 @@ fn fresh_start_to_node_ready() {
         .arg("--data-dir")
         .arg(&data_dir)
         .args(["--node-name", "timed-node"])
+        // Started outside the test networks: nothing of its own on the host (it is killed).
+        .args(["--disable-kube-proxy", "--disable", "coredns"])
         .env("KMICRO_LOG_LEVEL", "info")
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
