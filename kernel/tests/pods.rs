@@ -1049,15 +1049,34 @@ fn pods_pull_from_the_local_registry_and_unused_images_are_collected() {
 /// kubectl run inside a terminal (`script` gives it a pty of `rows`×`cols`); returns what the
 /// terminal showed.
 fn kubectl_in_terminal(cluster: &Cluster, rows: u16, cols: u16, args: &str) -> String {
+    kubectl_in_terminal_typing(cluster, rows, cols, args, "")
+}
+
+/// [`kubectl_in_terminal`] with `typed` entered on the terminal (it waits in the terminal's
+/// input queue until kubectl reads it).
+fn kubectl_in_terminal_typing(
+    cluster: &Cluster,
+    rows: u16,
+    cols: u16,
+    args: &str,
+    typed: &str,
+) -> String {
+    use std::io::Write;
     let inner = format!(
         "stty rows {rows} cols {cols}; kubectl --kubeconfig {} {args}",
         cluster.kubeconfig.display()
     );
-    let out = Command::new("script")
+    let mut child = Command::new("script")
         .args(["-qec", &inner, "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .output()
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(typed.as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "{args}: {}",
@@ -1266,16 +1285,16 @@ fn exec_and_attach_with_kubectl() {
         "{err}"
     );
 
-    // A terminal: the program sees a pty, sized as kubectl's own terminal.
-    // (Not `tty`: the terminal comes from the host's devpts, whose name does not resolve in
-    // the container's /dev, so `ttyname` fails there.)
+    // A terminal: the program sees a pty of the container's own devpts, sized as kubectl's
+    // own terminal.
     let shown = kubectl_in_terminal(
         &cluster,
         33,
         101,
-        "exec -it shell -- sh -c '[ -t 0 ] && [ -t 1 ] && echo on-a-terminal'",
+        "exec -it shell -- sh -c '[ -t 0 ] && [ -t 1 ] && echo on-a-terminal; echo term=$(tty)'",
     );
     assert!(shown.contains("on-a-terminal"), "{shown:?}");
+    assert!(shown.contains("term=/dev/pts/"), "{shown:?}");
     let shown = kubectl_in_terminal(
         &cluster,
         33,
@@ -1290,6 +1309,28 @@ fn exec_and_attach_with_kubectl() {
         "exec -it shell -- sh -c 'exit 4' || echo code=$?",
     );
     assert!(shown.contains("code=4"), "{shown:?}");
+
+    // attach -it to a container with a terminal: a line typed reaches it, its answer (and
+    // its terminal's name in the container) comes back, then it ends and so does kubectl.
+    cluster.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"console"}},
+            "spec":{{"restartPolicy":"Never","containers":[{{"name":"console","image":"{IMAGE}",
+            "stdin":true,"tty":true,
+            "command":["sh","-c","read l; echo got:$l; echo term=$(tty)"]}}]}}}}"#
+        ),
+    );
+    wait_pod(
+        &cluster,
+        "console",
+        Duration::from_secs(60),
+        "Running",
+        |p| phase(p) == "Running",
+    );
+    let shown = kubectl_in_terminal_typing(&cluster, 24, 80, "attach -it console", "typed\n");
+    assert!(shown.contains("got:typed"), "{shown:?}");
+    assert!(shown.contains("term=/dev/pts/0"), "{shown:?}");
 }
 
 /// `kubectl port-forward` to `target` (`:REMOTE`, a free local port): the child and the

@@ -99,8 +99,15 @@ pub(crate) struct Plan {
     pub no_new_privs: bool,
     /// File descriptors to place: (kmicro's fd, number in the child).
     pub fds: Vec<(OwnedFd, RawFd)>,
-    /// Make fd 0 the controlling terminal (after `setsid`).
+    /// Give the program a terminal of the container's own: after the filesystem steps a pty
+    /// is opened on the container's devpts instance (`/dev/pts/ptmx`, so the program's
+    /// terminal is `/dev/pts/N` inside the container), its slave becomes fds 0–2 and the
+    /// controlling terminal (after `setsid`), and the master goes back to kmicro over the
+    /// report socket.
     pub controlling_tty: bool,
+    /// With `controlling_tty`: the fd number at which the child itself keeps a copy of the
+    /// master (so the terminal outlives kmicro; a new kmicro takes it with `pidfd_getfd`).
+    pub pty_keeper: Option<RawFd>,
     /// Candidate paths of the program (the `PATH` search done in advance).
     pub programs: Vec<CString>,
     /// `argv` strings (kept alive for the pointers).
@@ -130,6 +137,9 @@ pub(crate) const PHASE_NNP: u32 = 10;
 pub(crate) const PHASE_FDS: u32 = 11;
 pub(crate) const PHASE_TTY: u32 = 12;
 pub(crate) const PHASE_EXEC: u32 = 13;
+pub(crate) const PHASE_PTY: u32 = 14;
+/// Not a failure: the report that carries the terminal's master (`SCM_RIGHTS`).
+pub(crate) const REPORT_PTY_MASTER: u32 = 100;
 
 impl Plan {
     /// The failed step in words.
@@ -152,6 +162,13 @@ impl Plan {
             PHASE_NNP => "PR_SET_NO_NEW_PRIVS".into(),
             PHASE_FDS => "placing stdio".into(),
             PHASE_TTY => "setsid/TIOCSCTTY".into(),
+            PHASE_PTY => match f.index {
+                0 => "opening /dev/pts/ptmx in the container".into(),
+                1 => "unlocking the container's pty".into(),
+                2 => "opening the container's pty slave (TIOCGPTPEER)".into(),
+                3 => "handing the pty master to kmicro".into(),
+                _ => "placing the container's pty".into(),
+            },
             PHASE_EXEC => format!(
                 "execve {}",
                 self.programs
@@ -410,9 +427,15 @@ mod raw {
 /// Runs the plan in the freshly cloned child; returns only on failure.
 ///
 /// `argv`/`envp` are the null-terminated pointer arrays of `plan.argv`/`plan.envp`, built by
-/// kmicro before `clone`.
-pub(crate) fn run(plan: &Plan, argv: &[*const c_char], envp: &[*const c_char]) -> Failure {
-    match setup(plan) {
+/// kmicro before `clone`; `report` is the child's end of the report socket (the terminal's
+/// master is sent on it).
+pub(crate) fn run(
+    plan: &Plan,
+    argv: &[*const c_char],
+    envp: &[*const c_char],
+    report: BorrowedFd<'_>,
+) -> Failure {
+    match setup(plan, report) {
         Err(f) => f,
         Ok(()) => {
             let mut first = None;
@@ -431,7 +454,7 @@ pub(crate) fn run(plan: &Plan, argv: &[*const c_char], envp: &[*const c_char]) -
     }
 }
 
-fn setup(plan: &Plan) -> Result<(), Failure> {
+fn setup(plan: &Plan, report: BorrowedFd<'_>) -> Result<(), Failure> {
     for (i, fd) in plan.cgroup_procs.iter().enumerate() {
         // "0" is the writing process itself, whatever its pid in its namespace.
         write_all_raw(fd.as_raw_fd(), b"0").map_err(|e| fail(PHASE_CGROUP, i, e))?;
@@ -449,7 +472,8 @@ fn setup(plan: &Plan) -> Result<(), Failure> {
     rustix::process::setsid().map_err(|e| fail(PHASE_TTY, 0, e))?;
     place_fds(plan)?;
     if plan.controlling_tty {
-        // SAFETY-free: fd 0 is the terminal just placed.
+        place_pty(plan, report)?;
+        // fd 0 is the terminal just placed.
         rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())
             .map_err(|e| fail(PHASE_TTY, 1, e))?;
     }
@@ -480,6 +504,59 @@ fn setup(plan: &Plan) -> Result<(), Failure> {
     raw::clear_ambient();
     if plan.no_new_privs {
         raw::no_new_privs().map_err(|e| fail(PHASE_NNP, 0, e))?;
+    }
+    Ok(())
+}
+
+/// Opens a pty on the devpts instance mounted at the (new) root's `/dev/pts`, sends its
+/// master to kmicro, and places the slave as fds 0–2 (owned by the program's user, as under
+/// runc) and the master at `plan.pty_keeper`. No allocation: the control message lives on
+/// the stack.
+fn place_pty(plan: &Plan, report: BorrowedFd<'_>) -> Result<(), Failure> {
+    use rustix::fs::{Mode, OFlags};
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+    use rustix::pty::OpenptFlags;
+    let master = rustix::fs::open(
+        c"/dev/pts/ptmx",
+        OFlags::RDWR | OFlags::NOCTTY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| fail(PHASE_PTY, 0, e))?;
+    rustix::pty::unlockpt(&master).map_err(|e| fail(PHASE_PTY, 1, e))?;
+    let slave = rustix::pty::ioctl_tiocgptpeer(
+        &master,
+        OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
+    )
+    .map_err(|e| fail(PHASE_PTY, 2, e))?;
+    if plan.uid != 0 {
+        rustix::fs::fchown(&slave, Some(rustix::fs::Uid::from_raw(plan.uid)), None)
+            .map_err(|e| fail(PHASE_PTY, 4, e))?;
+    }
+    let mut record = [0u8; 12];
+    record[..4].copy_from_slice(&REPORT_PTY_MASTER.to_ne_bytes());
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    let fds = [master.as_fd()];
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(fail(PHASE_PTY, 3, Errno::NOBUFS));
+    }
+    loop {
+        match rustix::net::sendmsg(
+            report,
+            &[std::io::IoSlice::new(&record)],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        ) {
+            Ok(_) => break,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(fail(PHASE_PTY, 3, e)),
+        }
+    }
+    for to in 0..3 {
+        raw::dup2(slave.as_raw_fd(), to).map_err(|e| fail(PHASE_PTY, 4, e))?;
+    }
+    if let Some(keeper) = plan.pty_keeper {
+        raw::dup2(master.as_raw_fd(), keeper).map_err(|e| fail(PHASE_PTY, 4, e))?;
     }
     Ok(())
 }

@@ -648,10 +648,11 @@ fn start_in_cgroup(
         privileged: spec.privileged,
         cwd: &spec.cwd,
     })?;
-    let prepared =
+    let mut prepared =
         stdio::prepare_container(dir, spec.stdin, spec.stdin_once, spec.tty, inner.pipe_size)?;
     plan.fds = prepared.child;
     plan.controlling_tty = prepared.controlling_tty;
+    plan.pty_keeper = prepared.pty_keeper;
     let mut flags = libc::CLONE_NEWNS as u64;
     if !sandbox.spec.host_pid {
         flags |= libc::CLONE_NEWPID as u64;
@@ -660,6 +661,12 @@ fn start_in_cgroup(
     let spawned = spawn(&spec.id, &plan, flags)?;
     // kmicro keeps none of the child's ends (the FIFO writers above all).
     drop(plan);
+    if let Err(e) = take_pty(&mut prepared.ours, spec.tty, spawned.pty) {
+        let _ = rustix::process::pidfd_send_signal(&spawned.pidfd, Signal::KILL);
+        let _ =
+            rustix::process::waitid(WaitId::PidFd(spawned.pidfd.as_fd()), WaitIdOptions::EXITED);
+        return Err(e);
+    }
     let pid = spawned.pid.as_raw_nonzero().get();
     let state = ContainerState {
         id: spec.id.clone(),
@@ -720,9 +727,10 @@ fn exec_blocking(
     plan.ops = vec![crate::child::Op::Chdir {
         path: rootfs::cstr(&cwd)?,
     }];
-    let prepared = stdio::prepare_exec(exec.stdin, exec.tty)?;
+    let mut prepared = stdio::prepare_exec(exec.stdin, exec.tty)?;
     plan.fds = prepared.child;
     plan.controlling_tty = prepared.controlling_tty;
+    plan.pty_keeper = prepared.pty_keeper;
     let exec_id = format!("{id} (exec)");
     // The PID namespace is joined by a thread of its own just before it clones: setns of a
     // PID namespace only applies to children, and this thread ends right after.
@@ -741,9 +749,31 @@ fn exec_blocking(
         .map_err(|_| Error::sys("exec thread", std::io::Error::other("panicked")))?
     })?;
     drop(plan);
+    if let Err(e) = take_pty(&mut prepared.ours, exec.tty, spawned.pty) {
+        let _ = rustix::process::pidfd_send_signal(&spawned.pidfd, Signal::KILL);
+        let _ =
+            rustix::process::waitid(WaitId::PidFd(spawned.pidfd.as_fd()), WaitIdOptions::EXITED);
+        return Err(e);
+    }
     Ok((
         spawned.pid.as_raw_nonzero().get(),
         spawned.pidfd,
         prepared.ours,
     ))
+}
+
+/// Puts the terminal master the child sent into `ours` (a terminal was asked for and none
+/// came back: an error).
+fn take_pty(ours: &mut Stdio, tty: bool, master: Option<OwnedFd>) -> Result<()> {
+    match (tty, master) {
+        (true, Some(master)) => {
+            ours.tty = Some(Pty::new(master)?);
+            Ok(())
+        }
+        (true, None) => Err(Error::sys(
+            "receive the terminal's master",
+            std::io::Error::other("the child sent none"),
+        )),
+        (false, _) => Ok(()),
+    }
 }

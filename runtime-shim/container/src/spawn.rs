@@ -1,7 +1,7 @@
 //! `clone3` of a child that runs a [`Plan`], with a pidfd, and the report of its set-up.
 
 use std::ffi::c_char;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 
 use rustix::io::Errno;
 use rustix::process::Pid;
@@ -9,11 +9,13 @@ use rustix::process::Pid;
 use crate::child::{self, Failure, Plan};
 use crate::error::{Error, Result};
 
-/// A started process: its pid (in kmicro's namespace) and a pidfd.
+/// A started process: its pid (in kmicro's namespace), a pidfd, and with a terminal the
+/// master of the pty the child opened in the container's devpts.
 #[derive(Debug)]
 pub(crate) struct Spawned {
     pub pid: Pid,
     pub pidfd: OwnedFd,
+    pub pty: Option<OwnedFd>,
 }
 
 /// `struct clone_args` (version 0, 64 bytes), the same on every architecture.
@@ -100,40 +102,49 @@ pub(crate) fn spawn(id: &str, plan: &Plan, flags: u64) -> Result<Spawned> {
     };
     let argv = to_ptrs(&plan.argv);
     let envp = to_ptrs(&plan.envp);
-    let (report_r, report_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
-        .map_err(|e| Error::sys("pipe for the set-up report", e))?;
-    let report_fd = report_w.as_raw_fd();
+    // A socket, not a pipe: the child sends the terminal's master back with SCM_RIGHTS.
+    // Records of 12 bytes; end-of-file (the child's end closed by execve) means success.
+    let (report_r, report_w) = rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::sys("socket pair for the set-up report", e))?;
     let (pid, pidfd) = match clone_with_pidfd(flags) {
         Err(e) => return Err(Error::sys("clone3", e)),
         Ok(None) => {
-            let f = child::run(plan, &argv, &envp);
+            let f = child::run(plan, &argv, &envp, report_w.as_fd());
             let mut buf = [0u8; 12];
             buf[..4].copy_from_slice(&f.phase.to_ne_bytes());
             buf[4..8].copy_from_slice(&f.index.to_ne_bytes());
             buf[8..].copy_from_slice(&f.errno.to_ne_bytes());
-            let _ = rustix::io::write(&report_w, &buf);
-            let _ = report_fd;
+            let _ = rustix::net::send(&report_w, &buf, rustix::net::SendFlags::NOSIGNAL);
             exit_child(127);
         }
         Ok(Some(p)) => p,
     };
     drop(report_w);
-    let mut buf = [0u8; 12];
-    let mut got = 0;
-    while got < buf.len() {
-        match rustix::io::read(&report_r, &mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(Error::sys("read the set-up report", e)),
+    let mut pty = None;
+    let buf = loop {
+        match read_report(&report_r) {
+            Ok(Report::Exec) => return Ok(Spawned { pid, pidfd, pty }),
+            Ok(Report::PtyMaster(fd)) => pty = Some(fd),
+            Ok(Report::Failure(buf)) => break buf,
+            Err(e) => {
+                // The child's state is unknown: end it rather than leave it half set up.
+                let _ = rustix::process::pidfd_send_signal(&pidfd, rustix::process::Signal::KILL);
+                let _ = rustix::process::waitid(
+                    rustix::process::WaitId::PidFd(pidfd.as_fd()),
+                    rustix::process::WaitIdOptions::EXITED,
+                );
+                return Err(Error::sys("read the set-up report", e));
+            }
         }
-    }
-    if got == 0 {
-        return Ok(Spawned { pid, pidfd });
-    }
+    };
     // The child failed and exits 127: reap it, then say what failed.
     let _ = rustix::process::waitid(
-        rustix::process::WaitId::PidFd(std::os::fd::AsFd::as_fd(&pidfd)),
+        rustix::process::WaitId::PidFd(pidfd.as_fd()),
         rustix::process::WaitIdOptions::EXITED,
     );
     let word = |i: usize| u32::from_ne_bytes([buf[i], buf[i + 1], buf[i + 2], buf[i + 3]]);
@@ -147,4 +158,52 @@ pub(crate) fn spawn(id: &str, plan: &Plan, flags: u64) -> Result<Spawned> {
         step: plan.describe(f),
         source: std::io::Error::from_raw_os_error(f.errno),
     })
+}
+
+/// One record from the child.
+enum Report {
+    /// End-of-file: `execve` succeeded.
+    Exec,
+    /// The terminal's master.
+    PtyMaster(OwnedFd),
+    /// A failure's phase, index and errno.
+    Failure([u8; 12]),
+}
+
+fn read_report(socket: &OwnedFd) -> Result<Report, Errno> {
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut buf = [0u8; 12];
+    let mut space = [std::mem::MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let n = loop {
+        match rustix::net::recvmsg(
+            socket,
+            &mut [std::io::IoSliceMut::new(&mut buf)],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        ) {
+            Ok(r) => break r.bytes,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e),
+        }
+    };
+    let mut fd = None;
+    for message in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = message {
+            for received in fds {
+                fd.get_or_insert(received);
+            }
+        }
+    }
+    if n == 0 {
+        return Ok(Report::Exec);
+    }
+    if n != buf.len() {
+        return Err(Errno::PROTO);
+    }
+    let phase = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    if phase == child::REPORT_PTY_MASTER {
+        return fd.map(Report::PtyMaster).ok_or(Errno::PROTO);
+    }
+    Ok(Report::Failure(buf))
 }

@@ -9,8 +9,10 @@
 //! (`F_SETPIPE_SZ`, 1 MiB by default), and the next kmicro re-opens the FIFOs and reads on
 //! from where the last one stopped. With `stdin` (and not `stdin_once`) the container also
 //! keeps a writer of its stdin FIFO as fd 5, so stdin never reaches end-of-file because kmicro
-//! went away. With a tty, fds 0–2 are the terminal and fd 3 is a copy of the terminal's
-//! master, which a new kmicro takes back with `pidfd_getfd`.
+//! went away. With a tty, fds 0–2 are the terminal — a pty of the container's own devpts
+//! instance, opened by the child (`child::Plan::controlling_tty`), so the program sees
+//! `/dev/pts/N` — and fd 3 is a copy of the terminal's master, which a new kmicro takes back
+//! with `pidfd_getfd`. Exec sessions get their terminal the same way.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
@@ -50,7 +52,10 @@ pub(crate) struct Prepared {
     pub ours: Stdio,
     /// (fd, number in the child).
     pub child: Vec<(OwnedFd, RawFd)>,
+    /// A terminal: the child opens it in the container's devpts (see `child::Plan`).
     pub controlling_tty: bool,
+    /// With a terminal, where the child keeps its own copy of the master.
+    pub pty_keeper: Option<RawFd>,
 }
 
 fn open(path: &Path, flags: OFlags) -> Result<OwnedFd> {
@@ -94,24 +99,13 @@ pub(crate) fn prepare_container(
     let mut child = Vec::new();
     let mut ours = Stdio::default();
     if tty {
-        let (master, slave) = open_pty()?;
-        let keeper = master
-            .try_clone()
-            .map_err(|e| Error::sys("dup the pty master", e))?;
-        for n in 0..3 {
-            child.push((
-                slave
-                    .try_clone()
-                    .map_err(|e| Error::sys("dup the pty", e))?,
-                n,
-            ));
-        }
-        child.push((keeper, KEEPER_STDOUT_FD));
-        ours.tty = Some(Pty::new(master)?);
+        // The child opens the terminal in the container's devpts and keeps a master at
+        // KEEPER_STDOUT_FD; kmicro's master comes back from `spawn`.
         return Ok(Prepared {
             ours,
             child,
             controlling_tty: true,
+            pty_keeper: Some(KEEPER_STDOUT_FD),
         });
     }
     if stdin {
@@ -156,6 +150,7 @@ pub(crate) fn prepare_container(
         ours,
         child,
         controlling_tty: false,
+        pty_keeper: None,
     })
 }
 
@@ -164,20 +159,13 @@ pub(crate) fn prepare_exec(stdin: bool, tty: bool) -> Result<Prepared> {
     let mut child = Vec::new();
     let mut ours = Stdio::default();
     if tty {
-        let (master, slave) = open_pty()?;
-        for n in 0..3 {
-            child.push((
-                slave
-                    .try_clone()
-                    .map_err(|e| Error::sys("dup the pty", e))?,
-                n,
-            ));
-        }
-        ours.tty = Some(Pty::new(master)?);
+        // The child opens the terminal in the container's devpts (it has joined the
+        // container's mount namespace); kmicro's master comes back from `spawn`.
         return Ok(Prepared {
             ours,
             child,
             controlling_tty: true,
+            pty_keeper: None,
         });
     }
     let pipe = || {
@@ -206,22 +194,8 @@ pub(crate) fn prepare_exec(stdin: bool, tty: bool) -> Result<Prepared> {
         ours,
         child,
         controlling_tty: false,
+        pty_keeper: None,
     })
-}
-
-fn open_pty() -> Result<(OwnedFd, OwnedFd)> {
-    use rustix::pty::OpenptFlags;
-    let master =
-        rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)
-            .map_err(|e| Error::sys("open /dev/ptmx", e))?;
-    rustix::pty::grantpt(&master).map_err(|e| Error::sys("grantpt", e))?;
-    rustix::pty::unlockpt(&master).map_err(|e| Error::sys("unlockpt", e))?;
-    let slave = rustix::pty::ioctl_tiocgptpeer(
-        &master,
-        OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC,
-    )
-    .map_err(|e| Error::sys("open the pty's peer (TIOCGPTPEER)", e))?;
-    Ok((master, slave))
 }
 
 /// Registers an owned fd with tokio's reactor (inside a tokio runtime).

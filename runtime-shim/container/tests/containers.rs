@@ -421,7 +421,7 @@ async fn exec_in_the_container_with_pipes_and_tty() {
     let mut pty = p.stdio.tty.take().unwrap();
     pty.resize(100, 30).unwrap();
     assert_eq!(pty.size().unwrap(), (100, 30));
-    pty.write_all(b"stty size; [ -t 0 ] && echo on-a-tty; exit 4\n")
+    pty.write_all(b"stty size; [ -t 0 ] && echo on-a-tty; echo term=$(tty); exit 4\n")
         .await
         .unwrap();
     let mut out = Vec::new();
@@ -429,6 +429,8 @@ async fn exec_in_the_container_with_pipes_and_tty() {
     let out = String::from_utf8_lossy(&out);
     assert_eq!(p.wait().await.unwrap(), ExitStatus::Exited(4), "{out}");
     assert!(out.contains("30 100") && out.contains("on-a-tty"), "{out}");
+    // The terminal is one of the container's devpts, not the host's.
+    assert!(out.contains("term=/dev/pts/0"), "{out}");
 
     env.rt.kill(&c.id, libc::SIGKILL).unwrap();
     env.rt.wait(&c.id).await.unwrap();
@@ -454,7 +456,7 @@ async fn a_container_with_a_tty() {
     let mut spec = env.spec(&[
         "sh",
         "-c",
-        "[ -t 0 ] && [ -t 1 ] && echo tty-ok; read line; echo read:$line",
+        "[ -t 0 ] && [ -t 1 ] && echo tty-ok; echo term=$(tty); read line; echo read:$line",
     ]);
     spec.tty = true;
     spec.stdin = true;
@@ -465,6 +467,7 @@ async fn a_container_with_a_tty() {
     let _ = tokio::time::timeout(Duration::from_secs(10), pty.read_to_end(&mut out)).await;
     let out = String::from_utf8_lossy(&out);
     assert!(out.contains("tty-ok") && out.contains("read:abc"), "{out}");
+    assert!(out.contains("term=/dev/pts/0"), "{out}");
     assert_eq!(
         env.rt.wait(&c.id).await.unwrap().status,
         ExitStatus::Exited(0)
