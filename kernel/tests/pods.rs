@@ -1773,3 +1773,147 @@ fn a_pod_keeps_its_address_across_restarts_and_strays_are_detached() {
     );
     let _tmp = tmp;
 }
+
+/// Runs `sh -c script` in the pod's container; its stdout.
+fn exec_sh(cluster: &Cluster, pod: &str, script: &str) -> String {
+    cluster.ok(&["exec", pod, "--", "sh", "-c", script])
+}
+
+/// Waits until `script` run in the pod prints `want` (panics with the last output after a
+/// minute: several volume refresh periods).
+fn wait_exec_output(cluster: &Cluster, pod: &str, script: &str, want: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = exec_sh(cluster, pod, script);
+        if got == want {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{script:?} in {pod} printed {got:?}, not {want:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+#[test]
+fn volumes_follow_their_sources_and_pods_see_services_and_their_token() {
+    let cluster = PodCluster::start();
+    cluster.ok(&[
+        "create",
+        "configmap",
+        "settings",
+        "--from-literal=greeting=one",
+        "--from-literal=extra=x",
+    ]);
+    // A Service made before the pod: its variables are in the pod's environment.
+    cluster.ok(&["create", "service", "clusterip", "early", "--tcp=8080:80"]);
+    let early_ip = cluster.ok(&[
+        "get",
+        "service",
+        "early",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    cluster.ok_stdin(
+        &["apply", "-f", "-"],
+        &format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"follower","labels":{{"stage":"one"}}}},
+            "spec":{{"containers":[{{"name":"c","image":"{IMAGE}","command":["sleep","3600"],
+              "volumeMounts":[{{"name":"cfg","mountPath":"/cfg"}},
+                {{"name":"cfg","mountPath":"/pinned","subPath":"greeting"}},
+                {{"name":"later","mountPath":"/later"}},
+                {{"name":"info","mountPath":"/info"}}]}}],
+             "volumes":[{{"name":"cfg","configMap":{{"name":"settings","defaultMode":384}}}},
+               {{"name":"later","configMap":{{"name":"later","optional":true}}}},
+               {{"name":"info","downwardAPI":{{"items":[{{"path":"labels",
+                 "fieldRef":{{"fieldPath":"metadata.labels"}}}}]}}}}]}}}}"#
+        ),
+    );
+    wait_pod(
+        &cluster,
+        "follower",
+        Duration::from_secs(60),
+        "Running",
+        |p| phase(p) == "Running",
+    );
+
+    // The atomic writer's layout, the mode asked for, the subPath file, the missing optional
+    // source (an empty volume).
+    assert_eq!(
+        exec_sh(
+            &cluster,
+            "follower",
+            "cat /cfg/greeting; echo; readlink /cfg/greeting; stat -L -c %a /cfg/greeting; \
+             cat /pinned; echo; ls /later | wc -l"
+        ),
+        "one\n..data/greeting\n600\none\n0\n"
+    );
+    // Service variables.
+    assert_eq!(
+        exec_sh(
+            &cluster,
+            "follower",
+            "echo $EARLY_SERVICE_HOST $EARLY_SERVICE_PORT $EARLY_PORT"
+        ),
+        format!("{early_ip} 8080 tcp://{early_ip}:8080\n")
+    );
+
+    // Edits reach the running pod; the subPath file keeps what it was given.
+    cluster.ok(&[
+        "patch",
+        "configmap",
+        "settings",
+        "-p",
+        r#"{"data":{"greeting":"two","extra":null}}"#,
+    ]);
+    cluster.ok(&["create", "configmap", "later", "--from-literal=k=v"]);
+    cluster.ok(&["label", "pod", "follower", "stage=two", "--overwrite"]);
+    wait_exec_output(&cluster, "follower", "cat /cfg/greeting", "two");
+    wait_exec_output(&cluster, "follower", "cat /later/k", "v");
+    wait_exec_output(&cluster, "follower", "cat /info/labels", "stage=\"two\"");
+    assert_eq!(
+        exec_sh(&cluster, "follower", "cat /pinned; echo; ls /cfg"),
+        "one\ngreeting\n",
+        "a removed key is gone, a subPath never updates"
+    );
+    let p = pod(&cluster, "follower");
+    assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 0);
+
+    // The ServiceAccount files: the namespace, the cluster's CA, a token the API accepts.
+    let sa = "/var/run/secrets/kubernetes.io/serviceaccount";
+    assert_eq!(
+        exec_sh(&cluster, "follower", &format!("cat {sa}/namespace")),
+        "default"
+    );
+    let ca = exec_sh(&cluster, "follower", &format!("cat {sa}/ca.crt"));
+    let published = cluster.ok(&[
+        "get",
+        "configmap",
+        "kube-root-ca.crt",
+        "-o",
+        "jsonpath={.data.ca\\.crt}",
+    ]);
+    assert_eq!(ca, published);
+    let token = exec_sh(&cluster, "follower", &format!("cat {sa}/token"));
+    let ca_file = cluster.data_dir.join("pod-ca.crt");
+    std::fs::write(&ca_file, &ca).unwrap();
+    let out = Command::new("kubectl")
+        .arg("--kubeconfig=/dev/null")
+        .arg(format!("--server={}", cluster.url()))
+        .arg(format!("--certificate-authority={}", ca_file.display()))
+        .arg(format!("--token={token}"))
+        .args([
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", common::output_text(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "system:serviceaccount:default:default"
+    );
+}

@@ -27,6 +27,13 @@ pub struct VolumeError {
     pub reason: String,
 }
 
+/// How often the worker rewrites a running pod's configMap, secret, downwardAPI and projected
+/// volumes from their sources. kubelet's period is a minute plus its object cache's TTL; here
+/// the sources are read through the in-process API (no network, no TLS, one GET per source),
+/// and a write happens only when something changed, so a shorter period costs little and an
+/// edit reaches the pods within seconds.
+pub const REFRESH_PERIOD: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The directory of a pod's volumes.
 pub fn volumes_dir(pod_dir: &Path) -> PathBuf {
     pod_dir.join("volumes")
@@ -40,7 +47,32 @@ pub fn prepare<'a>(
     pod_dir: &'a Path,
     addresses: Addresses,
 ) -> futures::future::BoxFuture<'a, Result<HashMap<String, PathBuf>, VolumeError>> {
-    Box::pin(prepare_all(source, pod, pod_dir, addresses))
+    Box::pin(prepare_all(source, pod, pod_dir, addresses, false))
+}
+
+/// Rewrites the volumes that follow their sources (configMap, secret, downwardAPI, projected:
+/// changed data, the pod's labels and annotations, a ServiceAccount token due for renewal) as
+/// kubelet's periodic sync does; unchanged volumes are left alone. Mounts with a `subPath`
+/// keep the file they were given at start (a bind of the file itself), as under kubelet.
+pub fn refresh<'a>(
+    source: &'a dyn ObjectSource,
+    pod: &'a Pod,
+    pod_dir: &'a Path,
+    addresses: Addresses,
+) -> futures::future::BoxFuture<'a, Result<(), VolumeError>> {
+    Box::pin(async move {
+        prepare_all(source, pod, pod_dir, addresses, true)
+            .await
+            .map(|_| ())
+    })
+}
+
+/// Whether a volume's content comes from sources that can change while the pod runs.
+fn follows_sources(volume: &Volume) -> bool {
+    volume.config_map.is_some()
+        || volume.secret.is_some()
+        || volume.downward_api.is_some()
+        || volume.projected.is_some()
 }
 
 async fn prepare_all(
@@ -48,6 +80,7 @@ async fn prepare_all(
     pod: &Pod,
     pod_dir: &Path,
     addresses: Addresses,
+    refreshing: bool,
 ) -> Result<HashMap<String, PathBuf>, VolumeError> {
     let mut out = HashMap::new();
     let mut objects = Objects::default();
@@ -56,7 +89,7 @@ async fn prepare_all(
         .as_ref()
         .and_then(|s| s.volumes.clone())
         .unwrap_or_default();
-    for volume in &volumes {
+    for volume in volumes.iter().filter(|v| !refreshing || follows_sources(v)) {
         let fail = |reason: String| VolumeError {
             volume: volume.name.clone(),
             reason,
@@ -167,6 +200,16 @@ async fn prepare_one(
                 )?;
             }
             if let Some(token) = &p.service_account_token {
+                let current = dir("kubernetes.io~projected")
+                    .join("..data")
+                    .join(&token.path);
+                if let Some(jwt) = std::fs::read(&current)
+                    .ok()
+                    .filter(|jwt| !token_due(jwt, jiff::Timestamp::now().as_second()))
+                {
+                    files.push((token.path.clone(), jwt, mode.unwrap_or(0o644) as u32));
+                    continue;
+                }
                 let account = pod
                     .spec
                     .as_ref()
@@ -405,11 +448,67 @@ fn check_host_path(path: &Path, kind: &str) -> Result<(), String> {
     }
 }
 
-/// Writes `files` into `dir` as kubelet's atomic writer: a new `..<time>` directory with the
-/// files, `..data` switched to it by a rename, one link per top-level name into `..data`, the
-/// old directory removed. Paths that climb out are refused.
-pub fn write_atomic(dir: &Path, files: &[(String, Vec<u8>, u32)]) -> std::io::Result<()> {
+/// Whether a projected ServiceAccount token (a JWT) must be requested again at `now` (Unix
+/// seconds), by kubelet's rule: once 80 % of its lifetime (`iat` to `exp`) has passed, or when
+/// it is older than 24 hours. A token that cannot be read is due.
+pub fn token_due(jwt: &[u8], now: i64) -> bool {
+    use base64::Engine as _;
+    let Some(payload) = jwt.split(|b| *b == b'.').nth(1) else {
+        return true;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload) else {
+        return true;
+    };
+    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return true;
+    };
+    let (Some(iat), Some(exp)) = (claims["iat"].as_i64(), claims["exp"].as_i64()) else {
+        return true;
+    };
+    let ttl = exp.saturating_sub(iat).max(0);
+    now >= iat.saturating_add(ttl * 8 / 10) || now >= iat.saturating_add(24 * 3600)
+}
+
+/// The files under `data` (the current `..data` directory) as (relative path, bytes, mode),
+/// sorted; `None` when it cannot be read.
+fn current_files(data: &Path) -> Option<Vec<(String, Vec<u8>, u32)>> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>, u32)>) -> Option<()> {
+        for entry in std::fs::read_dir(dir).ok()? {
+            let entry = entry.ok()?;
+            let path = entry.path();
+            let meta = std::fs::symlink_metadata(&path).ok()?;
+            if meta.is_dir() {
+                walk(base, &path, out)?;
+            } else {
+                let rel = path.strip_prefix(base).ok()?.to_str()?.to_string();
+                let bytes = std::fs::read(&path).ok()?;
+                out.push((rel, bytes, meta.permissions().mode() & 0o7777));
+            }
+        }
+        Some(())
+    }
+    let mut out = Vec::new();
+    walk(data, data, &mut out)?;
+    out.sort();
+    Some(out)
+}
+
+/// Writes `files` into `dir` as kubelet's atomic writer: when they differ from what `..data`
+/// holds, a new `..<time>` directory with the files, `..data` switched to it by a rename, one
+/// link per top-level name into `..data` (links of names no longer there removed), the old
+/// directory removed. Paths that climb out are refused. Answers whether anything was written.
+pub fn write_atomic(dir: &Path, files: &[(String, Vec<u8>, u32)]) -> std::io::Result<bool> {
     std::fs::create_dir_all(dir)?;
+    let mut wanted: Vec<(String, Vec<u8>, u32)> = files
+        .iter()
+        .map(|(rel, bytes, mode)| (rel.clone(), bytes.clone(), mode & 0o7777))
+        .collect();
+    wanted.sort();
+    if std::fs::symlink_metadata(dir.join("..data")).is_ok()
+        && current_files(&dir.join("..data")).as_ref() == Some(&wanted)
+    {
+        return Ok(false);
+    }
     let stamp = format!(
         "..{}",
         jiff::Timestamp::now().strftime("%Y_%m_%d_%H_%M_%S.%f")
@@ -443,16 +542,27 @@ pub fn write_atomic(dir: &Path, files: &[(String, Vec<u8>, u32)]) -> std::io::Re
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(&stamp, &tmp)?;
     std::fs::rename(&tmp, dir.join("..data"))?;
-    for top in tops {
-        let link = dir.join(&top);
+    for top in &tops {
+        let link = dir.join(top);
         if std::fs::symlink_metadata(&link).is_err() {
-            std::os::unix::fs::symlink(Path::new("..data").join(&top), &link)?;
+            std::os::unix::fs::symlink(Path::new("..data").join(top), &link)?;
+        }
+    }
+    // Links of names the new data lacks (a key removed from the ConfigMap).
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("..") || tops.contains(&name) {
+            continue;
+        }
+        let link = entry.path();
+        if std::fs::read_link(&link).is_ok_and(|t| t.starts_with("..data")) {
+            std::fs::remove_file(&link)?;
         }
     }
     if let Some(old) = old.filter(|o| o.as_os_str() != stamp.as_str()) {
         let _ = std::fs::remove_dir_all(dir.join(old));
     }
-    Ok(())
+    Ok(true)
 }
 
 /// Whether `path` is a mount point (its device differs from its parent's).
@@ -507,8 +617,32 @@ mod tests {
         .unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("a")).unwrap(), "1");
         assert_eq!(std::fs::read_to_string(dir.join("sub/b")).unwrap(), "2");
-        write_atomic(&dir, &[("a".into(), b"3".to_vec(), 0o644)]).unwrap();
+        let data = std::fs::read_link(dir.join("..data")).unwrap();
+        // The same content again: nothing written, `..data` unchanged.
+        let same = [
+            ("sub/b".into(), b"2".to_vec(), 0o600),
+            ("a".into(), b"1".to_vec(), 0o644),
+        ];
+        assert!(!write_atomic(&dir, &same).unwrap());
+        assert_eq!(std::fs::read_link(dir.join("..data")).unwrap(), data);
+        // A mode change alone is a change.
+        assert!(
+            write_atomic(&dir, &[("a".into(), b"1".to_vec(), 0o600), same[0].clone()]).unwrap()
+        );
+        assert_eq!(
+            std::fs::metadata(dir.join("a"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        assert!(write_atomic(&dir, &[("a".into(), b"3".to_vec(), 0o644)]).unwrap());
         assert_eq!(std::fs::read_to_string(dir.join("a")).unwrap(), "3");
+        assert!(
+            std::fs::symlink_metadata(dir.join("sub")).is_err(),
+            "the link of a name no longer there is removed"
+        );
         let stamps = std::fs::read_dir(&dir)
             .unwrap()
             .filter(|e| {
@@ -521,6 +655,28 @@ mod tests {
             .count();
         assert_eq!(stamps, 1, "the old directory is removed");
         assert!(write_atomic(&dir, &[("../x".into(), vec![], 0o644)]).is_err());
+    }
+
+    fn jwt(iat: i64, exp: i64) -> Vec<u8> {
+        use base64::Engine as _;
+        let claims = serde_json::json!({"iat": iat, "exp": exp}).to_string();
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims);
+        format!("e30.{payload}.sig").into_bytes()
+    }
+
+    #[test]
+    fn tokens_are_renewed_at_80_percent_or_after_a_day() {
+        // One hour of life: due after 48 minutes.
+        let t = jwt(1_000, 4_600);
+        assert!(!token_due(&t, 1_000));
+        assert!(!token_due(&t, 1_000 + 2_879));
+        assert!(token_due(&t, 1_000 + 2_880));
+        // A year of life: due after a day.
+        let t = jwt(0, 365 * 86_400);
+        assert!(!token_due(&t, 86_399));
+        assert!(token_due(&t, 86_400));
+        assert!(token_due(b"not a jwt", 0));
+        assert!(token_due(b"a.!!!.c", 0));
     }
 
     #[test]

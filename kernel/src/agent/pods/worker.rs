@@ -93,6 +93,8 @@ pub struct Worker<T> {
     log_dir: PathBuf,
     /// When the sandbox or volumes may be tried again after a failure.
     setup_retry: Option<Instant>,
+    /// When the volumes that follow their sources are rewritten next.
+    volumes_refresh: Option<Instant>,
 }
 
 impl<T: Transport> Worker<T> {
@@ -144,6 +146,7 @@ impl<T: Transport> Worker<T> {
             pod_dir,
             log_dir,
             setup_retry: None,
+            volumes_refresh: None,
         }
     }
 
@@ -251,6 +254,35 @@ impl<T: Transport> Worker<T> {
             self.setup_retry = Some(now + Duration::from_secs(5));
             return self.setup_retry;
         }
+        let refresh = self.refresh_volumes(now).await;
+        let wake = self.sync_containers(&policy).await;
+        Some(wake.map_or(refresh, |w| w.min(refresh)))
+    }
+
+    /// Rewrites the volumes that follow their sources when their period is over (a failure
+    /// keeps what the pod has, as kubelet does); answers when to do it next.
+    async fn refresh_volumes(&mut self, now: Instant) -> Instant {
+        let due = *self
+            .volumes_refresh
+            .get_or_insert(now + volumes::REFRESH_PERIOD);
+        if due > now {
+            return due;
+        }
+        if let Err(err) =
+            volumes::refresh(&self.shared.api, &self.pod, &self.pod_dir, self.addresses()).await
+        {
+            tracing::warn!(pod = %self.pod_label(), err = %format!("{err:#}"), "refreshing volumes failed");
+            self.event(None, EventType::Warning, "FailedMount", format!("{err:#}"));
+        }
+        let next = Instant::now() + volumes::REFRESH_PERIOD;
+        self.volumes_refresh = Some(next);
+        next
+    }
+
+    /// The containers in order: init containers first, each to completion, then the app
+    /// containers. Answers when to look again, if no event will come first.
+    async fn sync_containers(&mut self, policy: &str) -> Option<Instant> {
+        let policy = policy.to_string();
         let inits: Vec<usize> = (0..self.slots.len())
             .filter(|i| self.slots[*i].init)
             .collect();
