@@ -1917,3 +1917,169 @@ fn volumes_follow_their_sources_and_pods_see_services_and_their_token() {
         "system:serviceaccount:default:default"
     );
 }
+
+/// The pod's events with `reason`, as (type, message).
+fn events_with_reason(cluster: &Cluster, pod: &str, reason: &str) -> Vec<(String, String)> {
+    let list: Value = serde_json::from_str(&cluster.ok(&["get", "events", "-o", "json"])).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["involvedObject"]["name"] == pod && e["reason"] == reason)
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap_or("").to_string(),
+                e["message"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn lifecycle_hooks_run_and_their_failures_are_reported() {
+    let cluster = PodCluster::start();
+    let out_dir = cluster.data_dir.join("hook-out");
+    // A web server whose CGI script logs each call on a hostPath; its preStop hook is an
+    // httpGet by port name, with a path, a query and a header.
+    let script = "mkdir -p /www/cgi-bin; echo up > /www/index.html; \
+        printf '#!/bin/sh\\necho \"$REQUEST_METHOD $QUERY_STRING\" >> /out/hook.log\\necho Content-Type: text/plain\\necho\\necho ok\\n' > /www/cgi-bin/hook; \
+        chmod +x /www/cgi-bin/hook; exec httpd -f -p 8080 -h /www";
+    cluster.ok_stdin(
+        &["apply", "-f", "-"],
+        &serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hooked"},
+            "spec": {
+                "terminationGracePeriodSeconds": 30,
+                "containers": [{
+                    "name": "web", "image": IMAGE, "command": ["sh", "-c", script],
+                    "ports": [{"name": "http", "containerPort": 8080}],
+                    "volumeMounts": [{"name": "out", "mountPath": "/out"}],
+                    "lifecycle": {
+                        "postStart": {"sleep": {"seconds": 1}},
+                        "preStop": {"httpGet": {
+                            "path": "/cgi-bin/hook?from=prestop", "port": "http",
+                            "httpHeaders": [{"name": "X-Hook", "value": "pre-stop"}]}},
+                    },
+                }],
+                "volumes": [{"name": "out", "hostPath": {
+                    "path": out_dir.to_str().unwrap(), "type": "DirectoryOrCreate"}}],
+            },
+        })
+        .to_string(),
+    );
+    // A container whose postStart hook fails: killed and restarted.
+    cluster.ok_stdin(
+        &["apply", "-f", "-"],
+        &serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "badstart"},
+            "spec": {
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{
+                    "name": "c", "image": IMAGE, "command": ["sleep", "3600"],
+                    "lifecycle": {"postStart": {"exec": {
+                        "command": ["sh", "-c", "echo broken; exit 3"]}}},
+                }],
+            },
+        })
+        .to_string(),
+    );
+    wait_pod(
+        &cluster,
+        "hooked",
+        Duration::from_secs(60),
+        "Running",
+        |p| phase(p) == "Running",
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster
+        .kubectl(&[
+            "exec",
+            "hooked",
+            "--",
+            "wget",
+            "-qO-",
+            "http://127.0.0.1:8080/index.html",
+        ])
+        .stdout
+        != b"up\n"
+    {
+        assert!(Instant::now() < deadline, "httpd did not come up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        !out_dir.join("hook.log").exists(),
+        "the preStop hook has not run yet"
+    );
+    cluster.ok(&["delete", "pod", "hooked", "--wait=true"]);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("hook.log")).unwrap(),
+        "GET from=prestop\n"
+    );
+    assert!(events_with_reason(&cluster, "hooked", "FailedPreStopHook").is_empty());
+
+    wait_pod(
+        &cluster,
+        "badstart",
+        Duration::from_secs(60),
+        "restarted after its postStart hook failed",
+        |p| p["status"]["containerStatuses"][0]["restartCount"].as_i64() >= Some(1),
+    );
+    let failed = events_with_reason(&cluster, "badstart", "FailedPostStartHook");
+    let uid = pod(&cluster, "badstart")["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!failed.is_empty());
+    assert_eq!(failed[0].0, "Warning");
+    assert_eq!(
+        failed[0].1,
+        format!(
+            "Exec lifecycle hook ([sh -c echo broken; exit 3]) for Container \"c\" in Pod \
+             \"badstart_default({uid})\" failed - error: command 'sh -c echo broken; exit 3' \
+             exited with 3: , message: \"broken\\n\""
+        )
+    );
+    assert!(
+        events_with_reason(&cluster, "badstart", "Killing")
+            .iter()
+            .any(|(_, m)| m == "FailedPostStartHook")
+    );
+
+    // A failing preStop hook (nothing listens on the port) is reported, and the pod still goes.
+    cluster.ok_stdin(
+        &["apply", "-f", "-"],
+        &serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "badstop"},
+            "spec": {
+                "terminationGracePeriodSeconds": 2,
+                "containers": [{
+                    "name": "c", "image": IMAGE, "command": ["sleep", "3600"],
+                    "lifecycle": {"preStop": {"httpGet": {"path": "/bye", "port": 9}}},
+                }],
+            },
+        })
+        .to_string(),
+    );
+    wait_pod(
+        &cluster,
+        "badstop",
+        Duration::from_secs(60),
+        "Running",
+        |p| phase(p) == "Running",
+    );
+    let ip = pod_ip(&pod(&cluster, "badstop"));
+    let uid = pod(&cluster, "badstop")["metadata"]["uid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cluster.ok(&["delete", "pod", "badstop", "--wait=true"]);
+    let failed = events_with_reason(&cluster, "badstop", "FailedPreStopHook");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].1.starts_with(&format!(
+            "HTTP lifecycle hook (/bye) for Container \"c\" in Pod \"badstop_default({uid})\" \
+             failed - error: Get \"http://{ip}:9/bye\": dial tcp {ip}:9: connect: "
+        )),
+        "{failed:?}"
+    );
+}

@@ -28,6 +28,7 @@ mod command;
 mod env;
 mod etc_files;
 mod events;
+mod hooks;
 pub mod image_gc;
 pub mod logs;
 mod network;

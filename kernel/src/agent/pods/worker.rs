@@ -22,6 +22,7 @@ use super::backoff::{self, go_duration};
 use super::env::{self, Addresses, Objects};
 use super::etc_files::{self, EtcFiles};
 use super::events::{self, EventType};
+use super::hooks;
 use super::logs::{log_path, pod_log_dir};
 use super::probes::{self, ProbeKind};
 use super::sessions::RunningContainer;
@@ -651,13 +652,20 @@ impl<T: Transport> Worker<T> {
                 self.running(
                     i,
                     &container,
-                    id,
+                    id.clone(),
                     attempt,
                     started_at,
                     Instant::now(),
                     running.stdio,
                     false,
                 );
+                if let Some(hook) = container
+                    .lifecycle
+                    .as_ref()
+                    .and_then(|l| l.post_start.clone())
+                {
+                    self.post_start(i, &container, id, hook).await;
+                }
             }
             Err(err) => {
                 self.remove_instance(&id).await;
@@ -680,6 +688,78 @@ impl<T: Transport> Worker<T> {
                 });
             }
         }
+    }
+
+    /// Where hooks of instance `id` of `container` run.
+    fn hook_target(&self, container: &Container, id: &str) -> probes::Target {
+        probes::Target {
+            pod: Arc::clone(&self.pod),
+            container: container.clone(),
+            id: id.to_string(),
+            env: self.envs.get(id).cloned().unwrap_or_default(),
+            pod_ip: self.pod_ip,
+            netns: self.sandbox.as_ref().and_then(|s| s.netns_path()),
+        }
+    }
+
+    /// The preStop hook of slot `i`'s instance `id`, if its container has one.
+    fn pre_stop(&self, i: usize, id: &str) -> Option<PreStop> {
+        let container = self.container(&self.slots[i].name, self.slots[i].init)?;
+        let handler = container.lifecycle.as_ref()?.pre_stop.clone()?;
+        Some(PreStop {
+            handler,
+            target: self.hook_target(&container, id),
+            init: self.slots[i].init,
+            pod_label: self.pod_label(),
+        })
+    }
+
+    /// Runs the postStart hook of the instance just started, as kubelet does before it counts
+    /// the start done; a failure is a `FailedPostStartHook` event and the instance is killed
+    /// (restarted then by the policy). The pod's deletion cuts a running hook short.
+    async fn post_start(
+        &mut self,
+        i: usize,
+        container: &Container,
+        id: String,
+        hook: k8s_openapi::api::core::v1::LifecycleHandler,
+    ) {
+        let target = self.hook_target(container, &id);
+        let label = self.pod_label();
+        let mut updates = self.updates.clone();
+        let deleted = async move {
+            loop {
+                if updates.changed().await.is_err() {
+                    return;
+                }
+                let pod = updates.borrow_and_update();
+                if pod
+                    .as_ref()
+                    .is_none_or(|p| p.metadata.deletion_timestamp.is_some())
+                {
+                    return;
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            outcome = hooks::run(&self.shared, &target, &hook, &label) => outcome,
+            () = deleted => Ok(()),
+        };
+        let Err(message) = outcome else {
+            return;
+        };
+        tracing::info!(pod = %label, container = %container.name, %message, "postStart hook failed");
+        self.event(Some(i), EventType::Warning, "FailedPostStartHook", message);
+        self.event(
+            Some(i),
+            EventType::Normal,
+            "Killing",
+            "FailedPostStartHook".into(),
+        );
+        self.slots[i].stop_probes();
+        let grace = self.grace_period();
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move { stop_instance(&shared, &id, None, grace).await });
     }
 
     /// A create that failed before any process existed: `CreateContainerError`, retried after
@@ -1017,7 +1097,8 @@ impl<T: Transport> Worker<T> {
                         self.slots[i].stop_probes();
                         let grace = self.grace_period();
                         let shared = Arc::clone(&self.shared);
-                        tokio::spawn(async move { stop_instance(&shared, &id, None, grace).await });
+                        let hook = self.pre_stop(i, &id);
+                        tokio::spawn(async move { stop_instance(&shared, &id, hook, grace).await });
                     }
                 }
             }
@@ -1223,10 +1304,7 @@ impl<T: Transport> Worker<T> {
                     format!("Stopping container {name}"),
                 );
             }
-            let hook = self
-                .container(&name, self.slots[i].init)
-                .and_then(|c| c.lifecycle.and_then(|l| l.pre_stop))
-                .map(|h| (h, self.envs.get(&id).cloned().unwrap_or_default()));
+            let hook = self.pre_stop(i, &id);
             let shared = Arc::clone(&self.shared);
             stops.push(tokio::spawn(async move {
                 stop_instance(&shared, &id, hook, grace).await
@@ -1495,33 +1573,39 @@ fn read_termination_message(path: &std::path::Path) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
-/// Stops one instance: its preStop hook (within the grace period), SIGTERM, then SIGKILL once
-/// the grace period is over; returns when it ended.
+/// A container's preStop hook, ready to run.
+struct PreStop {
+    handler: k8s_openapi::api::core::v1::LifecycleHandler,
+    target: probes::Target,
+    init: bool,
+    pod_label: String,
+}
+
+/// Stops one instance: its preStop hook (within the grace period; a failure is a
+/// `FailedPreStopHook` event), SIGTERM, then SIGKILL once the grace period is over; returns
+/// when it ended.
 async fn stop_instance<T: Transport>(
     shared: &Arc<Shared<T>>,
     id: &str,
-    hook: Option<(k8s_openapi::api::core::v1::LifecycleHandler, Vec<String>)>,
+    hook: Option<PreStop>,
     grace: Duration,
 ) {
     let deadline = Instant::now() + grace;
-    if let Some((hook, env)) = hook
+    if let Some(hook) = hook
         && !grace.is_zero()
     {
-        let run = async {
-            if let Some(exec) = &hook.exec {
-                let spec = kmicro_container::ExecSpec {
-                    args: exec.command.clone().unwrap_or_default(),
-                    env,
-                    cwd: None,
-                    tty: false,
-                    stdin: false,
-                };
-                if let Ok(process) = shared.runtime.exec(id, &spec).await {
-                    let _ = process.wait().await;
-                }
-            }
-        };
-        let _ = tokio::time::timeout(grace, run).await;
+        let run = hooks::run(shared, &hook.target, &hook.handler, &hook.pod_label);
+        if let Ok(Err(message)) = tokio::time::timeout(grace, run).await {
+            tracing::info!(pod = %hook.pod_label, container = %hook.target.container.name, %message, "preStop hook failed");
+            events::record(
+                shared,
+                &hook.target.pod,
+                Some((&hook.target.container.name, hook.init)),
+                EventType::Warning,
+                "FailedPreStopHook",
+                message,
+            );
+        }
     }
     if !grace.is_zero() && shared.runtime.kill(id, 15).is_ok() {
         let left = deadline.saturating_duration_since(Instant::now());
