@@ -83,22 +83,39 @@ const READY: Texts = (
     ("KubeletReady", "kubelet is posting ready status"),
 );
 
+/// The `Ready` condition's message when the pod network is not ready, as kubelet words the
+/// runtime's `NetworkReady=false` (containerd's reason and its "Network plugin returns
+/// error" prefix) after `why`.
+pub fn network_not_ready_message(why: &str) -> String {
+    format!(
+        "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady \
+         message:Network plugin returns error: {why}"
+    )
+}
+
 /// The four conditions in kubelet's order, heartbeat `now`; a condition whose status is
-/// unchanged from `previous` keeps its transition time.
+/// unchanged from `previous` keeps its transition time. `network_not_ready`: why the pod
+/// network does not work (then `Ready` is False, as under kubelet).
 pub fn conditions(
     pressure: Pressure,
+    network_not_ready: Option<&str>,
     previous: &[NodeCondition],
     now: &Time,
 ) -> Vec<NodeCondition> {
+    let not_ready_message = network_not_ready.map(network_not_ready_message);
     [
         (MEMORY, pressure.memory),
         (DISK, pressure.disk),
         (PID, pressure.pid),
-        (READY, true),
+        (READY, network_not_ready.is_none()),
     ]
     .into_iter()
     .map(|((ty, when_false, when_true), value)| {
         let (reason, message) = if value { when_true } else { when_false };
+        let message = match &not_ready_message {
+            Some(text) if ty == "Ready" => text.as_str(),
+            _ => message,
+        };
         let status = if value { "True" } else { "False" };
         let transition = previous
             .iter()
@@ -216,7 +233,7 @@ mod tests {
 
     #[test]
     fn kubelet_reasons_in_kubelet_order() {
-        let c = conditions(Pressure::default(), &[], &at(10));
+        let c = conditions(Pressure::default(), None, &[], &at(10));
         let got: Vec<_> = c
             .iter()
             .map(|c| {
@@ -244,25 +261,56 @@ mod tests {
             memory: true,
             ..Pressure::default()
         };
-        let c = conditions(p, &[], &at(10));
+        let c = conditions(p, None, &[], &at(10));
         assert_eq!(c[0].reason.as_deref(), Some("KubeletHasInsufficientMemory"));
     }
 
     #[test]
     fn transition_times_move_only_when_the_status_does() {
-        let first = conditions(Pressure::default(), &[], &at(10));
+        let first = conditions(Pressure::default(), None, &[], &at(10));
         let p = Pressure {
             disk: true,
             ..Pressure::default()
         };
-        let second = conditions(p, &first, &at(20));
+        let second = conditions(p, None, &first, &at(20));
         assert_eq!(second[0].last_transition_time, Some(at(10)));
         assert_eq!(second[1].last_transition_time, Some(at(20)));
         assert!(second.iter().all(|c| c.last_heartbeat_time == Some(at(20))));
         // A Ready that was Unknown (set by the node lifecycle) becomes True now.
         let mut unknown = first.clone();
         unknown[3].status = "Unknown".into();
-        let third = conditions(Pressure::default(), &unknown, &at(30));
+        let third = conditions(Pressure::default(), None, &unknown, &at(30));
         assert_eq!(third[3].last_transition_time, Some(at(30)));
+    }
+
+    #[test]
+    fn a_broken_pod_network_makes_the_node_not_ready() {
+        let ready = conditions(Pressure::default(), None, &[], &at(10));
+        let why = "CNI plugin \"bridge\" not found in [\"/usr/lib/cni\"]";
+        let broken = conditions(Pressure::default(), Some(why), &ready, &at(20));
+        assert_eq!(broken[3].type_, "Ready");
+        assert_eq!(broken[3].status, "False");
+        assert_eq!(broken[3].reason.as_deref(), Some("KubeletNotReady"));
+        assert_eq!(
+            broken[3].message.as_deref(),
+            Some(
+                "container runtime network not ready: NetworkReady=false \
+                 reason:NetworkPluginNotReady message:Network plugin returns error: \
+                 CNI plugin \"bridge\" not found in [\"/usr/lib/cni\"]"
+            )
+        );
+        assert_eq!(broken[3].last_transition_time, Some(at(20)));
+        // The other conditions are untouched.
+        assert_eq!(
+            broken[..3],
+            conditions(Pressure::default(), None, &ready, &at(20))[..3]
+        );
+        // Still broken later: the transition time stays; working again: True, moved.
+        let still = conditions(Pressure::default(), Some(why), &broken, &at(30));
+        assert_eq!(still[3].last_transition_time, Some(at(20)));
+        let fixed = conditions(Pressure::default(), None, &still, &at(40));
+        assert_eq!(fixed[3].status, "True");
+        assert_eq!(fixed[3].reason.as_deref(), Some("KubeletReady"));
+        assert_eq!(fixed[3].last_transition_time, Some(at(40)));
     }
 }

@@ -21,6 +21,10 @@ impl<T: Transport> Agent<T> {
     pub(super) async fn report_status(&mut self, force: bool) -> anyhow::Result<()> {
         let name = self.config.node_name.clone();
         let usage = self.usage().await;
+        let network_not_ready = self.network_not_ready().await;
+        if let Some(why) = &network_not_ready {
+            tracing::warn!(%why, "the pod network is not ready: the node is not Ready");
+        }
         for _ in 0..WRITE_ATTEMPTS {
             let Some(current) = self.api.get::<Node>(&node_path(&name, None)).await? else {
                 self.node = None;
@@ -39,6 +43,7 @@ impl<T: Transport> Agent<T> {
                     usage: &usage,
                     kubelet_version: &self.kubelet_version,
                     thresholds: &self.config.eviction_hard,
+                    network_not_ready: network_not_ready.as_deref(),
                 },
                 &previous,
                 &now(),

@@ -24,6 +24,7 @@ pub mod transport;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -133,6 +134,7 @@ pub fn spawn<T: Transport>(config: AgentConfig, transport: T) -> AgentHandle {
             node: None,
             reported: None,
             lease: None,
+            network: None,
         };
         agent.run().await;
     });
@@ -158,6 +160,8 @@ struct Agent<T> {
     pods_transport: Option<T>,
     /// The pod manager, stopped with the agent.
     pods_task: Option<AbortOnDrop>,
+    /// The pod network the pod manager uses, once it runs (the node's `NetworkReady`).
+    network: Option<Arc<pods::network::Network>>,
 }
 
 /// A task aborted when this is dropped (the agent's task was aborted, or ended).
@@ -179,6 +183,8 @@ impl<T: Transport> Agent<T> {
             "node registered and Ready"
         );
         if let Some(transport) = self.pods_transport.take() {
+            let network = Arc::new(pods::network::Network::new(self.pod_network()));
+            self.network = Some(Arc::clone(&network));
             let config = pods::PodsConfig {
                 node_name: self.config.node_name.clone(),
                 node_ip: self.ip,
@@ -186,7 +192,7 @@ impl<T: Transport> Agent<T> {
                 log_dir: self.config.log_dir.clone(),
                 cgroup_root: self.config.cgroup_root.clone(),
                 image_gc: self.config.image_gc,
-                network: self.pod_network(),
+                network,
                 dns: self.config.dns.clone(),
             };
             let logs = self.config.pod_logs.clone();
@@ -239,6 +245,18 @@ impl<T: Transport> Agent<T> {
                     wait = (wait * 2).min(STATUS_INTERVAL);
                 }
             }
+        }
+    }
+
+    /// Why the pod network is not ready, if it is not (on a blocking thread: the first
+    /// call opens it). `None` also before the pod manager runs: the network is not known
+    /// yet, and kubelet reports it only once its runtime answers.
+    async fn network_not_ready(&self) -> Option<String> {
+        let network = Arc::clone(self.network.as_ref()?);
+        match tokio::task::spawn_blocking(move || network.readiness()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(why)) => Some(why),
+            Err(err) => Some(format!("checking the pod network failed: {err}")),
         }
     }
 

@@ -106,6 +106,8 @@ pub struct StatusInputs<'a> {
     pub kubelet_version: &'a str,
     /// The hard eviction thresholds in force.
     pub thresholds: &'a Thresholds,
+    /// Why the pod network is not ready, if it is not (`Ready` is False then).
+    pub network_not_ready: Option<&'a str>,
 }
 
 /// The status the agent reports at `now`; conditions keep their transition times from
@@ -118,6 +120,7 @@ pub fn status(inputs: &StatusInputs<'_>, previous: &[NodeCondition], now: &Time)
         allocatable: Some(allocatable),
         conditions: Some(conditions::conditions(
             Pressure::of(inputs.usage, inputs.thresholds, host.memory_bytes),
+            inputs.network_not_ready,
             previous,
             now,
         )),
@@ -282,6 +285,7 @@ mod tests {
             usage,
             kubelet_version: "v1.35.0+kmicro.0.1.0",
             thresholds,
+            network_not_ready: None,
         }
     }
 

@@ -50,6 +50,8 @@ impl<T: Transport> Agent<T> {
                 usage: &usage,
                 kubelet_version: &self.kubelet_version,
                 thresholds: &self.config.eviction_hard,
+                // Not known before the pod manager runs: the next heartbeat says.
+                network_not_ready: None,
             },
             &[],
             &now(),

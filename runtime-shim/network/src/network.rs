@@ -70,6 +70,21 @@ impl PodNetwork {
         })
     }
 
+    /// Whether the network still works as it did when opened: every plugin binary is still
+    /// found, forwarding is on and `iptables` is on `PATH` (what the node's `NetworkReady`
+    /// reflects). Only looks at files.
+    pub fn check_ready(&self) -> Result<()> {
+        Plugins::locate(
+            &self.config.plugin_dirs,
+            self.pod_net
+                .plugin_types()
+                .chain(self.loopback.plugin_types())
+                .chain(["host-local"]),
+            self.config.plugin_timeout,
+        )?;
+        host::ensure_host()
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &NetworkConfig {
         &self.config

@@ -31,7 +31,7 @@ mod events;
 mod hooks;
 pub mod image_gc;
 pub mod logs;
-mod network;
+pub mod network;
 pub mod port_forward;
 mod probes;
 pub mod resolv_conf;
@@ -80,8 +80,9 @@ pub struct PodsConfig {
     pub cgroup_root: PathBuf,
     /// When unused images are collected.
     pub image_gc: ImageGcPolicy,
-    /// The pod network (an error: why the node has none; pods that need one fail with it).
-    pub network: Result<kmicro_network::NetworkConfig, String>,
+    /// The pod network (opened at its first use; the agent also asks it for the node's
+    /// readiness).
+    pub network: Arc<network::Network>,
     /// Cluster DNS, cluster domain and the host's resolver file, for pods' resolv.conf.
     pub dns: resolv_conf::NodeDns,
 }
@@ -206,7 +207,7 @@ async fn open<T: Transport>(
         logs: logs.clone(),
         image_gc: config.image_gc,
         sessions: sessions.clone(),
-        network: Arc::new(network::Network::new(config.network.clone())),
+        network: Arc::clone(&config.network),
         dns: config.dns.clone(),
     })
 }

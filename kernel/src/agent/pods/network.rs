@@ -25,6 +25,7 @@ use kmicro_network::{NetworkConfig, PodNetwork, PodRef, PortMapping, Protocol};
 
 /// The node's pod network, opened at its first use (and tried again after a failure, so
 /// plugins installed later are found).
+#[derive(Debug)]
 pub struct Network {
     config: Result<NetworkConfig, String>,
     opened: Mutex<Option<Arc<PodNetwork>>>,
@@ -59,6 +60,15 @@ impl Network {
         );
         *opened = Some(Arc::clone(&net));
         Ok(net)
+    }
+
+    /// Whether pods can be attached now (blocking: it opens the network when it is not open
+    /// yet, then checks the plugins and the host are still there); the error says why not.
+    /// This is the node's `NetworkReady`.
+    pub fn readiness(&self) -> Result<(), String> {
+        let net = self.open().map_err(|e| format!("{e:#}"))?;
+        net.check_ready()
+            .map_err(|e| format!("the pod network (CNI) is not ready: {e}"))
     }
 
     /// Whether any attachment is recorded (without opening the network).
