@@ -1053,7 +1053,7 @@ fn kubectl_in_terminal(cluster: &Cluster, rows: u16, cols: u16, args: &str) -> S
 }
 
 /// [`kubectl_in_terminal`] with `typed` entered on the terminal (it waits in the terminal's
-/// input queue until kubectl reads it).
+/// input queue until kubectl reads it); kubectl must end by itself.
 fn kubectl_in_terminal_typing(
     cluster: &Cluster,
     rows: u16,
@@ -1075,8 +1075,10 @@ fn kubectl_in_terminal_typing(
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(typed.as_bytes()).unwrap();
-    drop(stdin);
+    // Kept open until kubectl is done: at end-of-file `script` would type an EOF character,
+    // which could end kubectl's input before the session answered.
     let out = child.wait_with_output().unwrap();
+    drop(stdin);
     assert!(
         out.status.success(),
         "{args}: {}",
