@@ -1,7 +1,8 @@
 //! Container lifecycle hooks (`postStart`, `preStop`) as kubelet runs them: `exec` inside the
 //! container (its environment, no time limit of its own), `httpGet` to the pod's IP (or
 //! `host`) on a port given by number or by the name of one of the container's ports, with
-//! its path and headers, and `sleep`. As under kubelet, an HTTP hook fails only when no
+//! its path and headers, over HTTP or HTTPS (the server's certificate not verified, as
+//! kubelet's hook client), and `sleep`. As under kubelet, an HTTP hook fails only when no
 //! response comes (the status code is not looked at). Failures are worded as kubelet's
 //! `FailedPostStartHook`/`FailedPreStopHook` event messages.
 
@@ -12,7 +13,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{HTTPGetAction, LifecycleHandler};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kmicro_container::ExecSpec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::Shared;
 use super::probes::Target;
@@ -166,9 +167,11 @@ fn request(http: &HTTPGetAction, authority: &str) -> String {
 
 /// Sends the hook's GET and reads the response's status line.
 async fn run_http(target: &Target, http: &HTTPGetAction) -> Result<(), String> {
-    if http.scheme.as_deref() == Some("HTTPS") {
-        return Err("HTTPS lifecycle hooks are not supported by kmicro's node agent yet".into());
-    }
+    let https = match http.scheme.as_deref() {
+        None | Some("") | Some("HTTP") => false,
+        Some("HTTPS") => true,
+        Some(other) => return Err(format!("unsupported scheme {other:?}")),
+    };
     let port = port(target, &http.port)?;
     let host = match http.host.as_deref().filter(|h| !h.is_empty()) {
         Some(h) => h.to_string(),
@@ -178,7 +181,8 @@ async fn run_http(target: &Target, http: &HTTPGetAction) -> Result<(), String> {
             .ok_or_else(|| "the pod has no IP address yet".to_string())?,
     };
     let url = format!(
-        "http://{}/{}",
+        "{}://{}/{}",
+        if https { "https" } else { "http" },
         authority(&host, port),
         http.path.as_deref().unwrap_or("").trim_start_matches('/')
     );
@@ -190,11 +194,32 @@ async fn run_http(target: &Target, http: &HTTPGetAction) -> Result<(), String> {
             .next()
             .ok_or_else(|| format!("Get {url:?}: dial tcp: lookup {host}: no such host"))?,
     };
-    let mut stream = tokio::net::TcpStream::connect(addr)
+    let stream = tokio::net::TcpStream::connect(addr)
         .await
         .map_err(|e| format!("Get {url:?}: dial tcp {addr}: connect: {e}"))?;
+    let request = request(http, &authority(&host, port));
+    if !https {
+        return exchange(stream, &request, &url).await;
+    }
+    let name = rustls::pki_types::ServerName::try_from(host.clone())
+        .map_err(|e| format!("Get {url:?}: {e}"))?;
+    let tls = tls_connector()
+        .map_err(|e| format!("Get {url:?}: {e}"))?
+        .connect(name, stream)
+        .await
+        .map_err(|e| format!("Get {url:?}: {e}"))?;
+    exchange(tls, &request, &url).await
+}
+
+/// Writes `request` and reads the response's head (then drains the body, as kubelet
+/// discards it); only a response that is no HTTP is an error.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    request: &str,
+    url: &str,
+) -> Result<(), String> {
     stream
-        .write_all(request(http, &authority(&host, port)).as_bytes())
+        .write_all(request.as_bytes())
         .await
         .map_err(|e| format!("Get {url:?}: {e}"))?;
     let mut head = Vec::new();
@@ -212,9 +237,69 @@ async fn run_http(target: &Target, http: &HTTPGetAction) -> Result<(), String> {
     if !head.starts_with(b"HTTP/") {
         return Err(format!("Get {url:?}: malformed HTTP response"));
     }
-    // The body is read to its end, as kubelet discards it.
     let _ = tokio::io::copy(&mut stream.take(1024 * 1024), &mut tokio::io::sink()).await;
     Ok(())
+}
+
+/// A TLS client that accepts any server certificate (kubelet's hook client sets
+/// `InsecureSkipVerify`); the handshake's signatures are still checked.
+fn tls_connector() -> Result<tokio_rustls::TlsConnector, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
+}
+
+/// Accepts every server certificate.
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 fn authority(host: &str, port: u16) -> String {
@@ -256,5 +341,94 @@ mod tests {
         assert!(!text.contains("Host: 10.0.0.2"), "{text}");
         assert!(text.contains("host: web\r\n"));
         assert_eq!(authority("fd00::1", 80), "[fd00::1]:80");
+    }
+
+    fn target(ip: IpAddr) -> Target {
+        Target {
+            pod: Arc::new(Default::default()),
+            container: k8s_openapi::api::core::v1::Container {
+                name: "c".into(),
+                ports: Some(vec![k8s_openapi::api::core::v1::ContainerPort {
+                    name: Some("tls".into()),
+                    container_port: 0,
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            id: "id".into(),
+            env: Vec::new(),
+            pod_ip: Some(ip),
+            netns: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn https_hooks_speak_tls_without_verifying_the_server() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pki = kmicro_pki::Pki::load_or_create(&kmicro_pki::PkiConfig {
+            dir: tmp.path().to_path_buf(),
+            sans: Vec::new(),
+        })
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config().unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = acceptor.accept(tcp).await.unwrap();
+            let mut got = Vec::new();
+            let mut buf = [0u8; 256];
+            while !got.ends_with(b"\r\n\r\n") {
+                let n = tls.read(&mut buf).await.unwrap();
+                assert!(n > 0);
+                got.extend_from_slice(&buf[..n]);
+            }
+            tls.write_all(b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n")
+                .await
+                .unwrap();
+            tls.shutdown().await.unwrap();
+            String::from_utf8(got).unwrap()
+        });
+        let http = HTTPGetAction {
+            path: Some("/bye".into()),
+            port: IntOrString::Int(port.into()),
+            scheme: Some("HTTPS".into()),
+            ..Default::default()
+        };
+        // Any status is a success (kubelet does not look at it).
+        run_http(&target("127.0.0.1".parse().unwrap()), &http)
+            .await
+            .unwrap();
+        assert!(server.await.unwrap().starts_with("GET /bye HTTP/1.1\r\n"));
+
+        // Plain HTTP to nothing: the connect error, as kubelet's client words it.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let http = HTTPGetAction {
+            path: Some("/x".into()),
+            port: IntOrString::Int(port.into()),
+            ..Default::default()
+        };
+        let err = run_http(&target("127.0.0.1".parse().unwrap()), &http)
+            .await
+            .unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "Get \"http://127.0.0.1:{port}/x\": dial tcp 127.0.0.1:{port}: connect: "
+            )),
+            "{err}"
+        );
+        // A named port the container lacks.
+        let http = HTTPGetAction {
+            port: IntOrString::String("web".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            run_http(&target("127.0.0.1".parse().unwrap()), &http)
+                .await
+                .unwrap_err(),
+            "couldn't find port: \"web\" in \"c\""
+        );
     }
 }
