@@ -254,6 +254,37 @@ pub fn in_netns<R: Send + 'static>(
 mod tests {
     use super::*;
 
+    /// Readiness follows the plugins: missing, not ready (with the reason); installed, ready;
+    /// removed again, not ready. Needs root and the Debian CNI plugins (as the pod tests).
+    #[test]
+    fn readiness_follows_the_plugins() {
+        let tmp = tempfile::tempdir().unwrap();
+        let plugins = tmp.path().join("bin");
+        std::fs::create_dir_all(&plugins).unwrap();
+        let mut config = NetworkConfig::new(tmp.path().join("state"));
+        config.plugin_dirs = vec![plugins.clone()];
+        let network = Network::new(Ok(config));
+        let why = network.readiness().unwrap_err();
+        assert!(why.contains("not found in"), "{why}");
+        for plugin in ["bridge", "host-local", "portmap", "loopback"] {
+            std::os::unix::fs::symlink(
+                Path::new("/usr/lib/cni").join(plugin),
+                plugins.join(plugin),
+            )
+            .unwrap();
+        }
+        network.readiness().unwrap();
+        std::fs::remove_file(plugins.join("portmap")).unwrap();
+        let why = network.readiness().unwrap_err();
+        assert!(why.contains("\"portmap\" not found"), "{why}");
+
+        let unconfigured = Network::new(Err("no pod CIDR".into()));
+        assert_eq!(
+            unconfigured.readiness().unwrap_err(),
+            "the pod network is not configured: no pod CIDR"
+        );
+    }
+
     #[test]
     fn host_ports_become_port_mappings() {
         let pod: Pod = serde_json::from_value(serde_json::json!({
