@@ -1,7 +1,7 @@
-//! Services through the kernel's packet path: `kmicro run` with its service proxy and
-//! servicelb, real kubectl, busybox pods (httpd, nc, and kubectl itself for the in-cluster
-//! API), traffic from pods and from this process at 127.0.0.1; the proxy's iptables rules
-//! after SIGTERM and after kill -9.
+//! Services through the kernel's packet path: `kmicro run` with its service proxy, servicelb
+//! and cluster DNS, real kubectl, busybox pods (httpd, nc, wget by Service name, and kubectl
+//! itself for the in-cluster API), traffic from pods and from this process at 127.0.0.1; the
+//! proxy's iptables rules after SIGTERM and after kill -9.
 
 mod common;
 
@@ -282,6 +282,32 @@ fn services_reach_ready_endpoints_from_pods_and_the_host() {
         .collect();
     assert_eq!(answers, names, "30 fetches from a pod reach both endpoints");
 
+    // From another pod, by name: the cluster DNS answers the cluster IP (short names through
+    // the pod's search path), the proxy does the rest.
+    let by_name = ["web", "web.default", "web.default.svc.cluster.local"];
+    cluster.ok(&[
+        "run",
+        "byname",
+        "--image",
+        IMAGE,
+        "--restart=Never",
+        "--",
+        "sh",
+        "-c",
+        &format!(
+            r#"for n in {}; do echo "$n: $(wget -qO- http://$n/)"; done"#,
+            by_name.join(" ")
+        ),
+    ]);
+    let log = finished_pod_log(&cluster, "byname");
+    for name in by_name {
+        let body = log
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+            .unwrap_or_else(|| panic!("no answer for {name}: {log}"));
+        assert!(names.contains(body.trim()), "{name}: {log}");
+    }
+
     // A NodePort at 127.0.0.1.
     let np = SocketAddr::from(([127, 0, 0, 1], first + 1));
     let body = wait_for(Duration::from_secs(20), "the node port", || http_get(np));
@@ -409,7 +435,8 @@ fn services_reach_ready_endpoints_from_pods_and_the_host() {
     assert_eq!(body, format!("web {solo}"));
 
     // The in-cluster API: kubectl in a pod, with its ServiceAccount's token and the CA,
-    // at KUBERNETES_SERVICE_HOST/PORT (the kubernetes Service's IP).
+    // at KUBERNETES_SERVICE_HOST/PORT (the kubernetes Service's IP) and at
+    // https://kubernetes.default.svc.
     cluster.ok(&["create", "serviceaccount", "reader"]);
     cluster.ok(&[
         "create",
@@ -436,7 +463,12 @@ fn services_reach_ready_endpoints_from_pods_and_the_host() {
         "--",
         "sh",
         "-c",
-        "echo host=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT; kubectl get pods -o name",
+        concat!(
+            "echo host=$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT; kubectl get pods -o name; ",
+            "sa=/var/run/secrets/kubernetes.io/serviceaccount; ",
+            "kubectl --server https://kubernetes.default.svc --certificate-authority $sa/ca.crt ",
+            "--token \"$(cat $sa/token)\" get pods -o name | sed 's/^/by name: /'",
+        ),
     ]);
     let logs = finished_pod_log(&cluster, "incluster");
     let kube_ip = json(&cluster, &["get", "service", "kubernetes"])["spec"]["clusterIP"]
@@ -446,6 +478,8 @@ fn services_reach_ready_endpoints_from_pods_and_the_host() {
     assert!(logs.contains(&format!("host={kube_ip}:443")), "{logs}");
     assert!(logs.contains(&format!("pod/{solo}")), "{logs}");
     assert!(logs.contains("pod/incluster"), "{logs}");
+    // The same by the Service's DNS name, which the serving certificate carries.
+    assert!(logs.contains("by name: pod/incluster"), "{logs}");
 }
 
 /// The lines of `iptables-save -t <table>` naming `prefix`.
