@@ -976,8 +976,12 @@ fn pods_pull_from_the_local_registry_and_unused_images_are_collected() {
     std::fs::create_dir_all(&images).unwrap();
     std::fs::copy(archive(), images.join("busybox.tar")).unwrap();
     let port = free_port();
-    // Collect whenever anything is unused: usage is always at or over 0 %.
+    // Collect whenever anything is unused: usage is always at or over 0 %. Passing kubelet
+    // args drops the test eviction thresholds, so they are given again (kubelet's default
+    // `nodefs.available<10%` would taint the node on a fullish test machine).
     let gc_args = [
+        "--kubelet-arg",
+        common::TEST_EVICTION_HARD,
         "--kubelet-arg",
         "image-gc-high-threshold=0",
         "--kubelet-arg",
