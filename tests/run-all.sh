@@ -34,7 +34,7 @@ step "modules (wasm32-wasip2 workspace): fmt, clippy for wasm and host, unit tes
 )
 
 step "cargo test"
-cargo test --workspace --all-features
+cargo test --workspace --all-features --no-fail-fast
 
 step "store benchmark: kmicro's redb store vs a real etcd"
 "${CARGO_TARGET_DIR:-target}/debug/kmicro" bench store --vs etcd --json

@@ -167,7 +167,7 @@ impl Cluster {
     /// Starts a cluster on `data_dir` with extra `kmicro run` flags and waits until it is ready.
     pub fn start_with(data_dir: &Path, port: u16, extra: &[&str]) -> Self {
         let child = spawn(data_dir, port, extra);
-        let cluster = Self {
+        let mut cluster = Self {
             child,
             data_dir: data_dir.to_path_buf(),
             port,
@@ -180,7 +180,8 @@ impl Cluster {
         cluster
     }
 
-    fn wait_ready(&self) {
+    /// Waits for `/readyz`; fails at once, with the end of kmicro's log, if it exits first.
+    fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if self.kubeconfig.exists() {
@@ -189,7 +190,17 @@ impl Cluster {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "kmicro did not become ready");
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "kmicro exited ({status}) before it was ready; its log ends:\n{}",
+                    log_tail(&self.data_dir)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kmicro did not become ready in 30 s; its log ends:\n{}",
+                log_tail(&self.data_dir)
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -466,6 +477,11 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
             &net.cluster_dns().to_string(),
         ]);
     }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_path(data_dir))
+        .expect("open the kmicro log");
     cmd.args(extra)
         .env("KMICRO_LOG_LEVEL", "warn")
         // The node agent runs pods now: an image it does not have would be pulled from its
@@ -475,9 +491,24 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
         .env("HTTP_PROXY", "http://127.0.0.1:9")
         .env("NO_PROXY", "127.0.0.1,localhost")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        // A file, not a pipe: nobody reads a test cluster's stderr as it runs, and a full
+        // pipe would stop kmicro at its next log line.
+        .stderr(log)
         .spawn()
         .expect("start kmicro run")
+}
+
+/// Where `spawn` appends the stderr of the `kmicro run` on `data_dir` (beside it, so it
+/// outlives restarts and is gone with the temp dir).
+pub fn log_path(data_dir: &Path) -> PathBuf {
+    data_dir.with_extension("kmicro.log")
+}
+
+/// The last 40 lines of the log of the `kmicro run` on `data_dir`.
+pub fn log_tail(data_dir: &Path) -> String {
+    let text = std::fs::read_to_string(log_path(data_dir)).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
 }
 
 /// Where test clusters claim their pod networks: one file per index, holding the claiming
