@@ -606,6 +606,12 @@ impl TestNet {
             return net;
         }
         std::fs::create_dir_all(TEST_NET_CLAIMS).unwrap();
+        // One claimer at a time, across threads and test processes: a claim is created, then
+        // its owner written, and a stale one is cleaned up before it is taken; unlocked, a
+        // claimer reading a claim still empty took it for a dead owner's, and several
+        // clusters got one network.
+        let lock = std::fs::File::create(Path::new(TEST_NET_CLAIMS).join(".lock")).unwrap();
+        lock.lock().unwrap();
         let routes = host_ipv4_routes();
         let start = (std::process::id() % 256) as u8;
         for i in 0..=255u8 {
