@@ -319,7 +319,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             };
             let config = AgentConfig {
                 node_name: name.clone(),
-                node_ip: args.node_ip,
+                node_ip,
                 labels: args.node_labels.clone(),
                 taints: args.node_taints.clone(),
                 data_dir: data_dir.clone(),
@@ -414,7 +414,7 @@ async fn start_agent(api: &Arc<Api>, config: AgentConfig) -> anyhow::Result<Agen
     Ok(agent::spawn(config, LocalTransport::new(api.clone(), user)))
 }
 
-/// The node's InternalIP when `--node-ip` is not given (as the agent detects it): the first
+/// The node's InternalIP when `--node-ip` is not given (the agent reports this one): the first
 /// IPv4 address of an up, non-loopback interface, else 127.0.0.1.
 fn detected_node_ip() -> IpAddr {
     agent::host::first_ipv4()

@@ -52,8 +52,8 @@ const FIRST_RETRY: Duration = Duration::from_millis(100);
 pub struct AgentConfig {
     /// The Node's name.
     pub node_name: String,
-    /// `--node-ip`: the InternalIP to report, else detected.
-    pub node_ip: Option<IpAddr>,
+    /// The InternalIP to report (`--node-ip`, else detected by `kmicro run`).
+    pub node_ip: IpAddr,
     /// `--node-label`s, set at every start.
     pub labels: Vec<NodeLabel>,
     /// `--node-taint`s, set when the Node is registered.
@@ -111,15 +111,8 @@ impl Drop for AgentHandle {
 /// Starts the agent for `config`, talking to the API through `transport`.
 pub fn spawn<T: Transport>(config: AgentConfig, transport: T) -> AgentHandle {
     let task = tokio::spawn(async move {
-        let node_ip = config.node_ip;
-        let facts = tokio::task::spawn_blocking(move || {
-            let ip = node_ip
-                .or_else(|| host::first_ipv4().map(IpAddr::V4))
-                .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
-            (HostInfo::read(), ip)
-        })
-        .await;
-        let Ok((host, ip)) = facts else {
+        let ip = config.node_ip;
+        let Ok(host) = tokio::task::spawn_blocking(HostInfo::read).await else {
             tracing::error!("reading the host's facts failed; the node agent does not run");
             return;
         };

@@ -237,7 +237,7 @@ mod tests {
     fn config() -> AgentConfig {
         AgentConfig {
             node_name: "pi-1".into(),
-            node_ip: None,
+            node_ip: "192.168.1.10".parse().unwrap(),
             labels: vec![NodeLabel::parse("tier=edge").unwrap()],
             taints: vec![NodeTaint::parse("dedicated=edge:NoSchedule").unwrap()],
             data_dir: "/".into(),
