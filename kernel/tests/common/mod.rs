@@ -462,20 +462,21 @@ pub fn spawn(data_dir: &Path, port: u16, extra: &[&str]) -> Child {
     if !sets_cgroup_root {
         cmd.args(["--cgroup-root", &cgroup_root(data_dir)]);
     }
-    if !sets_network {
+    if !sets_network || !sets_services {
         let net = TestNet::for_data_dir(data_dir);
-        cmd.args(["--cni-bridge", &net.bridge(), "--cluster-cidr", &net.cidr()]);
-    }
-    if !sets_services {
-        let net = TestNet::for_data_dir(data_dir);
-        cmd.args([
-            "--service-cidr",
-            &net.service_cidr(),
-            "--service-node-port-range",
-            &net.node_port_range(),
-            "--cluster-dns",
-            &net.cluster_dns().to_string(),
-        ]);
+        if !sets_network {
+            cmd.args(["--cni-bridge", &net.bridge(), "--cluster-cidr", &net.cidr()]);
+        }
+        if !sets_services {
+            cmd.args([
+                "--service-cidr",
+                &net.service_cidr(),
+                "--service-node-port-range",
+                &net.node_port_range(),
+                "--cluster-dns",
+                &net.cluster_dns().to_string(),
+            ]);
+        }
     }
     let log = std::fs::OpenOptions::new()
         .create(true)
