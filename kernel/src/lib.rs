@@ -14,6 +14,7 @@ mod client;
 mod cluster_dns;
 pub mod components;
 pub mod images_cmd;
+mod informer;
 mod logging;
 mod memory;
 pub mod module_cmd;

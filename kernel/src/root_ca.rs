@@ -10,16 +10,17 @@
 //! creates or updates them.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use http::Method;
 use kmicro_apiserver::Api;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
+use crate::informer::{self, Change};
 use crate::modules::kernel_user;
 use crate::modules::local::{LocalClient, LocalError, encode};
 
@@ -40,18 +41,18 @@ pub fn spawn(api: Arc<Api>, ca_pem: String) -> tokio::task::JoinHandle<()> {
     let client = LocalClient::new(api, kernel_user());
     let (tx, rx) = mpsc::unbounded_channel::<String>();
     let publisher = Arc::new(Publisher { client, ca_pem });
-    let namespaces = tokio::spawn(Arc::clone(&publisher).follow(
+    let namespaces = tokio::spawn(informer::follow(
+        publisher.client.clone(),
         "/api/v1/namespaces".to_string(),
-        tx.clone(),
-        |obj| obj["metadata"]["name"].as_str().map(str::to_string),
+        namespaces_of(tx.clone(), |obj| obj["metadata"]["name"].as_str()),
     ));
-    let config_maps = tokio::spawn(Arc::clone(&publisher).follow(
+    let config_maps = tokio::spawn(informer::follow(
+        publisher.client.clone(),
         format!(
             "/api/v1/configmaps?fieldSelector={}",
             encode(&format!("metadata.name={CONFIG_MAP}"))
         ),
-        tx,
-        |obj| obj["metadata"]["namespace"].as_str().map(str::to_string),
+        namespaces_of(tx, |obj| obj["metadata"]["namespace"].as_str()),
     ));
     tokio::spawn(async move {
         publisher.sync_loop(rx).await;
@@ -65,72 +66,27 @@ struct Publisher {
     ca_pem: String,
 }
 
+/// An informer callback sending the namespace `namespace_of` finds in every object listed or
+/// changed (a delete too: the ConfigMap may need to come back); it stops when `tx` is closed.
+fn namespaces_of(
+    tx: mpsc::UnboundedSender<String>,
+    namespace_of: fn(&Value) -> Option<&str>,
+) -> impl FnMut(Change) -> ControlFlow<()> {
+    move |change| {
+        let objects = match &change {
+            Change::Listed(items) => items.iter().collect(),
+            Change::Applied(obj) | Change::Deleted(obj) => vec![obj],
+        };
+        for ns in objects.into_iter().filter_map(namespace_of) {
+            if tx.send(ns.to_string()).is_err() {
+                return ControlFlow::Break(());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 impl Publisher {
-    /// Lists and watches `collection` for ever (again after each break), sending the
-    /// namespace `namespace_of` finds in each object listed or changed.
-    async fn follow(
-        self: Arc<Self>,
-        collection: String,
-        tx: mpsc::UnboundedSender<String>,
-        namespace_of: fn(&Value) -> Option<String>,
-    ) {
-        loop {
-            if let Err(err) = self.list_and_watch(&collection, &tx, namespace_of).await {
-                tracing::debug!(%collection, %err, "root CA publisher: watch ended");
-            }
-            if tx.is_closed() {
-                return;
-            }
-            tokio::time::sleep(RETRY).await;
-        }
-    }
-
-    async fn list_and_watch(
-        &self,
-        collection: &str,
-        tx: &mpsc::UnboundedSender<String>,
-        namespace_of: fn(&Value) -> Option<String>,
-    ) -> Result<(), LocalError> {
-        let list = self
-            .client
-            .send(Method::GET, collection, None, Bytes::new())
-            .await?;
-        let list: Value = serde_json::from_slice(&list).unwrap_or_default();
-        for item in list["items"].as_array().into_iter().flatten() {
-            if let Some(ns) = namespace_of(item) {
-                let _ = tx.send(ns);
-            }
-        }
-        let rv = list["metadata"]["resourceVersion"].as_str().unwrap_or("0");
-        let separator = if collection.contains('?') { '&' } else { '?' };
-        let path = format!(
-            "{collection}{separator}watch=1&resourceVersion={}",
-            encode(rv)
-        );
-        let mut chunks = Box::pin(self.client.stream(&path).await?);
-        let mut pending = Vec::new();
-        while let Some(chunk) = chunks.next().await {
-            pending.extend_from_slice(&chunk);
-            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                let Ok(event) = serde_json::from_slice::<Value>(&line) else {
-                    continue;
-                };
-                match event["type"].as_str() {
-                    Some("ADDED" | "MODIFIED" | "DELETED") => {
-                        if let Some(ns) = namespace_of(&event["object"]) {
-                            let _ = tx.send(ns);
-                        }
-                    }
-                    // An expired watch: list again.
-                    Some("ERROR") => return Ok(()),
-                    _ => {}
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Syncs each namespace sent; failed ones are tried again after [`RETRY`].
     async fn sync_loop(&self, mut rx: mpsc::UnboundedReceiver<String>) {
         let mut failed: BTreeSet<String> = BTreeSet::new();

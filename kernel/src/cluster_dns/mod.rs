@@ -7,12 +7,12 @@
 //! EndpointSlice) as k3s has it. Stopping it removes the interface.
 
 pub mod flags;
-pub mod follow;
 pub mod link;
 pub mod objects;
 pub mod state;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
@@ -158,10 +158,13 @@ pub async fn start(api: Arc<Api>, config: ClusterDnsConfig) -> anyhow::Result<Cl
         ),
     ] {
         let mut keeper = Keeper::new(kind, Arc::clone(&records));
-        dns.tasks.push(tokio::spawn(follow::follow(
+        dns.tasks.push(tokio::spawn(crate::informer::follow(
             reader.clone(),
             collection.to_string(),
-            move |change| keeper.apply(change),
+            move |change| {
+                keeper.apply(change);
+                ControlFlow::Continue(())
+            },
         )));
     }
     dns.tasks

@@ -5,6 +5,7 @@
 //! whenever they are deleted or edited.
 
 use std::net::Ipv4Addr;
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -14,7 +15,7 @@ use kmicro_apiserver::auth::User;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::follow::{Change, follow};
+use crate::informer::{Change, follow};
 use crate::modules::local::{LocalClient, LocalError, encode};
 
 /// The user the record follower acts as, and its role's and binding's name.
@@ -173,7 +174,11 @@ pub async fn keep_kube_dns(admin: LocalClient, address: Ipv4Addr) {
             admin.clone(),
             path,
             move |_: Change| {
-                let _ = tx.send(());
+                if tx.send(()).is_ok() {
+                    ControlFlow::Continue(())
+                } else {
+                    ControlFlow::Break(())
+                }
             },
         )));
     }

@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 use kmicro_dns::{EndpointEntry, PortEntry, Records, ServiceEntry, SliceEntry};
 use serde_json::Value;
 
-use super::follow::Change;
+use crate::informer::Change;
 
 /// The label naming an EndpointSlice's Service.
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";

@@ -7,12 +7,12 @@
 //! the same rules and writes the Services' `status.loadBalancer` as its own user.
 
 pub mod access;
-mod follow;
 pub mod servicelb;
 pub mod translate;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,9 +27,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::informer::{self, Change};
 use crate::modules::kernel_user;
 use crate::modules::local::{LocalClient, LocalError, encode_segment};
-use follow::{Change, Kind};
 use translate::ObjectKey;
 
 /// How long a burst of changes is collected before the rules are rebuilt.
@@ -73,21 +73,24 @@ impl ServiceProxy {
         let config = ProxyConfig::new(prefix.clone(), options.cluster_cidr);
         tracing::info!(chain_prefix = %prefix, servicelb = options.servicelb, "service proxy starting");
         let reader = admin.as_user(access::user(access::PROXY_USER));
-        let (tx, rx) = mpsc::channel(256);
-        let watches = vec![
-            tokio::spawn(follow::follow(
+        let (tx, rx) = mpsc::unbounded_channel();
+        let watches: Vec<JoinHandle<()>> = [
+            (Kind::Services, "/api/v1/services"),
+            (Kind::Slices, "/apis/discovery.k8s.io/v1/endpointslices"),
+        ]
+        .into_iter()
+        .map(|(kind, collection)| {
+            let tx: mpsc::UnboundedSender<(Kind, Change)> = tx.clone();
+            tokio::spawn(informer::follow(
                 reader.clone(),
-                Kind::Services,
-                "/api/v1/services",
-                tx.clone(),
-            )),
-            tokio::spawn(follow::follow(
-                reader,
-                Kind::Slices,
-                "/apis/discovery.k8s.io/v1/endpointslices",
-                tx,
-            )),
-        ];
+                collection.to_string(),
+                move |change| match tx.send((kind, change)) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(_) => ControlFlow::Break(()),
+                },
+            ))
+        })
+        .collect();
         let proxier = Proxier {
             config,
             lb_client: admin.as_user(access::user(access::SERVICELB_USER)),
@@ -124,6 +127,15 @@ impl ServiceProxy {
     }
 }
 
+/// Which collection a change is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Services.
+    Services,
+    /// EndpointSlices.
+    Slices,
+}
+
 struct Proxier {
     config: ProxyConfig,
     options: ProxyOptions,
@@ -144,7 +156,7 @@ fn key_of(obj: &Value) -> ObjectKey {
 }
 
 impl Proxier {
-    async fn run(mut self, mut rx: mpsc::Receiver<Change>) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<(Kind, Change)>) {
         let mut due: Option<tokio::time::Instant> = None;
         let mut resync = tokio::time::interval(RESYNC);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -157,8 +169,8 @@ impl Proxier {
             };
             tokio::select! {
                 change = rx.recv() => {
-                    let Some(change) = change else { return };
-                    self.record(change);
+                    let Some((kind, change)) = change else { return };
+                    self.record(kind, change);
                     if self.listed == (true, true) && due.is_none() {
                         due = Some(tokio::time::Instant::now() + DEBOUNCE);
                     }
@@ -182,9 +194,9 @@ impl Proxier {
         }
     }
 
-    fn record(&mut self, change: Change) {
+    fn record(&mut self, kind: Kind, change: Change) {
         match change {
-            Change::Listed(kind, items) => {
+            Change::Listed(items) => {
                 let map = self.map(kind);
                 map.clear();
                 for item in items {
@@ -195,10 +207,10 @@ impl Proxier {
                     Kind::Slices => self.listed.1 = true,
                 }
             }
-            Change::Upsert(kind, obj) => {
+            Change::Applied(obj) => {
                 self.map(kind).insert(key_of(&obj), obj);
             }
-            Change::Deleted(kind, obj) => {
+            Change::Deleted(obj) => {
                 self.map(kind).remove(&key_of(&obj));
             }
         }

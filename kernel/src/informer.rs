@@ -1,7 +1,9 @@
-//! Following a collection through the in-process API: list, then watch from the list's
-//! resourceVersion, and list again whenever the watch ends (expired, broken, or the server
-//! closed it), as an informer does.
+//! Following a collection through the in-process API, as an informer does: list, then watch
+//! from the list's resourceVersion (with bookmarks), and list again whenever the watch ends
+//! (expired, broken, or the server closed it), after a short pause. The kernel's own
+//! controllers use it (the root CA publisher, cluster DNS, the service proxy).
 
+use std::ops::ControlFlow;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,22 +27,29 @@ pub enum Change {
     Deleted(Value),
 }
 
-/// Follows `collection` (a list path, possibly with a query) for ever, calling `on` with
-/// each change.
-pub async fn follow(client: LocalClient, collection: String, mut on: impl FnMut(Change)) {
+/// Follows `collection` (a list path, possibly with a query) as `client`, calling `on` with
+/// each change, until `on` breaks (its receiver is gone, say).
+pub async fn follow(
+    client: LocalClient,
+    collection: String,
+    mut on: impl FnMut(Change) -> ControlFlow<()>,
+) {
     loop {
-        if let Err(err) = list_and_watch(&client, &collection, &mut on).await {
-            tracing::debug!(%collection, %err, "cluster DNS: watch ended");
+        match list_and_watch(&client, &collection, &mut on).await {
+            Ok(ControlFlow::Break(())) => return,
+            Ok(ControlFlow::Continue(())) => {}
+            Err(err) => tracing::debug!(%collection, %err, "watch ended; listing again"),
         }
         tokio::time::sleep(RETRY).await;
     }
 }
 
+/// One list and the watch after it: `Continue` when the watch ended, `Break` when `on` did.
 async fn list_and_watch(
     client: &LocalClient,
     collection: &str,
-    on: &mut impl FnMut(Change),
-) -> Result<(), LocalError> {
+    on: &mut impl FnMut(Change) -> ControlFlow<()>,
+) -> Result<ControlFlow<()>, LocalError> {
     let list = client
         .send(Method::GET, collection, None, Bytes::new())
         .await?;
@@ -53,7 +62,9 @@ async fn list_and_watch(
         Value::Array(items) => items,
         _ => Vec::new(),
     };
-    on(Change::Listed(items));
+    if on(Change::Listed(items)).is_break() {
+        return Ok(ControlFlow::Break(()));
+    }
     let separator = if collection.contains('?') { '&' } else { '?' };
     let path = format!(
         "{collection}{separator}watch=1&allowWatchBookmarks=true&resourceVersion={}",
@@ -69,14 +80,17 @@ async fn list_and_watch(
                 continue;
             };
             let object = event["object"].take();
-            match event["type"].as_str() {
-                Some("ADDED" | "MODIFIED") => on(Change::Applied(object)),
-                Some("DELETED") => on(Change::Deleted(object)),
+            let change = match event["type"].as_str() {
+                Some("ADDED" | "MODIFIED") => Change::Applied(object),
+                Some("DELETED") => Change::Deleted(object),
                 // An expired watch: list again.
-                Some("ERROR") => return Ok(()),
-                _ => {}
+                Some("ERROR") => return Ok(ControlFlow::Continue(())),
+                _ => continue,
+            };
+            if on(change).is_break() {
+                return Ok(ControlFlow::Break(()));
             }
         }
     }
-    Ok(())
+    Ok(ControlFlow::Continue(()))
 }
