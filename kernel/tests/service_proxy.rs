@@ -617,3 +617,33 @@ fn disable_kube_proxy_leaves_no_rules_even_after_a_crash() {
     assert_eq!(ep["endpoints"][0]["addresses"][0], "127.0.0.1", "{ep:#}");
     assert_eq!(ep["ports"][0]["port"], port, "{ep:#}");
 }
+
+#[test]
+fn disable_servicelb_leaves_load_balancers_pending() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = start(&tmp, free_port(), &["--disable", "servicelb"]);
+    let lb_port = net(&cluster).first_node_port() + 39;
+    cluster.ok_stdin(&["apply", "-f", "-"], &web_deployment("web", 1));
+    cluster.ok_stdin(
+        &["apply", "-f", "-"],
+        &service("web-lb", "web", "LoadBalancer", lb_port, ""),
+    );
+    let names: BTreeSet<String> = ready_pods(&cluster, "web", 1)
+        .into_iter()
+        .map(|(n, _)| format!("web {n}"))
+        .collect();
+    // The proxy still serves the Service's node port (a LoadBalancer is a NodePort too) ...
+    let svc = json(&cluster, &["get", "service", "web-lb"]);
+    let node_port = svc["spec"]["ports"][0]["nodePort"].as_u64().unwrap() as u16;
+    let np = SocketAddr::from(([127, 0, 0, 1], node_port));
+    let body = wait_for(Duration::from_secs(30), "the node port", || http_get(np));
+    assert!(names.contains(&body), "{body}");
+    // ... but nothing takes the load balancer's part: no ingress, no port on the host.
+    let svc = json(&cluster, &["get", "service", "web-lb"]);
+    assert!(
+        svc["status"]["loadBalancer"]["ingress"].is_null(),
+        "{svc:#}"
+    );
+    let lb = SocketAddr::from(([127, 0, 0, 1], lb_port));
+    assert!(http_get(lb).is_err(), "port {lb_port} answers");
+}
