@@ -14,6 +14,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use common::busybox::{self, run};
 use common::{Cluster, TestNet, free_port};
 
 /// The test image's name.
@@ -25,76 +26,22 @@ const UPSTREAM_ANSWER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 7);
 /// a cluster name with the host's search domain appended.
 const UPSTREAM_ZONE: &str = "example.org.";
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        common::output_text(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// An OCI archive of [`IMAGE`]: busybox and its applets in `/bin`, bind's `nslookup` with
-/// the shared libraries `ldd` names, built once per test binary with umoci and skopeo.
+/// An OCI archive of [`IMAGE`]: the busybox test image plus bind's `nslookup` (ahead of
+/// busybox's in `PATH`) with the shared libraries `ldd` names, built once per test binary.
 fn archive() -> &'static Path {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
     ARCHIVE.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("kmicro-dns-image-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let oci = dir.join("oci");
-        let image = format!("{}:dnsutils", oci.display());
-        run(Command::new("umoci").args(["init", "--layout"]).arg(&oci));
-        run(Command::new("umoci").args(["new", "--image", &image]));
-        let bundle = dir.join("bundle");
-        run(Command::new("umoci")
-            .args(["unpack", "--image", &image])
-            .arg(&bundle));
-        let root = bundle.join("rootfs");
-        for d in ["bin", "tmp", "etc", "usr/bin", "root"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-        let applets = run(Command::new("/bin/busybox").arg("--list"));
-        for applet in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
-            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
-        }
         let nslookup = "/usr/bin/nslookup";
-        std::fs::copy(nslookup, root.join("usr/bin/nslookup")).unwrap();
         let libs = run(Command::new("ldd").arg(nslookup));
-        for lib in libs.split_whitespace().filter(|w| w.starts_with('/')) {
-            let target = root.join(lib.trim_start_matches('/'));
-            std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-            std::fs::copy(lib, &target).unwrap();
-        }
-        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        std::fs::write(root.join("etc/group"), "root:x:0:\n").unwrap();
-        run(Command::new("umoci")
-            .args(["repack", "--image", &image])
-            .arg(&bundle));
-        run(Command::new("umoci").args([
-            "config",
-            "--image",
-            &image,
-            "--config.cmd",
-            "sh",
-            "--config.env",
-            "PATH=/usr/bin:/bin",
-            "--architecture",
-            "amd64",
-            "--os",
-            "linux",
-        ]));
-        let path = dir.join("dnsutils.tar");
-        run(Command::new("skopeo")
-            .args(["copy", "--quiet"])
-            .arg(format!("oci:{}", image))
-            .arg(format!("oci-archive:{}:{IMAGE}", path.display())));
-        path
+        let mut extra: Vec<(&Path, &str)> = vec![(Path::new(nslookup), nslookup)];
+        extra.extend(
+            libs.split_whitespace()
+                .filter(|w| w.starts_with('/'))
+                .map(|lib| (Path::new(lib), lib)),
+        );
+        busybox::build_archive(&dir, IMAGE, &extra)
     })
 }
 

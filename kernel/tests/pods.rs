@@ -9,76 +9,20 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::busybox::{self, run};
 use common::{Cluster, cgroup_pids, cgroup_root, free_port};
 use serde_json::Value;
 
 /// The test image's name.
 const IMAGE: &str = "kmicro.test/busybox:1";
 
-/// Runs a command, panicking with its output when it fails.
-fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}",
-        common::output_text(&out)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// An OCI layout of a busybox image (`/bin/busybox` and its applets' links in one layer,
-/// cmd `sh`), built once per test binary with umoci; `tag` names it in the layout.
+/// An OCI layout of the busybox test image, built once per test binary.
 fn layout() -> &'static Path {
     static LAYOUT: OnceLock<PathBuf> = OnceLock::new();
     LAYOUT.get_or_init(|| {
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
             .join(format!("kmicro-pods-layout-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let oci = dir.join("oci");
-        let image = format!("{}:busybox", oci.display());
-        run(Command::new("umoci").args(["init", "--layout"]).arg(&oci));
-        run(Command::new("umoci").args(["new", "--image", &image]));
-        let bundle = dir.join("bundle");
-        run(Command::new("umoci")
-            .args(["unpack", "--image", &image])
-            .arg(&bundle));
-        let root = bundle.join("rootfs");
-        for d in ["bin", "tmp", "etc", "var", "root"] {
-            std::fs::create_dir_all(root.join(d)).unwrap();
-        }
-        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-        let applets = run(Command::new("/bin/busybox").arg("--list"));
-        for applet in applets.lines().filter(|a| !a.is_empty() && *a != "busybox") {
-            let _ = std::os::unix::fs::symlink("busybox", root.join("bin").join(applet));
-        }
-        std::fs::write(
-            root.join("etc/passwd"),
-            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-        )
-        .unwrap();
-        std::fs::write(root.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
-        run(Command::new("umoci")
-            .args(["repack", "--image", &image])
-            .arg(&bundle));
-        run(Command::new("umoci").args([
-            "config",
-            "--image",
-            &image,
-            "--config.cmd",
-            "sh",
-            "--config.env",
-            "PATH=/bin",
-            "--config.workingdir",
-            "/",
-            "--architecture",
-            "amd64",
-            "--os",
-            "linux",
-        ]));
-        oci
+        busybox::build_layout(&dir, &[])
     })
 }
 
@@ -87,11 +31,7 @@ fn archive() -> &'static Path {
     static ARCHIVE: OnceLock<PathBuf> = OnceLock::new();
     ARCHIVE.get_or_init(|| {
         let path = layout().parent().unwrap().join("busybox.tar");
-        let _ = std::fs::remove_file(&path);
-        run(Command::new("skopeo")
-            .args(["copy", "--quiet"])
-            .arg(format!("oci:{}:busybox", layout().display()))
-            .arg(format!("oci-archive:{}:{IMAGE}", path.display())));
+        busybox::write_archive(layout(), IMAGE, &path);
         path
     })
 }
@@ -932,7 +872,7 @@ impl Registry {
         let dir = tempfile::tempdir().unwrap();
         let copy = dir.path().join("oci");
         run(Command::new("cp").arg("-a").arg(layout()).arg(&copy));
-        let image = format!("{}:busybox", copy.display());
+        let image = format!("{}:{}", copy.display(), busybox::LAYOUT_TAG);
         run(Command::new("umoci").args(["config", "--image", &image, "--config.env", env]));
         let reference = format!("{}/{repository_tag}", self.host);
         run(Command::new("skopeo")

@@ -1,12 +1,13 @@
-//! A busybox test image as an OCI archive, built with umoci and skopeo from the machine's
-//! busybox-static (`/bin/busybox` and its applets' links, `/etc/passwd`, cmd `sh`), plus
-//! extra files; the node agent imports it from `<data-dir>/agent/images/` (the airgap path).
+//! A busybox test image built with umoci from the machine's busybox-static (`/bin/busybox`
+//! and its applets' links, `/etc/passwd`, cmd `sh`, `PATH=/usr/bin:/bin`), plus extra files:
+//! as an OCI layout, or as an OCI archive the node agent imports from
+//! `<data-dir>/agent/images/` (the airgap path).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Runs a command, panicking with its output when it fails.
-fn run(cmd: &mut Command) -> String {
+/// Runs a command, panicking with its output when it fails; answers its stdout.
+pub fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -18,13 +19,35 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The tag of the image in a layout [`build_layout`] makes.
+pub const LAYOUT_TAG: &str = "busybox";
+
 /// Builds the archive of image `name` (`repo:tag`) under `dir` with `extra` files copied in
 /// (`(host path, path in the image)`, directories created); returns its path.
 pub fn build_archive(dir: &Path, name: &str, extra: &[(&Path, &str)]) -> PathBuf {
+    let oci = build_layout(dir, extra);
+    let path = dir.join("image.tar");
+    write_archive(&oci, name, &path);
+    path
+}
+
+/// Writes the image of layout `oci` (from [`build_layout`]) as an OCI archive at `path`,
+/// naming it `name` (`repo:tag`).
+pub fn write_archive(oci: &Path, name: &str, path: &Path) {
+    let _ = std::fs::remove_file(path);
+    run(Command::new("skopeo")
+        .args(["copy", "--quiet"])
+        .arg(format!("oci:{}:{LAYOUT_TAG}", oci.display()))
+        .arg(format!("oci-archive:{}:{name}", path.display())));
+}
+
+/// Builds the image's OCI layout under `dir` (emptied first), the image tagged
+/// [`LAYOUT_TAG`], with `extra` files as for [`build_archive`]; returns the layout's path.
+pub fn build_layout(dir: &Path, extra: &[(&Path, &str)]) -> PathBuf {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
     let oci = dir.join("oci");
-    let image = format!("{}:busybox", oci.display());
+    let image = format!("{}:{LAYOUT_TAG}", oci.display());
     run(Command::new("umoci").args(["init", "--layout"]).arg(&oci));
     run(Command::new("umoci").args(["new", "--image", &image]));
     let bundle = dir.join("bundle");
@@ -61,7 +84,7 @@ pub fn build_archive(dir: &Path, name: &str, extra: &[(&Path, &str)]) -> PathBuf
         "--config.cmd",
         "sh",
         "--config.env",
-        "PATH=/bin:/usr/bin",
+        "PATH=/usr/bin:/bin",
         "--config.workingdir",
         "/",
         "--architecture",
@@ -69,10 +92,5 @@ pub fn build_archive(dir: &Path, name: &str, extra: &[(&Path, &str)]) -> PathBuf
         "--os",
         "linux",
     ]));
-    let path = dir.join("image.tar");
-    run(Command::new("skopeo")
-        .args(["copy", "--quiet"])
-        .arg(format!("oci:{}:busybox", oci.display()))
-        .arg(format!("oci-archive:{}:{name}", path.display())));
-    path
+    oci
 }
