@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{HTTPGetAction, LifecycleHandler};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kmicro_container::ExecSpec;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -114,26 +113,6 @@ async fn run_exec<T: Transport>(
     }
 }
 
-/// The hook's port: a number, or the name of one of the container's ports.
-fn port(target: &Target, port: &IntOrString) -> Result<u16, String> {
-    match port {
-        IntOrString::Int(n) => u16::try_from(*n).map_err(|_| format!("invalid port {n}")),
-        IntOrString::String(name) => target
-            .container
-            .ports
-            .iter()
-            .flatten()
-            .find(|p| p.name.as_deref() == Some(name))
-            .and_then(|p| u16::try_from(p.container_port).ok())
-            .ok_or_else(|| {
-                format!(
-                    "couldn't find port: {name:?} in {:?}",
-                    target.container.name
-                )
-            }),
-    }
-}
-
 /// The request line and headers of an HTTP hook.
 fn request(http: &HTTPGetAction, authority: &str) -> String {
     let path = http.path.clone().unwrap_or_default();
@@ -172,7 +151,12 @@ async fn run_http(target: &Target, http: &HTTPGetAction) -> Result<(), String> {
         Some("HTTPS") => true,
         Some(other) => return Err(format!("unsupported scheme {other:?}")),
     };
-    let port = port(target, &http.port)?;
+    let port = super::probes::resolve_port(&http.port, &target.container, |name| {
+        format!(
+            "couldn't find port: {name:?} in {:?}",
+            target.container.name
+        )
+    })?;
     let host = match http.host.as_deref().filter(|h| !h.is_empty()) {
         Some(h) => h.to_string(),
         None => target
@@ -314,6 +298,7 @@ fn authority(host: &str, port: u16) -> String {
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::HTTPHeader;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     #[test]
     fn requests_carry_the_path_and_headers() {

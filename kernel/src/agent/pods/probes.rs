@@ -154,7 +154,12 @@ async fn run_once<T: Transport>(
     } else {
         return Err("the probe has no handler".into());
     };
-    let port = resolve_port(port, &target.container)?;
+    let port = resolve_port(port, &target.container, |name| {
+        format!(
+            "unable to find port {name:?} in container {:?}",
+            target.container.name
+        )
+    })?;
     let host_ip = http
         .and_then(|h| h.host.as_deref())
         .or_else(|| probe.tcp_socket.as_ref().and_then(|t| t.host.as_deref()))
@@ -245,8 +250,14 @@ fn connect_and_ask(
     }
 }
 
-/// A probe's port: a number, or the name of one of the container's ports.
-fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, String> {
+/// A probe's or hook's port: a number, or the name of one of the container's ports;
+/// `missing` words the error for a name the container lacks (kubelet words it differently
+/// for probes and hooks).
+pub(super) fn resolve_port(
+    port: &IntOrString,
+    container: &Container,
+    missing: impl FnOnce(&str) -> String,
+) -> Result<u16, String> {
     match port {
         IntOrString::Int(n) => u16::try_from(*n).map_err(|_| format!("invalid port {n}")),
         IntOrString::String(name) => container
@@ -255,12 +266,7 @@ fn resolve_port(port: &IntOrString, container: &Container) -> Result<u16, String
             .flatten()
             .find(|p| p.name.as_deref() == Some(name))
             .and_then(|p| u16::try_from(p.container_port).ok())
-            .ok_or_else(|| {
-                format!(
-                    "unable to find port {name:?} in container {:?}",
-                    container.name
-                )
-            }),
+            .ok_or_else(|| missing(name)),
     }
 }
 
